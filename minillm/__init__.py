@@ -1,0 +1,25 @@
+"""minillm: a minimal, tested Transformer and RLHF library that follows an LLM report chapter.
+
+Start with ``minillm.nn.attention`` (report §1.2.1), then ``minillm.models``.
+"""
+
+__version__ = "0.1.0"
+
+from minillm.generation import generate
+from minillm.models import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm.nn import FeedForward, MultiHeadAttention, scaled_dot_product_attention
+from minillm.tokenizers import BPETokenizer, CharTokenizer
+
+__all__ = [
+    "__version__",
+    "scaled_dot_product_attention",
+    "MultiHeadAttention",
+    "FeedForward",
+    "GPT",
+    "GPTConfig",
+    "Transformer",
+    "TransformerConfig",
+    "BPETokenizer",
+    "CharTokenizer",
+    "generate",
+]

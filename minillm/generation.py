@@ -1,0 +1,127 @@
+"""Autoregressive generation: greedy, temperature, top-k and top-p (nucleus) sampling, KV cache.
+
+Report §1.2.1, output part (输出部分): a linear layer + softmax turns the last hidden state into a
+distribution over the next token. Generation repeats: pick a token from that distribution,
+append it, run the model again.
+
+    temperature τ:  p ∝ exp(logits / τ)            τ → 0 is greedy (argmax), τ > 1 flattens
+    top-k:          keep the k most likely tokens
+    top-p (Holtzman et al. 2020): keep the smallest set of tokens whose probability mass ≥ p
+
+With ``use_cache=True`` each step feeds only the newest token and reuses the keys/values of the
+earlier ones (minillm.nn.kv_cache); the result is the same token for token.
+
+Any model with ``max_len``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
+works: GPT implements them, and Transformer does for its decoder.
+
+Docs: docs/generation.md.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["generate", "sample_next", "top_k_filter", "top_p_filter"]
+
+
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if not temperature >= 0.0:  # also rejects NaN
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def top_k_filter(logits: Tensor, k: int) -> Tensor:
+    """Set every logit below the k-th largest (per row) to -inf."""
+    k = min(k, logits.shape[-1])
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: Tensor, p: float) -> Tensor:
+    """Keep the smallest set of most likely tokens whose probabilities sum to at least p."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (..., V)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    mass_before = torch.cumsum(probs, dim=-1) - probs  # mass of the strictly more likely tokens
+    drop_sorted = mass_before >= p  # the most likely token always has mass_before = 0 and stays
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_next(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Pick one token per row of (B, V) logits; returns (B,) token ids."""
+    _check_sampling(temperature, top_k, top_p)
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    probs = torch.softmax(logits, dim=-1)  # (B, V)
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    eos_id: int | None = None,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Extend the prompts ``idx`` (B, T) by up to ``max_new_tokens`` tokens; returns (B, T + n).
+
+    Once a row has produced ``eos_id`` it keeps producing ``eos_id``; generation stops early when
+    every row has. Prompts longer than the model's context keep their last ``max_len`` tokens, as
+    does the sequence once it outgrows the context (a sliding window; with the cache on, the
+    cache is then rebuilt each step, which gives exactly the no-cache result).
+    """
+    for attr in ("max_len", "new_kv_caches", "decode_step"):
+        if not hasattr(model, attr):
+            raise TypeError(f"generate() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}")
+    if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
+        shape = tuple(idx.shape) if isinstance(idx, Tensor) else type(idx).__name__
+        raise ValueError(f"idx must be a non-empty (B, T) tensor of token ids, got {shape}")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    _check_sampling(temperature, top_k, top_p)
+
+    was_training = model.training
+    model.eval()
+    max_len = model.max_len
+    caches = model.new_kv_caches() if use_cache else None
+    out, pending = idx, idx  # pending: tokens the model has not seen yet
+    finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+    for _ in range(max_new_tokens):
+        if caches is None:
+            logits = model.decode_step(out[:, -max_len:], None)  # (B, T, V)
+        else:
+            if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
+                for cache in caches:
+                    cache.reset()
+                pending = out[:, -max_len:]
+            logits = model.decode_step(pending, caches)  # (B, T_pending, V)
+        next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
+        if eos_id is not None:
+            next_token = next_token.masked_fill(finished, eos_id)
+            finished |= next_token == eos_id
+        out = torch.cat([out, next_token[:, None]], dim=1)  # (B, T + 1)
+        pending = next_token[:, None]  # (B, 1)
+        if eos_id is not None and bool(finished.all()):
+            break
+    model.train(was_training)
+    return out

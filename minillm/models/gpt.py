@@ -1,0 +1,191 @@
+"""GPT: the decoder-only Transformer (GPT-1/2/3 family).
+
+Report §1.2.1 and §1.2 (timeline: GPT-1 2018 → ChatGPT 2022). A GPT keeps only the decoder side
+of the report's architecture, without cross-attention: token + position embeddings, N pre-norm
+blocks of causal self-attention and feed-forward, a final LayerNorm, and a linear "output part"
+whose weight is tied to the token embedding. Trained to predict token t+1 from tokens 0..t:
+
+    loss = mean_t  -log softmax(logits_t)[x_{t+1}]
+
+GPT-2 small (12 layers, 12 heads, 768 wide, 50257 tokens, 1024 context) has 124,439,808
+parameters with tied embeddings (Radford et al. 2019, table 2 rounds it to 117M).
+
+Docs: docs/gpt.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from minillm.nn.attention import ATTENTION_BACKENDS
+from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
+from minillm.nn.feedforward import ACTIVATIONS
+from minillm.nn.kv_cache import KVCache, new_caches
+from minillm.nn.layers import GPTBlock
+
+__all__ = ["GPTConfig", "GPT"]
+
+POSITION_KINDS = ("learned", "sinusoidal", "rope")
+
+# Sizes of the four GPT-2 releases (Radford et al. 2019, table 2).
+GPT2_SIZES = {
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
+    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
+}
+
+
+@dataclass
+class GPTConfig:
+    """Hyper-parameters of a GPT; the defaults are GPT-2 small."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024  # longest context the model accepts
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
+    activation: str = "gelu_tanh"  # GPT-2 uses the tanh approximation of GELU
+    pos_embedding: str = "learned"  # "learned" (GPT-2), "sinusoidal" or "rope"
+    tie_embeddings: bool = True
+    attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
+        if self.pos_embedding not in POSITION_KINDS:
+            raise ValueError(f"unknown pos_embedding {self.pos_embedding!r}; choose one of {POSITION_KINDS}")
+        if self.attn_backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"unknown attn_backend {self.attn_backend!r}; choose one of {ATTENTION_BACKENDS}")
+        if self.pos_embedding == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"rope needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
+
+    @classmethod
+    def from_name(cls, name: str, **overrides) -> GPTConfig:
+        """GPT-2 sizes by name: "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"."""
+        if name not in GPT2_SIZES:
+            raise ValueError(f"unknown model name {name!r}; choose one of {sorted(GPT2_SIZES)}")
+        return cls(**{**GPT2_SIZES[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class GPT(nn.Module):
+    """Decoder-only language model. ``forward(idx, targets=None) -> (logits, loss)``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.wte = TokenEmbedding(c.vocab_size, c.n_embd, scale=False)
+        rope = None
+        if c.pos_embedding == "learned":
+            self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        elif c.pos_embedding == "sinusoidal":
+            self.wpe = SinusoidalPositionalEncoding(c.n_embd, c.block_size)
+        else:
+            self.wpe = None
+            rope = RoPE(c.n_embd // c.n_head, c.block_size)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            GPTBlock(c.n_embd, c.n_head, c.dropout, c.bias, c.activation, c.attn_backend, rope)
+            for _ in range(c.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        # GPT-2: scale the init of layers that write into the residual stream by 1/√(2·n_layer),
+        # so the stream's variance does not grow with depth.
+        for name, p in self.named_parameters():
+            if name.endswith(("out_proj.weight", "fc2.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    @property
+    def max_len(self) -> int:
+        return self.config.block_size
+
+    def num_parameters(self, exclude_positions: bool = False) -> int:
+        """Unique parameters (tied matrices counted once)."""
+        n = sum(p.numel() for p in self.parameters())
+        if exclude_positions and isinstance(self.wpe, LearnedPositionalEmbedding):
+            n -= self.wpe.weight.numel()
+        return n
+
+    def forward(
+        self,
+        idx: Tensor,
+        targets: Tensor | None = None,
+        kv_caches: list[KVCache] | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """idx: (B, T) token ids → logits (B, T, vocab); loss if ``targets`` (B, T) are given.
+
+        Targets equal to -100 are ignored in the loss (used to mask prompts in fine-tuning).
+        With ``kv_caches`` (one per block, see ``new_kv_caches``) ``idx`` holds only the new tokens.
+        """
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be (B, T) token ids, got shape {tuple(idx.shape)}")
+        past = kv_caches[0].length if kv_caches else 0
+        t = idx.shape[1]
+        if past + t > self.config.block_size:
+            raise ValueError(
+                f"sequence of length {past + t} exceeds block_size={self.config.block_size}"
+                + (f" ({past} cached + {t} new)" if past else "")
+            )
+        if targets is not None and targets.shape != idx.shape:
+            raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
+        if kv_caches is not None and len(kv_caches) != len(self.blocks):
+            raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(self.blocks)} blocks")
+
+        x = self.wte(idx)  # (B, T, n_embd)
+        if self.wpe is not None:
+            x = self.wpe(x, offset=past)  # (B, T, n_embd)
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+        return logits, loss
+
+    # -- the small interface minillm.generation.generate() uses --------------------------------
+    def new_kv_caches(self) -> list[KVCache]:
+        return new_caches(len(self.blocks), self.config.block_size)
+
+    def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None) -> Tensor:
+        return self(idx, kv_caches=kv_caches)[0]  # (B, T, vocab_size)
+
+    @torch.no_grad()
+    def generate(self, idx: Tensor, max_new_tokens: int, **sampling) -> Tensor:
+        """Shortcut for ``minillm.generation.generate(self, idx, max_new_tokens, **sampling)``."""
+        from minillm.generation import generate
+
+        return generate(self, idx, max_new_tokens, **sampling)

@@ -1,0 +1,23 @@
+"""Building blocks of report §1.2.1, one concept per file."""
+
+from minillm.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
+from minillm.nn.feedforward import FeedForward
+from minillm.nn.kv_cache import KVCache
+from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
+
+__all__ = [
+    "scaled_dot_product_attention",
+    "MultiHeadAttention",
+    "causal_mask",
+    "padding_mask",
+    "FeedForward",
+    "TokenEmbedding",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEmbedding",
+    "RoPE",
+    "KVCache",
+    "EncoderLayer",
+    "DecoderLayer",
+    "GPTBlock",
+]

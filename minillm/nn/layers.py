@@ -1,0 +1,131 @@
+"""Encoder layer, decoder layer and GPT block: attention + feed-forward with residuals and norms.
+
+Report §1.2.1: the encoder is N stacked encoder layers (编码器层), the decoder N stacked decoder
+layers (解码器层). Each sub-layer (attention or feed-forward) is wrapped the same way:
+
+    post-norm (2017 paper):  x = LayerNorm(x + Dropout(sublayer(x)))
+    pre-norm  (GPT-2):       x = x + Dropout(sublayer(LayerNorm(x)))
+
+Pre-norm keeps an un-normalised residual path from input to output, which trains deep stacks
+without warm-up tricks; post-norm is what the paper (and the report's figure) describe. One
+``norm_first`` argument switches between them.
+
+Docs: docs/layers.md.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+from minillm.nn.attention import MultiHeadAttention
+from minillm.nn.feedforward import FeedForward
+from minillm.nn.kv_cache import KVCache
+
+__all__ = ["Residual", "EncoderLayer", "DecoderLayer", "GPTBlock"]
+
+
+class Residual(nn.Module):
+    """Wraps one sub-layer with dropout, a residual connection and LayerNorm (pre or post)."""
+
+    def __init__(self, d_model: int, dropout: float, norm_first: bool, bias: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+        self.norm_first = norm_first
+
+    def forward(self, x: Tensor, sublayer: Callable[[Tensor], Tensor]) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(sublayer(self.norm(x)))
+        return self.norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention over the whole source, then feed-forward. (B, T, d_model) → same shape."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        bias: bool = True,
+        attn_backend: str = "sdpa",
+    ):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.attn_block = Residual(d_model, dropout, norm_first, bias)
+        self.ff_block = Residual(d_model, dropout, norm_first, bias)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = self.attn_block(x, lambda h: self.self_attn(h, mask=mask))
+        return self.ff_block(x, self.ff)  # (B, T, d_model)
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, cross-attention to the encoder output, then feed-forward."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        bias: bool = True,
+        attn_backend: str = "sdpa",
+    ):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.self_attn_block = Residual(d_model, dropout, norm_first, bias)
+        self.cross_attn_block = Residual(d_model, dropout, norm_first, bias)
+        self.ff_block = Residual(d_model, dropout, norm_first, bias)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> Tensor:
+        """x: (B, T_tgt, d_model) targets; memory: (B, T_src, d_model) encoder output.
+
+        The self-attention is always causal (a target token must not see later targets);
+        ``tgt_mask`` may add padding on top. ``memory_mask`` hides source padding.
+        """
+        x = self.self_attn_block(x, lambda h: self.self_attn(h, mask=tgt_mask, is_causal=True, kv_cache=kv_cache))
+        x = self.cross_attn_block(x, lambda h: self.cross_attn(h, memory, memory, mask=memory_mask))
+        return self.ff_block(x, self.ff)  # (B, T_tgt, d_model)
+
+
+class GPTBlock(nn.Module):
+    """GPT-2's block: pre-norm causal self-attention, then pre-norm feed-forward (4× wide)."""
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        activation: str = "gelu_tanh",
+        attn_backend: str = "sdpa",
+        rope: nn.Module | None = None,
+        d_ff: int | None = None,
+    ):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_embd, n_head, dropout, bias, attn_backend=attn_backend, rope=rope)
+        self.mlp = FeedForward(n_embd, d_ff or 4 * n_embd, activation, dropout=0.0, bias=bias)
+        self.attn_block = Residual(n_embd, dropout, norm_first=True, bias=bias)
+        self.mlp_block = Residual(n_embd, dropout, norm_first=True, bias=bias)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, kv_cache: KVCache | None = None) -> Tensor:
+        x = self.attn_block(x, lambda h: self.attn(h, mask=mask, is_causal=True, kv_cache=kv_cache))
+        return self.mlp_block(x, self.mlp)  # (B, T, n_embd)

@@ -1,0 +1,224 @@
+"""Byte-level byte-pair encoding (BPE), trained here from your own text.
+
+Report §1.2.1, input part: before the source-text embedding layer, text must become token ids.
+Byte-level BPE (Sennrich et al. 2016; GPT-2, Radford et al. 2019) starts from the 256 byte values,
+so *any* Unicode text — Chinese included — is representable with no unknown token, then learns
+merges: repeatedly replace the most frequent adjacent pair of tokens by one new token.
+
+Training is incremental: pair counts are kept in a dict with an index from each pair to the words
+that contain it, so a merge only revisits the words it changes, and a heap finds the next most
+frequent pair. That keeps 1 MB of text → a few thousand merges at seconds, not minutes.
+
+Text is first split into chunks (words, numbers, punctuation runs, whitespace) and merges never
+cross a chunk boundary, as in GPT-2.
+
+Docs: docs/tokenizers.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+__all__ = ["BPETokenizer", "SPLIT_PATTERN"]
+
+# GPT-2's split, written for Python's `re` ([^\W\d_] = any Unicode letter); the last branch
+# catches anything else, so the chunks always join back to the original text.
+SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+|[\s\S]"""
+
+
+def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace every non-overlapping occurrence of ``pair`` in ``ids`` (left to right) by ``new_id``."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class BPETokenizer:
+    """Byte-level BPE with special tokens. Build one with ``BPETokenizer.train(text, vocab_size)``."""
+
+    def __init__(self, merges: list[tuple[int, int]], special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN):
+        self.merges = [tuple(m) for m in merges]
+        self.pattern = pattern
+        self._split = re.compile(pattern)
+        # vocab[id] = the bytes the token stands for
+        self.vocab: list[bytes] = [bytes([b]) for b in range(256)]
+        self.ranks: dict[tuple[int, int], int] = {}
+        for rank, (a, b) in enumerate(self.merges):
+            if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
+                raise ValueError(f"merge {rank} = {(a, b)} refers to a token that does not exist yet")
+            self.ranks[(a, b)] = rank
+            self.vocab.append(self.vocab[a] + self.vocab[b])
+        special_tokens = list(special_tokens or [])
+        if len(set(special_tokens)) != len(special_tokens) or any(not s for s in special_tokens):
+            raise ValueError(f"special tokens must be distinct, non-empty strings, got {special_tokens}")
+        self.special_tokens = {s: len(self.vocab) + i for i, s in enumerate(special_tokens)}
+        self._special_by_id = {i: s for s, i in self.special_tokens.items()}
+        self._special_split = (
+            re.compile("(" + "|".join(re.escape(s) for s in sorted(special_tokens, key=len, reverse=True)) + ")")
+            if special_tokens
+            else None
+        )
+        self._cache: dict[str, list[int]] = {}
+
+    # -- training ----------------------------------------------------------------------------
+    @classmethod
+    def train(cls, text: str, vocab_size: int, special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN) -> BPETokenizer:
+        """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text``.
+
+        Training stops early when no adjacent pair is left to merge (tiny texts), so the final
+        vocabulary can be smaller than asked; ``tokenizer.vocab_size`` tells the truth.
+        """
+        if not isinstance(text, str) or not text:
+            raise ValueError("cannot train a BPE tokenizer on empty text")
+        special_tokens = list(special_tokens or [])
+        n_merges = vocab_size - 256 - len(special_tokens)
+        if n_merges < 0:
+            raise ValueError(
+                f"vocab_size={vocab_size} is too small: 256 byte tokens + {len(special_tokens)} special tokens "
+                "do not fit"
+            )
+        if special_tokens:  # special strings are never merged into ordinary tokens
+            text = re.sub("|".join(re.escape(s) for s in special_tokens), " ", text)
+        chunk_counts = Counter(re.findall(pattern, text))
+        words = [list(chunk.encode("utf-8", errors="surrogatepass")) for chunk in chunk_counts]
+        freqs = list(chunk_counts.values())
+
+        pair_counts: dict[tuple[int, int], int] = defaultdict(int)
+        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> ids of words containing it
+        for wi, word in enumerate(words):
+            for pair in zip(word, word[1:]):
+                pair_counts[pair] += freqs[wi]
+                where[pair].add(wi)
+        heap = [(-count, pair) for pair, count in pair_counts.items()]
+        heapq.heapify(heap)
+
+        merges: list[tuple[int, int]] = []
+        for new_id in range(256, 256 + n_merges):
+            # Pop until an entry matches its pair's current count (older entries are stale).
+            best = None
+            while heap:
+                neg_count, pair = heapq.heappop(heap)
+                if -neg_count > 0 and pair_counts.get(pair, 0) == -neg_count:
+                    best = pair
+                    break
+            if best is None:
+                break
+            merges.append(best)
+            changed = set()
+            for wi in where.pop(best):
+                old, f = words[wi], freqs[wi]
+                new = _merge(old, best, new_id)
+                if len(new) == len(old):
+                    continue  # stale index entry: the pair left this word in an earlier merge
+                for pair in zip(old, old[1:]):
+                    pair_counts[pair] -= f
+                    changed.add(pair)
+                for pair in zip(new, new[1:]):
+                    pair_counts[pair] += f
+                    where[pair].add(wi)
+                    changed.add(pair)
+                words[wi] = new
+            pair_counts.pop(best, None)
+            for pair in changed:
+                count = pair_counts.get(pair, 0)
+                if count > 0:
+                    heapq.heappush(heap, (-count, pair))
+                else:
+                    pair_counts.pop(pair, None)
+        return cls(merges, special_tokens, pattern)
+
+    # -- encoding ----------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) + len(self.special_tokens)
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        cached = self._cache.get(chunk)
+        if cached is not None:
+            return cached
+        ids = list(chunk.encode("utf-8", errors="surrogatepass"))
+        while len(ids) >= 2:
+            # Apply the earliest-learned merge present, exactly as training did.
+            pair = min(zip(ids, ids[1:]), key=lambda p: self.ranks.get(p, float("inf")))
+            if pair not in self.ranks:
+                break
+            ids = _merge(ids, pair, 256 + self.ranks[pair])
+        if len(self._cache) < 100_000:
+            self._cache[chunk] = ids
+        return ids
+
+    def _encode_ordinary(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for chunk in self._split.findall(text):
+            ids.extend(self._encode_chunk(chunk))
+        return ids
+
+    def encode(self, text: str, allow_special: bool = True) -> list[int]:
+        """Text → token ids. Special-token strings become their ids when ``allow_special``."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode expects a str, got {type(text).__name__}")
+        if not allow_special or self._special_split is None:
+            return self._encode_ordinary(text)
+        ids: list[int] = []
+        for part in self._special_split.split(text):
+            if part in self.special_tokens:
+                ids.append(self.special_tokens[part])
+            elif part:
+                ids.extend(self._encode_ordinary(part))
+        return ids
+
+    def decode(self, ids, errors: str = "replace") -> str:
+        """Token ids → text. Byte sequences that are not valid UTF-8 (possible mid-generation)
+        become U+FFFD with the default ``errors="replace"``."""
+        parts: list[bytes] = []
+        for i in ids:
+            i = int(i)
+            if 0 <= i < len(self.vocab):
+                parts.append(self.vocab[i])
+            elif i in self._special_by_id:
+                parts.append(self._special_by_id[i].encode("utf-8"))
+            else:
+                raise KeyError(f"token id {i} is outside the vocabulary [0, {self.vocab_size})")
+        return b"".join(parts).decode("utf-8", errors=errors)
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        data = {
+            "type": "minillm-bpe",
+            "version": 1,
+            "pattern": self.pattern,
+            "special_tokens": list(self.special_tokens),
+            "merges": [list(m) for m in self.merges],
+        }
+        Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> BPETokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer file at {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
+        if not isinstance(data, dict) or data.get("type") != "minillm-bpe":
+            raise ValueError(f"{path} is not a minillm BPE tokenizer file")
+        merges = data.get("merges")
+        if not isinstance(merges, list) or not all(
+            isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m) for m in merges
+        ):
+            raise ValueError(f"{path}: 'merges' must be a list of [int, int] pairs")
+        return cls([tuple(m) for m in merges], data.get("special_tokens", []), data.get("pattern", SPLIT_PATTERN))
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special={list(self.special_tokens)})"

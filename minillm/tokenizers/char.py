@@ -1,0 +1,73 @@
+"""Character-level tokenizer: one token per distinct character of a text.
+
+The simplest way to turn text into the integer ids an embedding layer (report §1.2.1, input part)
+needs. It is the tokenizer of choice for tiny models: no training, nothing unknown inside the
+training text, and every id is readable.
+
+Docs: docs/tokenizers.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["CharTokenizer"]
+
+
+class CharTokenizer:
+    """Maps each character of a fixed alphabet to an id (ids follow the given order)."""
+
+    def __init__(self, chars: str | list[str]):
+        chars = list(chars)
+        if not chars:
+            raise ValueError("CharTokenizer needs at least one character")
+        if any(len(c) != 1 for c in chars):
+            raise ValueError("CharTokenizer characters must be single characters")
+        if len(set(chars)) != len(chars):
+            raise ValueError("CharTokenizer characters must be distinct")
+        self.chars = chars
+        self.stoi = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        """The alphabet of ``text``, sorted by code point."""
+        if not isinstance(text, str) or not text:
+            raise ValueError("cannot build a CharTokenizer from empty text")
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self.stoi[c] for c in text]
+        except KeyError as err:
+            raise KeyError(f"character {err.args[0]!r} is not in the tokenizer's alphabet of {self.vocab_size}") from None
+
+    def decode(self, ids) -> str:
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise KeyError(f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})")
+        return "".join(self.chars[i] for i in ids)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"type": "minillm-char", "version": 1, "chars": self.chars}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharTokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer file at {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
+        if not isinstance(data, dict) or data.get("type") != "minillm-char" or not isinstance(data.get("chars"), list):
+            raise ValueError(f"{path} is not a minillm character tokenizer file")
+        return cls(data["chars"])
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
