@@ -3,7 +3,7 @@
 The source "3 1 4 1 5" must come out as "5 1 4 1 3": every output token has to attend, through
 cross-attention, to one precise source position, which is exactly what attention is for.
 
-    python examples/02_transformer_reverse.py            # reverse, ~2.5 min on 2 CPU cores
+    python examples/02_transformer_reverse.py            # reverse, ~2 min on 2 CPU cores
     python examples/02_transformer_reverse.py --task sort
     python examples/02_transformer_reverse.py --quick    # ~20 s smoke run
 
@@ -39,7 +39,7 @@ def exact_match(model: Transformer, task: DigitTask, n: int, seed: int) -> float
 def main(argv=None) -> float:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="reverse", choices=["reverse", "sort", "copy"])
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-len", type=int, default=12, help="longest digit string")

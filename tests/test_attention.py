@@ -1,0 +1,237 @@
+"""scaled_dot_product_attention and MultiHeadAttention against PyTorch's own implementations."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minillm.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from minillm.nn.kv_cache import KVCache
+
+shapes = st.tuples(
+    st.integers(1, 3),  # batch
+    st.integers(1, 4),  # heads
+    st.integers(1, 17),  # T_q
+    st.integers(1, 17),  # T_k
+    st.sampled_from([1, 4, 8, 16]),  # d
+    st.sampled_from([1, 4, 8]),  # d_v
+)
+
+
+@given(shapes, st.integers(0, 2**31 - 1))
+def test_matches_torch_sdpa_unmasked(shape, seed):
+    b, h, tq, tk, d, dv = shape
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(b, h, tq, d, generator=g), torch.randn(b, h, tk, d, generator=g), torch.randn(b, h, tk, dv, generator=g))
+    ours = scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
+
+
+@given(shapes, st.integers(0, 2**31 - 1), st.sampled_from(["bool", "float", "causal"]))
+def test_matches_torch_sdpa_masked(shape, seed, kind):
+    b, h, tq, tk, d, dv = shape
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(b, h, tq, d, generator=g), torch.randn(b, h, tk, d, generator=g), torch.randn(b, h, tk, dv, generator=g))
+    if kind == "causal":
+        ours = scaled_dot_product_attention(q, k, v, is_causal=True)
+        ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        keep_rows = torch.ones(tq, tk, dtype=torch.bool).tril().any(-1)
+    else:
+        allowed = torch.rand(b, 1, tq, tk, generator=g) < 0.7  # broadcast over heads
+        mask = allowed if kind == "bool" else torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+        ours = scaled_dot_product_attention(q, k, v, mask=mask)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        keep_rows = allowed.any(-1).expand(b, h, tq)
+    # Rows with no visible key are defined as zeros in minillm (torch versions differ there).
+    keep = keep_rows.expand(b, h, tq)
+    torch.testing.assert_close(ours[keep], ref[keep], atol=1e-5, rtol=1e-5)
+    assert torch.all(ours[~keep] == 0)
+
+
+def test_custom_scale_and_weights_sum_to_one():
+    q, k, v = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
+    out, w = scaled_dot_product_attention(q, k, v, scale=0.3, return_weights=True)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, scale=0.3), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 5))
+
+
+def test_hand_computed_example():
+    # Two keys; the query matches the first one: scores [1, 0]/√1 → weights [e/(e+1), 1/(e+1)].
+    q = torch.tensor([[1.0]])
+    k = torch.tensor([[1.0], [0.0]])
+    v = torch.tensor([[10.0], [20.0]])
+    out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
+    e = torch.e
+    torch.testing.assert_close(w, torch.tensor([[e / (e + 1), 1 / (e + 1)]]))
+    torch.testing.assert_close(out, torch.tensor([[10 * e / (e + 1) + 20 / (e + 1)]]))
+
+
+def test_fully_masked_rows_are_zero_not_nan_with_finite_gradients():
+    q, k, v = (torch.randn(1, 3, 4, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    out = scaled_dot_product_attention(q, k, v, mask=mask)
+    assert torch.equal(out[0, 1], torch.zeros(4))
+    out.sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+    float_mask = torch.zeros(3, 3).masked_fill(~mask, float("-inf"))
+    assert torch.equal(scaled_dot_product_attention(q, k, v, mask=float_mask)[0, 1], torch.zeros(4))
+
+
+def test_gradcheck_float64():
+    q, k, v = (torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, True, False, True]] * 4)
+    assert torch.autograd.gradcheck(lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask, is_causal=True), (q, k, v))
+
+
+def test_dropout_zeroes_weights_and_rescales():
+    torch.manual_seed(1)
+    q, k, v = torch.randn(1, 64, 8), torch.randn(1, 64, 8), torch.randn(1, 64, 8)
+    _, w = scaled_dot_product_attention(q, k, v, dropout_p=0.5, return_weights=True)
+    frac_zero = (w == 0).float().mean().item()
+    assert 0.4 < frac_zero < 0.6
+    _, w0 = scaled_dot_product_attention(q, k, v, return_weights=True)
+    kept = w != 0
+    torch.testing.assert_close(w[kept], 2 * w0[kept])
+
+
+@pytest.mark.parametrize(
+    "q_shape,k_shape,v_shape,match",
+    [
+        ((2, 5, 8), (2, 5, 4), (2, 5, 4), "feature size"),
+        ((2, 5, 8), (2, 5, 8), (2, 6, 8), "number of keys"),
+        ((2, 5, 8), (3, 5, 8), (3, 5, 8), "do not broadcast"),
+        ((8,), (5, 8), (5, 8), r"\(\.\.\., T, d\)"),
+    ],
+)
+def test_bad_shapes_raise_value_error(q_shape, k_shape, v_shape, match):
+    with pytest.raises(ValueError, match=match):
+        scaled_dot_product_attention(torch.randn(q_shape), torch.randn(k_shape), torch.randn(v_shape))
+
+
+def test_bad_mask_shape_raises():
+    q = torch.randn(2, 5, 8)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        scaled_dot_product_attention(q, q, q, mask=torch.ones(4, 5, dtype=torch.bool))
+
+
+# ---------------------------------------------------------------- MultiHeadAttention
+def _copy_from_torch(ref: torch.nn.MultiheadAttention, ours: MultiHeadAttention) -> None:
+    d = ours.d_model
+    with torch.no_grad():
+        if ref._qkv_same_embed_dim:
+            wq, wk, wv = ref.in_proj_weight.split(d)
+        else:
+            wq, wk, wv = ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight
+        bq, bk, bv = ref.in_proj_bias.split(d)
+        for lin, w, b in ((ours.q_proj, wq, bq), (ours.k_proj, wk, bk), (ours.v_proj, wv, bv)):
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        ours.out_proj.weight.copy_(ref.out_proj.weight)
+        ours.out_proj.bias.copy_(ref.out_proj.bias)
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+@pytest.mark.parametrize("case", ["self", "cross", "cross_kdim", "causal", "padding"])
+def test_mha_matches_torch_multihead_attention(case, backend):
+    d, h, b, t, s = 32, 4, 3, 7, 5
+    kdim = 12 if case == "cross_kdim" else None
+    ref = torch.nn.MultiheadAttention(d, h, batch_first=True, kdim=kdim, vdim=kdim).eval()
+    ours = MultiHeadAttention(d, h, kv_dim=kdim, attn_backend=backend).eval()
+    _copy_from_torch(ref, ours)
+    x = torch.randn(b, t, d)
+    mem = torch.randn(b, s, kdim or d)
+    if case == "self":
+        got, want = ours(x), ref(x, x, x, need_weights=False)[0]
+    elif case.startswith("cross"):
+        got, want = ours(x, mem, mem), ref(x, mem, mem, need_weights=False)[0]
+    elif case == "causal":
+        future = torch.ones(t, t, dtype=torch.bool).triu(1)  # torch: True = blocked
+        got, want = ours(x, is_causal=True), ref(x, x, x, attn_mask=future, need_weights=False)[0]
+    else:
+        pad = torch.zeros(b, t, dtype=torch.bool)
+        pad[0, 5:] = pad[2, 3:] = True  # torch: True = padding
+        got = ours(x, mask=~pad[:, None, None, :])
+        want = ref(x, x, x, key_padding_mask=pad, need_weights=False)[0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_mha_returns_head_weights_that_average_to_torchs():
+    ref = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    ours = MultiHeadAttention(16, 2).eval()
+    _copy_from_torch(ref, ours)
+    x = torch.randn(2, 6, 16)
+    _, w = ours(x, need_weights=True)  # (B, H, T, T)
+    _, w_ref = ref(x, x, x, need_weights=True, average_attn_weights=True)
+    torch.testing.assert_close(w.mean(1), w_ref, atol=1e-6, rtol=1e-5)
+
+
+def test_mha_causal_no_future_leak():
+    mha = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(1, 10, 16)
+    y = x.clone()
+    y[:, 6:] = torch.randn(1, 4, 16)  # change only the future of position 5
+    torch.testing.assert_close(mha(x, is_causal=True)[:, :6], mha(y, is_causal=True)[:, :6])
+    assert not torch.allclose(mha(x, is_causal=True)[:, 6:], mha(y, is_causal=True)[:, 6:])
+
+
+def test_mha_gradcheck_float64():
+    mha = MultiHeadAttention(8, 2, attn_backend="naive").double()
+    x = torch.randn(2, 4, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: mha(a, is_causal=True), (x,))
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+def test_kv_cache_decoding_equals_full_causal_pass(backend):
+    mha = MultiHeadAttention(16, 4, attn_backend=backend).eval()
+    x = torch.randn(2, 9, 16)
+    full = mha(x, is_causal=True)
+    cache = KVCache(max_len=16)
+    parts = [mha(x[:, :4], is_causal=True, kv_cache=cache)]  # prefill 4 tokens
+    for i in range(4, 9):  # then one token at a time
+        parts.append(mha(x[:, i : i + 1], is_causal=True, kv_cache=cache))
+    torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
+    assert cache.length == 9
+
+
+def test_causal_mask_bottom_right():
+    assert torch.equal(causal_mask(2, 4), torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool))
+    assert torch.equal(causal_mask(3, 3), torch.ones(3, 3, dtype=torch.bool).tril())
+
+
+def test_padding_mask():
+    m = padding_mask(torch.tensor([[5, 6, 0], [7, 0, 0]]), pad_id=0)
+    assert m.shape == (2, 1, 1, 3)
+    assert m[:, 0, 0].tolist() == [[True, True, False], [True, False, False]]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(d_model=30, n_heads=4), "d_model=30 is not divisible by n_heads=4"),
+        (dict(d_model=32, n_heads=4, attn_backend="cuda"), "unknown attn_backend 'cuda'"),
+        (dict(d_model=0, n_heads=1), "must be positive"),
+        (dict(d_model=32, n_heads=4, dropout=1.0), "dropout"),
+    ],
+)
+def test_mha_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiHeadAttention(**kwargs)
+
+
+def test_mha_bad_inputs():
+    mha = MultiHeadAttention(16, 4)
+    with pytest.raises(ValueError, match=r"query must be \(B, T, d_model=16\)"):
+        mha(torch.randn(2, 5, 12))
+    with pytest.raises(ValueError, match="query must be"):
+        mha(torch.randn(5, 16))
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        mha(torch.randn(2, 5, 16), torch.randn(3, 4, 16), torch.randn(3, 4, 16))
+    with pytest.raises(ValueError, match="key and value lengths differ"):
+        mha(torch.randn(2, 5, 16), torch.randn(2, 4, 16), torch.randn(2, 3, 16))
+    with pytest.raises(ValueError, match="both key and value"):
+        mha(torch.randn(2, 5, 16), torch.randn(2, 4, 16))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        mha(torch.randn(2, 5, 16), mask=torch.ones(5, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="overflow"):
+        mha(torch.randn(1, 5, 16), kv_cache=KVCache(4))

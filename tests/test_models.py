@@ -1,0 +1,166 @@
+"""GPT and the encoder-decoder Transformer: sizes, masks, errors, and that they actually learn."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minillm import GPT, GPTConfig, Transformer, TransformerConfig
+
+
+def tiny_gpt(**kw) -> GPT:
+    return GPT(GPTConfig(**{**dict(vocab_size=37, block_size=16, n_layer=2, n_head=2, n_embd=32), **kw}))
+
+
+def test_gpt2_small_has_exactly_124_439_808_parameters():
+    with torch.device("meta"):
+        model = GPT(GPTConfig())
+    assert model.num_parameters() == 124_439_808
+    assert model.lm_head.weight is model.wte.weight  # tied
+
+
+def test_gpt2_sizes_match_transformers_parameter_counts():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_layer=3, n_head=4, n_embd=64, vocab_size=101, n_positions=40)
+    ref = transformers.GPT2LMHeadModel(cfg)
+    ours = GPT(GPTConfig(vocab_size=101, block_size=40, n_layer=3, n_head=4, n_embd=64))
+    assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
+
+
+def test_transformer_base_is_near_the_papers_65m():
+    with torch.device("meta"):
+        model = Transformer(TransformerConfig(37000, 37000, share_embeddings=True))
+    n = model.num_parameters()
+    assert n == 63_082_496  # 6·3,152,384 (encoder) + 6·4,204,032 (decoder) + 37,000·512 (shared embedding)
+    assert abs(n - 65e6) / 65e6 < 0.05
+
+
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+def test_gpt_shapes_loss_and_causality(pos, backend):
+    model = tiny_gpt(pos_embedding=pos, attn_backend=backend).eval()
+    idx = torch.randint(0, 37, (3, 12))
+    logits, loss = model(idx, idx)
+    assert logits.shape == (3, 12, 37) and loss.ndim == 0
+    assert loss.item() == pytest.approx(F.cross_entropy(logits.flatten(0, 1), idx.flatten()).item(), rel=1e-6)
+    changed = idx.clone()
+    changed[:, 8:] = (changed[:, 8:] + 1) % 37
+    torch.testing.assert_close(model(changed)[0][:, :8], logits[:, :8])
+
+
+def test_gpt_backends_agree():
+    torch.manual_seed(0)
+    a = tiny_gpt(attn_backend="naive").eval()
+    b = tiny_gpt(attn_backend="sdpa").eval()
+    b.load_state_dict(a.state_dict())
+    idx = torch.randint(0, 37, (2, 16))
+    torch.testing.assert_close(a(idx)[0], b(idx)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_gpt_ignores_minus_100_targets():
+    model = tiny_gpt().eval()
+    idx = torch.randint(0, 37, (2, 8))
+    targets = idx.clone()
+    targets[:, :5] = -100
+    logits, loss = model(idx, targets)
+    want = F.cross_entropy(logits[:, 5:].flatten(0, 1), idx[:, 5:].flatten())
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_gpt_rejects_bad_input():
+    model = tiny_gpt()
+    with pytest.raises(ValueError, match="exceeds block_size=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        model(torch.zeros(17, dtype=torch.long))
+    with pytest.raises(ValueError, match="targets shape"):
+        model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[0, 37\)"):
+        model(torch.full((1, 4), 37))
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
+        (dict(activation="tanh"), "unknown activation"),
+        (dict(pos_embedding="alibi"), "unknown pos_embedding"),
+        (dict(n_layer=0), "n_layer must be a positive integer"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(attn_backend="flash"), "unknown attn_backend"),
+    ],
+)
+def test_gpt_config_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        GPTConfig(**kw)
+
+
+def test_transformer_config_validation():
+    with pytest.raises(ValueError, match="d_model=30 is not divisible by n_heads=8"):
+        TransformerConfig(10, 10, d_model=30)
+    with pytest.raises(ValueError, match="share_embeddings needs one vocabulary"):
+        TransformerConfig(10, 12, share_embeddings=True)
+    with pytest.raises(ValueError, match="pad_id=10"):
+        TransformerConfig(10, 10, pad_id=10)
+
+
+def tiny_transformer(**kw) -> Transformer:
+    base = dict(src_vocab_size=13, tgt_vocab_size=13, d_model=32, n_heads=4, n_encoder_layers=2,
+                n_decoder_layers=2, d_ff=64, dropout=0.0, max_len=24, pad_id=0)
+    return Transformer(TransformerConfig(**{**base, **kw}))
+
+
+def test_transformer_padding_and_causality():
+    model = tiny_transformer().eval()
+    src = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
+    tgt = torch.tensor([[1, 4, 5, 6], [1, 7, 8, 9]])
+    logits = model(src, tgt)
+    assert logits.shape == (2, 4, 13)
+    # Source padding is invisible: trimming it changes nothing for row 0.
+    torch.testing.assert_close(model(src[:1, :3], tgt[:1]), logits[:1], atol=1e-5, rtol=1e-5)
+    # A decoder position sees only earlier targets.
+    changed = tgt.clone()
+    changed[:, 3] = 2
+    torch.testing.assert_close(model(src, changed)[:, :3], logits[:, :3])
+
+
+def test_transformer_bad_input():
+    model = tiny_transformer()
+    with pytest.raises(ValueError, match="src length 30 exceeds max_len=24"):
+        model(torch.ones(1, 30, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        model(torch.ones(2, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="src_mask"):
+        model(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long), src_mask=torch.ones(1, 4, dtype=torch.bool))
+
+
+def test_tiny_gpt_overfits_a_batch():
+    torch.manual_seed(0)
+    model = tiny_gpt(n_embd=64)
+    idx = torch.randint(0, 37, (4, 16))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        _, loss = model(idx[:, :-1], idx[:, 1:])
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first > 3.3  # ≈ ln 37 = 3.61 at init
+    assert loss.item() < 0.1
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_tiny_transformer_overfits_a_batch(norm_first):
+    torch.manual_seed(0)
+    model = tiny_transformer(norm_first=norm_first)
+    src = torch.randint(3, 13, (8, 6))
+    tgt = torch.cat([torch.ones(8, 1, dtype=torch.long), src.flip(1), torch.full((8, 1), 2)], 1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = F.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    out = model.translate(src, max_new_tokens=7, bos_id=1, eos_id=2)
+    assert torch.equal(out, tgt)

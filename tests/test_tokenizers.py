@@ -1,0 +1,136 @@
+"""Character and byte-level BPE tokenizers: exact round trips, merges by hand, files, errors."""
+
+import json
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minillm.tokenizers import BPETokenizer, CharTokenizer
+from minillm.tokenizers.bpe import SPLIT_PATTERN
+
+CORPUS = (
+    "The Transformer uses self-attention. 自注意力机制可以获取输入序列的全局信息。"
+    "Multi-head attention splits the model into heads; 多头自注意力. low lower lowest newer wider "
+) * 20
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return BPETokenizer.train(CORPUS, vocab_size=300, special_tokens=["<|endoftext|>", "<pad>"])
+
+
+@given(st.text())
+def test_bpe_round_trips_any_unicode(text):
+    tok = _BPE
+    assert tok.decode(tok.encode(text, allow_special=False)) == text
+
+
+@given(st.text())
+def test_split_pattern_covers_every_character(text):
+    assert "".join(re.findall(SPLIT_PATTERN, text)) == text
+
+
+@given(st.text())
+def test_char_round_trip(text):
+    tok = CharTokenizer.from_text(text + "x")
+    assert tok.decode(tok.encode(text)) == text
+
+
+_BPE = BPETokenizer.train(CORPUS, vocab_size=400, special_tokens=["<|endoftext|>"])
+
+
+def test_bpe_learns_the_most_frequent_pair_first():
+    # Chunks: "ab", " ab" ×3, " cd". Pair (a, b) occurs 4 times, (32, a) 3 times, the rest once.
+    tok = BPETokenizer.train("ab ab ab ab cd", vocab_size=258)
+    assert tok.merges[0] == (ord("a"), ord("b"))
+    assert tok.encode("ab") == [256]
+    # Second merge: " " + "ab" chunk → (32, 256) appears 3 times.
+    assert tok.merges[1] == (32, 256)
+
+
+def test_bpe_matches_a_naive_recount_trainer():
+    """The incremental trainer must pick the same merges as recounting all pairs each time."""
+    from collections import Counter
+
+    from minillm.tokenizers.bpe import _merge
+
+    text = CORPUS[:600]
+    words = [list(w.encode()) for w in re.findall(SPLIT_PATTERN, text)]
+    expected = []
+    for new_id in range(256, 256 + 60):
+        counts = Counter(p for w in words for p in zip(w, w[1:]))
+        if not counts:
+            break
+        best = min(counts, key=lambda p: (-counts[p], p))
+        expected.append(best)
+        words = [_merge(w, best, new_id) for w in words]
+    assert BPETokenizer.train(text, vocab_size=256 + 60).merges == expected
+
+
+def test_bpe_compresses_and_handles_chinese(bpe):
+    text = "自注意力机制 self-attention"
+    ids = bpe.encode(text)
+    assert len(ids) < len(text.encode("utf-8"))
+    assert bpe.decode(ids) == text
+
+
+def test_special_tokens(bpe):
+    assert bpe.vocab_size == 300 and len(bpe.merges) == 300 - 256 - 2
+    assert bpe.special_tokens == {"<|endoftext|>": 298, "<pad>": 299}
+    eot = bpe.special_tokens["<|endoftext|>"]
+    ids = bpe.encode("hello<|endoftext|>world")
+    assert eot in ids
+    assert bpe.decode(ids) == "hello<|endoftext|>world"
+    assert eot not in bpe.encode("hello<|endoftext|>world", allow_special=False)
+
+
+def test_bpe_save_load_round_trip(bpe, tmp_path):
+    path = tmp_path / "tok.json"
+    bpe.save(path)
+    again = BPETokenizer.load(path)
+    assert again.merges == bpe.merges and again.special_tokens == bpe.special_tokens
+    assert again.encode(CORPUS[:200]) == bpe.encode(CORPUS[:200])
+
+
+def test_bpe_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="empty text"):
+        BPETokenizer.train("", 300)
+    with pytest.raises(ValueError, match="vocab_size=200 is too small"):
+        BPETokenizer.train("abc", 200)
+    with pytest.raises(FileNotFoundError, match="no tokenizer file"):
+        BPETokenizer.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid tokenizer JSON"):
+        BPETokenizer.load(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text(json.dumps({"type": "minillm-char", "chars": ["a"]}))
+    with pytest.raises(ValueError, match="not a minillm BPE tokenizer"):
+        BPETokenizer.load(tmp_path / "other.json")
+    (tmp_path / "merges.json").write_text(json.dumps({"type": "minillm-bpe", "merges": [[1, 999]]}))
+    with pytest.raises(ValueError, match="does not exist yet"):
+        BPETokenizer.load(tmp_path / "merges.json")
+    with pytest.raises(KeyError, match="outside the vocabulary"):
+        _BPE.decode([10_000])
+
+
+def test_bpe_stops_early_on_tiny_text():
+    tok = BPETokenizer.train("abab", vocab_size=1000)
+    assert tok.vocab_size < 1000
+    assert tok.decode(tok.encode("abab")) == "abab"
+
+
+def test_char_tokenizer_errors_and_files(tmp_path):
+    tok = CharTokenizer.from_text("hello")
+    assert tok.vocab_size == 4 and tok.encode("hello") == [1, 0, 2, 2, 3]
+    with pytest.raises(KeyError, match="'z' is not in the tokenizer's alphabet"):
+        tok.encode("hez")
+    with pytest.raises(ValueError, match="empty text"):
+        CharTokenizer.from_text("")
+    with pytest.raises(KeyError, match="outside the vocabulary"):
+        tok.decode([4])
+    tok.save(tmp_path / "c.json")
+    assert CharTokenizer.load(tmp_path / "c.json").chars == tok.chars
+    (tmp_path / "b.json").write_text("[]")
+    with pytest.raises(ValueError, match="not a minillm character tokenizer"):
+        CharTokenizer.load(tmp_path / "b.json")
