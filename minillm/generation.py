@@ -14,7 +14,7 @@ earlier ones (minillm.nn.kv_cache); the result is the same token for token.
 Any model with ``max_len``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
 works: GPT implements them, and Transformer does for its decoder.
 
-Docs: docs/generation.md.
+Docs: docs/transformer.md#generation.
 """
 
 from __future__ import annotations

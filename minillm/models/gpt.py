@@ -10,7 +10,7 @@ whose weight is tied to the token embedding. Trained to predict token t+1 from t
 GPT-2 small (12 layers, 12 heads, 768 wide, 50257 tokens, 1024 context) has 124,439,808
 parameters with tied embeddings (Radford et al. 2019, table 2 rounds it to 117M).
 
-Docs: docs/gpt.md.
+Docs: docs/transformer.md#decoder-only-gpt.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ The base configuration (d_model 512, 8 heads, 6 + 6 layers, d_ff 2048, one share
 vocabulary for source and target, embeddings tied with the output layer) has about 63 M
 parameters here; the paper's table 3 reports 65 M.
 
-Docs: docs/transformer.md.
+Docs: docs/transformer.md#the-encoder-decoder.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Masks follow one convention everywhere in minillm: a boolean mask is True where 
 to a key (the same as torch.nn.functional.scaled_dot_product_attention); a float mask is added to
 the scores. A query whose keys are all masked gets an output of zeros, never NaN.
 
-Docs: docs/attention.md.
+Docs: docs/transformer.md#self-attention.
 """
 
 from __future__ import annotations

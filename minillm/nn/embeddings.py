@@ -12,7 +12,7 @@ be added to, or rotated into, the token vectors.
 - RoPE, rotary position embedding (Su et al. 2021): rotate each (x_i, x_{i+d/2}) pair of q and k
   by the angle pos·θ_i. Then q_m·k_n depends only on m - n: attention sees *relative* positions.
 
-Docs: docs/embeddings.md.
+Docs: docs/transformer.md#input-part.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the same small fully-connected network with a non-linearity:
 Attention mixes information *between* positions; the feed-forward network transforms each
 position on its own, and holds about two thirds of a standard block's parameters.
 
-Docs: docs/feedforward.md.
+Docs: docs/transformer.md#feed-forward-network.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ When a decoder generates token t+1, the keys and values of tokens 0..t do not ch
 store them instead of recomputing them: each step then costs O(T) attention work instead of
 O(T²). One KVCache belongs to one attention layer.
 
-Docs: docs/generation.md.
+Docs: docs/transformer.md#generation.
 """
 
 from __future__ import annotations

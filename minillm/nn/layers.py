@@ -10,7 +10,7 @@ Pre-norm keeps an un-normalised residual path from input to output, which trains
 without warm-up tricks; post-norm is what the paper (and the report's figure) describe. One
 ``norm_first`` argument switches between them.
 
-Docs: docs/layers.md.
+Docs: docs/transformer.md#encoder-and-decoder-layers.
 """
 
 from __future__ import annotations

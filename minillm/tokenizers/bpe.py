@@ -12,7 +12,7 @@ frequent pair. That keeps 1 MB of text → a few thousand merges at seconds, not
 Text is first split into chunks (words, numbers, punctuation runs, whitespace) and merges never
 cross a chunk boundary, as in GPT-2.
 
-Docs: docs/tokenizers.md.
+Docs: docs/transformer.md#tokenizers.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The simplest way to turn text into the integer ids an embedding layer (report §
 needs. It is the tokenizer of choice for tiny models: no training, nothing unknown inside the
 training text, and every id is readable.
 
-Docs: docs/tokenizers.md.
+Docs: docs/transformer.md#tokenizers.
 """
 
 from __future__ import annotations
