@@ -2,6 +2,8 @@
 
     minillm info                      version, torch, device, where each report section lives
     minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
+    minillm costs report              the report's §3.2 numbers, computed
+    minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
 """
 
 from __future__ import annotations
@@ -53,13 +55,61 @@ def _params(args) -> int:
     return 0
 
 
+def _gb(x: float) -> str:
+    return f"{x / 1e9:,.1f} GB" if x < 1e12 else f"{x / 1e12:,.2f} TB"
+
+
+def _costs_report(args) -> int:
+    from minillm.costs import forward_flops, report_numbers, training_memory
+    from minillm.models import GPTConfig
+
+    r = report_numbers(context_scale=args.scale, model=args.model, base_context=args.context)
+    t0, t1 = r["base_context"], r["base_context"] * r["context_scale"]
+    print("Report §3.2, compute: attention cost grows with the square of the context.")
+    print(f"  {r['context_scale']}x context ({t0:,} -> {t1:,} tokens): attention FLOPs x{r['attention_flops_ratio']:,.0f}"
+          f"  (= {r['context_scale']}^2; the report: 'more than 1000x')")
+    print(f"  whole {r['model']} forward pass: x{r['whole_model_flops_ratio']:,.0f} — smaller, because the linear layers"
+          f" (x{r['linear_flops_ratio']:.0f}) grow only linearly;")
+    print(f"  attention is {r['attention_share_short']:.0%} of the FLOPs at {t0:,} tokens and "
+          f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x d_model"
+          f" = {r['crossover_context']:,}.")
+    print()
+    print("Report §3.2, memory: parameters, gradients and optimizer states.")
+    print(f"  100 B parameters x 4 bytes (fp32)          = {_gb(r['params_100b_fp32_bytes'])}   (the report: 400 GB)")
+    print(f"  + grads + Adam, mixed precision (16 B/param) = {_gb(r['params_100b_mixed_adam_bytes'])}")
+    cfg = GPTConfig.from_name(args.model)
+    for recompute in (False, True):
+        m = training_memory(cfg, args.context, batch_size=8, precision="mixed", recompute=recompute)
+        what = "with" if recompute else "without"
+        print(f"  {args.model}, batch 8 x {args.context:,} tokens, {what} recomputation: params {_gb(m.params)}, "
+              f"grads {_gb(m.grads)}, Adam+master {_gb(m.optimizer)}, activations {_gb(m.activations)}"
+              f" -> {_gb(m.total)}")
+    f = forward_flops(cfg, args.context)
+    print()
+    print(f"{args.model} forward FLOPs per {args.context:,}-token sequence: linear {f.linear:.3g}, attention {f.attention:.3g}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["bench", "attention"]:  # the benchmark has its own argument parser
+        from minillm.bench.attention import main as bench_attention
+
+        return bench_attention(argv[2:])
     parser = argparse.ArgumentParser(prog="minillm", description="minillm: the report's Transformer, step by step")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions and the report-section → module map").set_defaults(func=_info)
     p = sub.add_parser("params", help="parameter count of a named configuration")
     p.add_argument("name", choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "transformer-base"])
     p.set_defaults(func=_params)
+    costs = sub.add_parser("costs", help="report §3.2 cost numbers").add_subparsers(dest="what", required=True)
+    p = costs.add_parser("report", help="reproduce the report's compute and memory numbers")
+    p.add_argument("--scale", type=int, default=32, help="context multiplier (report: 32)")
+    p.add_argument("--model", default="gpt2", choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"])
+    p.add_argument("--context", type=int, default=1024, help="base context length")
+    p.set_defaults(func=_costs_report)
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="what", required=True)
+    bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

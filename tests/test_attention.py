@@ -131,7 +131,7 @@ def _copy_from_torch(ref: torch.nn.MultiheadAttention, ours: MultiHeadAttention)
         ours.out_proj.bias.copy_(ref.out_proj.bias)
 
 
-@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 @pytest.mark.parametrize("case", ["self", "cross", "cross_kdim", "causal", "padding"])
 def test_mha_matches_torch_multihead_attention(case, backend):
     d, h, b, t, s = 32, 4, 3, 7, 5
@@ -181,7 +181,7 @@ def test_mha_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda a: mha(a, is_causal=True), (x,))
 
 
-@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 def test_kv_cache_decoding_equals_full_causal_pass(backend):
     mha = MultiHeadAttention(16, 4, attn_backend=backend).eval()
     x = torch.randn(2, 9, 16)

@@ -35,7 +35,7 @@ def test_transformer_base_is_near_the_papers_65m():
 
 
 @pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
-@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 def test_gpt_shapes_loss_and_causality(pos, backend):
     model = tiny_gpt(pos_embedding=pos, attn_backend=backend).eval()
     idx = torch.randint(0, 37, (3, 12))
@@ -47,13 +47,19 @@ def test_gpt_shapes_loss_and_causality(pos, backend):
     torch.testing.assert_close(model(changed)[0][:, :8], logits[:, :8])
 
 
-def test_gpt_backends_agree():
+@pytest.mark.parametrize("backend", ["sdpa", "chunked"])
+def test_gpt_backends_agree_on_logits_and_gradients(backend):
     torch.manual_seed(0)
-    a = tiny_gpt(attn_backend="naive").eval()
-    b = tiny_gpt(attn_backend="sdpa").eval()
+    a = tiny_gpt(attn_backend="naive")
+    b = tiny_gpt(attn_backend=backend)
     b.load_state_dict(a.state_dict())
     idx = torch.randint(0, 37, (2, 16))
-    torch.testing.assert_close(a(idx)[0], b(idx)[0], atol=1e-5, rtol=1e-5)
+    (la, loss_a), (lb, loss_b) = a(idx, idx), b(idx, idx)
+    torch.testing.assert_close(la, lb, atol=1e-5, rtol=1e-5)
+    loss_a.backward()
+    loss_b.backward()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, atol=1e-5, rtol=1e-4)
 
 
 def test_gpt_ignores_minus_100_targets():

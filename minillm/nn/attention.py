@@ -31,7 +31,7 @@ from minillm.nn.kv_cache import KVCache
 
 __all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "causal_mask", "padding_mask"]
 
-ATTENTION_BACKENDS = ("naive", "sdpa")
+ATTENTION_BACKENDS = ("naive", "sdpa", "chunked")
 
 
 def causal_mask(t_q: int, t_k: int, device=None) -> Tensor:
@@ -181,7 +181,8 @@ class MultiHeadAttention(nn.Module):
         dropout: dropout on the attention weights (training only).
         bias: whether the four projections have biases.
         kv_dim: feature size of the key/value input for cross-attention (default d_model).
-        attn_backend: "naive" (the explicit function above) or "sdpa" (PyTorch's fused kernel).
+        attn_backend: "naive" (the explicit function above), "sdpa" (PyTorch's fused kernel) or
+            "chunked" (the FlashAttention algorithm in PyTorch, minillm.kernels; no dropout).
         rope: optional rotary embedding (minillm.nn.embeddings.RoPE) applied to q and k per head.
     """
 
@@ -204,6 +205,8 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"unknown attn_backend {attn_backend!r}; choose one of {ATTENTION_BACKENDS}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if attn_backend == "chunked" and dropout > 0:
+            raise ValueError(f"attn_backend='chunked' has no attention dropout; got dropout={dropout}")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.kv_dim = d_model if kv_dim is None else kv_dim
         self.dropout, self.attn_backend, self.rope = dropout, attn_backend, rope
@@ -278,7 +281,12 @@ class MultiHeadAttention(nn.Module):
         else:
             if mask is not None:
                 _check_mask(mask, (q.shape[0], self.n_heads, q.shape[-2], k.shape[-2]))
-            out = _sdpa_fused(q, k, v, mask, is_causal, dropout_p)  # (B, H, T_q, hd)
+            if self.attn_backend == "chunked":
+                from minillm.kernels import chunked_attention  # kernels import this module
+
+                out = chunked_attention(q, k, v, causal=is_causal, mask=mask)  # (B, H, T_q, hd)
+            else:
+                out = _sdpa_fused(q, k, v, mask, is_causal, dropout_p)  # (B, H, T_q, hd)
 
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, d_model)
         return (out, weights) if need_weights else out

@@ -1,0 +1,196 @@
+"""What a Transformer costs: parameters, FLOPs (linear vs attention) and training memory.
+
+Report §3.2 (limits of today's architecture) makes two quantitative claims:
+
+1. Compute: attention grows with the *square* of the context — 32× more context, over 1000× more
+   compute (32² = 1024).
+2. Memory: training holds parameters, gradients and optimizer states; a 100-billion-parameter
+   model needs 400 GB for its fp32 parameters alone (4 bytes each), and about 16 bytes per
+   parameter (1.6 TB) with mixed-precision Adam.
+
+FLOPs count 2 per multiply-add of the matrix products (the usual convention; element-wise work,
+softmax and norms are ignored — a few %). For one sequence of T tokens and a GPT layer of width d:
+
+    linear layers:  2 · T · (4d² + 2·d·d_ff)         Q, K, V, output projection + feed-forward
+    attention:      2 · 2 · T² · d                   Q Kᵀ and (weights) V, every query × key
+
+so per token the two are equal at T = (4d² + 2·d·d_ff) / (2d) = 6d for d_ff = 4d. Training costs
+about 3× the forward pass (the backward pass computes two products for each one of the forward).
+
+Bytes per parameter during training (Rajbhandari et al. 2020, ZeRO, §3.1):
+    fp32 Adam:              4 (weights) + 4 (grads) + 8 (two Adam moments)            = 16
+    mixed-precision Adam:   2 (bf16 weights) + 2 (bf16 grads) + 4 (fp32 master) + 8   = 16
+Activation memory per GPT layer follows Korthikanti et al. 2022 ("Reducing Activation
+Recomputation in Large Transformer Models", §4.1): s·b·d·(34 + 5·a·s/d) bytes with 2-byte
+activations, dropout masks included; with full recomputation only each layer's input is kept.
+
+Docs: docs/quadratic-cost.md. CLI: ``minillm costs report``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from minillm.models.gpt import GPTConfig
+from minillm.models.transformer import TransformerConfig
+
+__all__ = ["param_count", "forward_flops", "training_flops", "training_memory", "report_numbers", "Flops", "Memory"]
+
+DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "float64": 8}
+
+
+@dataclass(frozen=True)
+class Flops:
+    linear: float
+    attention: float
+
+    @property
+    def total(self) -> float:
+        return self.linear + self.attention
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes needed during a training step."""
+
+    params: float
+    grads: float
+    optimizer: float
+    activations: float
+
+    @property
+    def total(self) -> float:
+        return self.params + self.grads + self.optimizer + self.activations
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, (GPTConfig, TransformerConfig)):
+        raise TypeError(f"expected a GPTConfig or TransformerConfig, got {type(config).__name__}")
+
+
+def _ff_matrix_params(d: int, d_ff: int, activation: str) -> int:
+    return (3 if activation == "swiglu" else 2) * d * d_ff
+
+
+def _ff_bias_params(d: int, d_ff: int, activation: str) -> int:
+    return (2 if activation == "swiglu" else 1) * d_ff + d
+
+
+def param_count(config) -> int:
+    """Number of unique parameters, from the config alone (tied matrices counted once)."""
+    _check_config(config)
+    if isinstance(config, GPTConfig):
+        d, c = config.n_embd, config
+        bias, ln = (1 if c.bias else 0), (2 if c.bias else 1) * d
+        layer = 4 * d * d + 4 * d * bias + _ff_matrix_params(d, 4 * d, c.activation)
+        layer += _ff_bias_params(d, 4 * d, c.activation) * bias + 2 * ln
+        n = c.vocab_size * d + c.n_layer * layer + ln
+        n += c.block_size * d if c.pos_embedding == "learned" else 0
+        n += 0 if c.tie_embeddings else c.vocab_size * d
+        return n
+    c, d = config, config.d_model
+    attn = 4 * d * d + 4 * d
+    ff = _ff_matrix_params(d, c.d_ff, c.activation) + _ff_bias_params(d, c.d_ff, c.activation)
+    encoder = c.n_encoder_layers * (attn + ff + 2 * 2 * d)
+    decoder = c.n_decoder_layers * (2 * attn + ff + 3 * 2 * d)
+    embeddings = c.src_vocab_size * d + (0 if c.share_embeddings else c.tgt_vocab_size * d)
+    output = 0 if c.share_embeddings else c.tgt_vocab_size * d + c.tgt_vocab_size
+    final_norms = 2 * 2 * d if c.norm_first else 0
+    return encoder + decoder + embeddings + output + final_norms
+
+
+def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
+    """Forward-pass matmul FLOPs of a GPT on ``batch_size`` sequences of ``seq_len`` tokens.
+
+    ``causal_skip=True`` counts only the query-key pairs a causal kernel must visit (about half);
+    the default counts the full T × T products, as naive and most dense kernels compute them.
+    For a Transformer config, source and target both have ``seq_len`` tokens.
+    """
+    _check_config(config)
+    if seq_len <= 0 or batch_size <= 0:
+        raise ValueError(f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}")
+    t, b = seq_len, batch_size
+    pairs = t * (t + 1) / 2 if causal_skip else t * t
+    if isinstance(config, GPTConfig):
+        d = config.n_embd
+        per_layer_linear = 4 * d * d + _ff_matrix_params(d, 4 * d, config.activation)
+        linear = 2 * b * t * (config.n_layer * per_layer_linear + config.vocab_size * d)
+        attention = 2 * 2 * b * pairs * d * config.n_layer
+        return Flops(float(linear), float(attention))
+    c, d = config, config.d_model
+    ff = _ff_matrix_params(d, c.d_ff, c.activation)
+    linear = 2 * b * t * (c.n_encoder_layers * (4 * d * d + ff) + c.n_decoder_layers * (8 * d * d + ff) + c.tgt_vocab_size * d)
+    self_pairs_dec = t * (t + 1) / 2 if causal_skip else t * t
+    attention = 4 * b * d * (c.n_encoder_layers * t * t + c.n_decoder_layers * (self_pairs_dec + t * t))
+    return Flops(float(linear), float(attention))
+
+
+def training_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
+    """Forward + backward ≈ 3 × forward (Kaplan et al. 2020, §2.1)."""
+    f = forward_flops(config, seq_len, batch_size, causal_skip)
+    return Flops(3 * f.linear, 3 * f.attention)
+
+
+def training_memory(
+    config,
+    seq_len: int,
+    batch_size: int = 1,
+    precision: str = "mixed",
+    recompute: bool = False,
+    n_params: float | None = None,
+) -> Memory:
+    """Bytes for one AdamW training step of a GPT.
+
+    precision: "fp32" (everything 4 bytes) or "mixed" (bf16 weights/grads/activations, fp32
+    master weights and Adam moments). ``n_params`` overrides the parameter count (e.g. 100e9).
+    Activations: Korthikanti et al. 2022 per layer, scaled to the activation dtype, plus the
+    logits (activation dtype + an fp32 copy for the loss); with ``recompute`` only each layer's
+    input and one layer's working set are kept.
+    """
+    if precision not in ("fp32", "mixed"):
+        raise ValueError(f"precision must be 'fp32' or 'mixed', got {precision!r}")
+    if not isinstance(config, GPTConfig):
+        raise TypeError("training_memory models GPT configs (decoder-only)")
+    n = param_count(config) if n_params is None else n_params
+    if precision == "fp32":
+        params, grads, optimizer, act_bytes = 4 * n, 4 * n, 8 * n, 4
+    else:
+        params, grads, optimizer, act_bytes = 2 * n, 2 * n, 12 * n, 2  # 12 = fp32 master + 2 moments
+    s, b, d, a, L = seq_len, batch_size, config.n_embd, config.n_head, config.n_layer
+    # Korthikanti et al. count 34·s·b·d + 5·a·s²·b bytes at 2-byte activations with 1-byte masks;
+    # rescale the 2-byte part for fp32.
+    per_layer = (s * b * d * 34 + 5 * a * s * s * b) * act_bytes / 2
+    logits = s * b * config.vocab_size * (act_bytes + 4)
+    if recompute:
+        activations = L * s * b * d * act_bytes + per_layer + logits
+    else:
+        activations = L * per_layer + logits
+    return Memory(float(params), float(grads), float(optimizer), float(activations))
+
+
+def report_numbers(context_scale: int = 32, model: str = "gpt2", base_context: int = 1024) -> dict:
+    """The report's §3.2 numbers, computed: attention and whole-model FLOP ratios and memory."""
+    cfg = GPTConfig.from_name(model)
+    short = forward_flops(cfg, base_context)
+    long = forward_flops(cfg, base_context * context_scale)
+    n_100b = 100e9
+    return {
+        "context_scale": context_scale,
+        "attention_flops_ratio": long.attention / short.attention,
+        "model": model,
+        "base_context": base_context,
+        "whole_model_flops_ratio": long.total / short.total,
+        "linear_flops_ratio": long.linear / short.linear,
+        "attention_share_short": short.attention / short.total,
+        "attention_share_long": long.attention / long.total,
+        "crossover_context": 6 * cfg.n_embd,
+        "params_100b_fp32_bytes": n_100b * 4,
+        "params_100b_mixed_adam_bytes": n_100b * 16,
+        "gpt2_params": param_count(cfg),
+    }
