@@ -53,14 +53,25 @@ def main(argv=None) -> float:
     torch.manual_seed(args.seed)
     task = DigitTask(args.task, min_len=1, max_len=args.max_len)
     config = TransformerConfig(
-        src_vocab_size=task.vocab_size, tgt_vocab_size=task.vocab_size, d_model=128, n_heads=4,
-        n_encoder_layers=2, n_decoder_layers=2, d_ff=512, dropout=0.0, max_len=32,
-        share_embeddings=True, pad_id=PAD,
+        src_vocab_size=task.vocab_size,
+        tgt_vocab_size=task.vocab_size,
+        d_model=128,
+        n_heads=4,
+        n_encoder_layers=2,
+        n_decoder_layers=2,
+        d_ff=512,
+        dropout=0.0,
+        max_len=32,
+        share_embeddings=True,
+        pad_id=PAD,
     )
     model = Transformer(config)
     print(f"task: {args.task} digit strings of length 1..{args.max_len}")
-    print(f"model: post-norm encoder-decoder, {model.num_parameters():,} parameters "
-          f"(d_model={config.d_model}, heads={config.n_heads}, layers={config.n_encoder_layers}+{config.n_decoder_layers})")
+    print(
+        f"model: post-norm encoder-decoder, {model.num_parameters():,} parameters "
+        f"(d_model={config.d_model}, heads={config.n_heads}, "
+        f"layers={config.n_encoder_layers}+{config.n_decoder_layers})"
+    )
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     warmup = max(1, args.steps // 10)

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from minillm import GPT, GPTConfig, CharTokenizer, generate
+from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data import python_docs_text
 
 
@@ -68,18 +68,27 @@ def main(argv=None) -> dict:
     train, val = data[:split], data[split:]
     print(f"text: pydoc_data.topics, {len(text):,} characters, {tok.vocab_size} distinct → vocab_size {tok.vocab_size}")
 
-    config = GPTConfig(vocab_size=tok.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                       n_head=args.n_head, n_embd=args.n_embd, dropout=0.0)
+    config = GPTConfig(
+        vocab_size=tok.vocab_size,
+        block_size=args.block_size,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        n_embd=args.n_embd,
+        dropout=0.0,
+    )
     model = GPT(config)
-    print(f"model: GPT with {model.num_parameters():,} parameters ({args.n_layer} layers, {args.n_head} heads, "
-          f"{args.n_embd} wide, context {args.block_size})")
+    print(
+        f"model: GPT with {model.num_parameters():,} parameters ({args.n_layer} layers, {args.n_head} heads, "
+        f"{args.n_embd} wide, context {args.block_size})"
+    )
     print(f"loss at random init should be ≈ ln({tok.vocab_size}) = {math.log(tok.vocab_size):.2f}")
     print(f"sample before training: {sample(model, tok, 'The ', 60)!r}")
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.1)
     warmup = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+        opt,
+        lambda s: min((s + 1) / warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))),
     )
     gen = torch.Generator().manual_seed(args.seed + 1)
     history = []

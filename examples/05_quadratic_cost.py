@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench.common import device_info, loglog_slope, time_call
+from minillm.bench.common import device_info, loglog_slope, steady_allocator, time_call
 from minillm.costs import report_numbers
 from minillm.kernels import attention
 
@@ -40,14 +40,22 @@ def main(argv=None) -> dict:
     print("Report §3.2: attention compute grows with the square of the context;")
     print("             32x the context can cost more than 1000x the compute.")
     print(f"Predicted (minillm.costs): 32x context -> attention FLOPs x{r['attention_flops_ratio']:.0f} (= 32^2);")
-    print(f"             a whole GPT-2 forward pass x{r['whole_model_flops_ratio']:.0f}, because its linear layers grow only 32x.")
-    print(f"Memory: 100 B parameters x 4 bytes = {r['params_100b_fp32_bytes'] / 1e9:.0f} GB (report: 400 GB); "
-          f"with gradients and mixed-precision Adam, 16 bytes each = {r['params_100b_mixed_adam_bytes'] / 1e12:.1f} TB.")
+    print(
+        f"             a whole GPT-2 forward pass x{r['whole_model_flops_ratio']:.0f}, "
+        "because its linear layers grow only 32x."
+    )
+    print(
+        f"Memory: 100 B parameters x 4 bytes = {r['params_100b_fp32_bytes'] / 1e9:.0f} GB (report: 400 GB); "
+        f"with gradients and mixed-precision Adam, 16 bytes each = {r['params_100b_mixed_adam_bytes'] / 1e12:.1f} TB."
+    )
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    steady_allocator()
     info = device_info(device)
-    print(f"\nMeasuring attention ({args.backend}, {args.heads} heads x {args.head_dim}, fp32, forward) on "
-          f"{info['device_name']} with {info['threads']} threads:")
+    print(
+        f"\nMeasuring attention ({args.backend}, {args.heads} heads x {args.head_dim}, fp32, forward) on "
+        f"{info['device_name']} with {info['threads']} threads:"
+    )
     print(f"{'T':>6} {'time ms':>10} {'x vs T=' + str(lengths[0]):>12} {'predicted':>10}")
     times = []
     for t in lengths:
@@ -58,8 +66,10 @@ def main(argv=None) -> dict:
         print(f"{t:>6} {1e3 * sec:>10.2f} {sec / times[0]:>12.0f} {(t / lengths[0]) ** 2:>10.0f}")
     measured = times[-1] / times[0]
     slope = loglog_slope(lengths[2:], times[2:])
-    print(f"\n{scale}x context: measured x{measured:.0f}, predicted x{scale ** 2} "
-          f"(log-log slope over T >= {lengths[2]}: {slope:.2f}; 2 = quadratic).")
+    print(
+        f"\n{scale}x context: measured x{measured:.0f}, predicted x{scale**2} "
+        f"(log-log slope over T >= {lengths[2]}: {slope:.2f}; 2 = quadratic)."
+    )
     print("Small T is dominated by fixed overheads, so the measured ratio is usually below the prediction;")
     print("run `minillm bench attention` for the full table, memory, and every backend.")
     png = _plot(lengths, times, args.out, info)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from minillm import GPT, GPTConfig, CharTokenizer, generate
+from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.arithmetic import ALPHABET, CHAIN, addition_pair, random_operand
 from minillm.data.packing import pack_examples, sample_windows
 from minillm.prompting import extract_answer
@@ -52,7 +52,7 @@ def accuracy(model, tok, fmt: str, digits: int, n: int, seed: int) -> float:
     max_new = (10 * digits + 4) if fmt == "chain" else digits + 2
     out = generate(model, prompts, max_new, temperature=0.0, eos_id=tok.stoi["\n"])
     correct = 0
-    for (a, b), row in zip(problems, out[:, prompts.shape[1]:].tolist()):
+    for (a, b), row in zip(problems, out[:, prompts.shape[1] :].tolist()):
         text = tok.decode(row).split("\n", 1)[0]
         answer = extract_answer(text + "\n", marker=CHAIN.answer_marker) if fmt == "chain" else text
         correct += answer == str(a + b)
@@ -86,13 +86,28 @@ def main(argv=None) -> dict:
     for fmt in FORMATS:
         tokens, learn = training_stream(fmt, 40_000, args.max_digits, args.hard_digits, args.hard_frac, args.seed, tok)
         torch.manual_seed(args.seed)  # same initial weights for both formats
-        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                              n_head=4, n_embd=args.n_embd, pos_embedding="rope"))
+        model = GPT(
+            GPTConfig(
+                vocab_size=tok.vocab_size,
+                block_size=args.block_size,
+                n_layer=args.n_layer,
+                n_head=4,
+                n_embd=args.n_embd,
+                pos_embedding="rope",
+            )
+        )
         gen = torch.Generator().manual_seed(args.seed)
-        print(f"\n[{fmt}] e.g. {addition_pair(58, 67, fmt)[0] + addition_pair(58, 67, fmt)[1]!r} — "
-              f"GPT with {model.num_parameters():,} parameters")
-        losses = train_lm(model, lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
-                          args.steps, lr=2e-3, log_every=max(1, args.steps // 4))
+        print(
+            f"\n[{fmt}] e.g. {addition_pair(58, 67, fmt)[0] + addition_pair(58, 67, fmt)[1]!r} — "
+            f"GPT with {model.num_parameters():,} parameters"
+        )
+        losses = train_lm(
+            model,
+            lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
+            args.steps,
+            lr=2e-3,
+            log_every=max(1, args.steps // 4),
+        )
         results[fmt] = {d: accuracy(model, tok, fmt, d, args.n_eval, seed=10_000 + d) for d in digit_range}
         print(f"[{fmt}] final loss {sum(losses[-20:]) / 20:.3f}; done at {time.time() - start:.0f} s")
 
@@ -119,8 +134,13 @@ def _plot(results, digit_range, out) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for fmt in FORMATS:
         ax.plot(digit_range, [results[fmt][d] for d in digit_range], marker="o", label=fmt)
-    ax.set(xlabel="digits per operand", ylabel="exact match", ylim=(-0.02, 1.02), xticks=digit_range,
-           title="Addition: direct answer vs chain of thought")
+    ax.set(
+        xlabel="digits per operand",
+        ylabel="exact match",
+        ylim=(-0.02, 1.02),
+        xticks=digit_range,
+        title="Addition: direct answer vs chain of thought",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=120)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from minillm import GPT, GPTConfig, CharTokenizer, generate
+from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.packing import pack_examples, sample_windows
 from minillm.prompting import FewShotTemplate, check_prompt_fits, few_shot_prompt, zero_shot_prompt
 from minillm.train import train_lm
@@ -68,7 +68,7 @@ def accuracy(model, tok, shots: int, length: int, n: int, seed: int) -> float:
         answers.append(task(query))
     check_prompt_fits(len(prompts[0]), model.config.block_size, length + 1)
     out = generate(model, torch.tensor(prompts), length, temperature=0.0)
-    got = [tok.decode(row[len(prompts[0]):]) for row in out.tolist()]
+    got = [tok.decode(row[len(prompts[0]) :]) for row in out.tolist()]
     return sum(g == a for g, a in zip(got, answers)) / n
 
 
@@ -92,13 +92,26 @@ def main(argv=None) -> dict:
     tok = CharTokenizer(LETTERS + ">;\n")
     tokens, learn = training_stream(20_000, args.length, max(SHOTS), args.seed, tok)
     torch.manual_seed(args.seed)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=args.block_size, n_layer=args.n_layer, n_head=4,
-                          n_embd=args.n_embd, pos_embedding="rope"))
+    model = GPT(
+        GPTConfig(
+            vocab_size=tok.vocab_size,
+            block_size=args.block_size,
+            n_layer=args.n_layer,
+            n_head=4,
+            n_embd=args.n_embd,
+            pos_embedding="rope",
+        )
+    )
     print(f"tasks (hidden, one per episode): {', '.join(TASKS)}; GPT with {model.num_parameters():,} parameters")
     print("an episode looks like:", repr(tok.decode(tokens[:40].tolist())))
     gen = torch.Generator().manual_seed(args.seed)
-    train_lm(model, lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen), args.steps,
-             lr=2e-3, log_every=max(1, args.steps // 5))
+    train_lm(
+        model,
+        lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
+        args.steps,
+        lr=2e-3,
+        log_every=max(1, args.steps // 5),
+    )
 
     results = {k: accuracy(model, tok, k, args.length, args.n_eval, seed=20_000 + k) for k in SHOTS}
     print(f"\nheld-out accuracy by number of demonstrations ({args.n_eval} queries each, tasks balanced)")
@@ -123,8 +136,13 @@ def _plot(results, out) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(list(results), list(results.values()), marker="o")
-    ax.set(xlabel="demonstrations in the prompt (shots)", ylabel="exact match", ylim=(-0.02, 1.02),
-           xticks=list(results), title="In-context learning: accuracy vs shots")
+    ax.set(
+        xlabel="demonstrations in the prompt (shots)",
+        ylabel="exact match",
+        ylim=(-0.02, 1.02),
+        xticks=list(results),
+        title="In-context learning: accuracy vs shots",
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"plot: {out}")

@@ -1,9 +1,9 @@
 """The ``minillm`` console script.
 
-    minillm info                      version, torch, device, where each report section lives
-    minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
-    minillm costs report              the report's §3.2 numbers, computed
-    minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
+minillm info                      version, torch, device, where each report section lives
+minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
+minillm costs report              the report's §3.2 numbers, computed
+minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def _info(_args) -> int:
     import minillm
 
     device = "cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else "cpu"
-    print(f"minillm {minillm.__version__}  torch {torch.__version__}  device {device}  threads {torch.get_num_threads()}")
+    print(
+        f"minillm {minillm.__version__}  torch {torch.__version__}  device {device}  threads {torch.get_num_threads()}"
+    )
     print()
     width = max(len(s) for s, _, _ in SECTION_MAP)
     for section, module, example in SECTION_MAP:
@@ -51,7 +53,9 @@ def _params(args) -> int:
             note = "Radford et al. 2019, tied embeddings"
     n = model.num_parameters()
     print(f"{args.name}: {n:,} parameters ({n / 1e6:.1f} M) — {note}")
-    print(f"fp32 weights: {4 * n / 1e9:.2f} GB; + grads + Adam (16 bytes/param, mixed precision): {16 * n / 1e9:.2f} GB")
+    print(
+        f"fp32 weights: {4 * n / 1e9:.2f} GB; + grads + Adam (16 bytes/param, mixed precision): {16 * n / 1e9:.2f} GB"
+    )
     return 0
 
 
@@ -66,13 +70,19 @@ def _costs_report(args) -> int:
     r = report_numbers(context_scale=args.scale, model=args.model, base_context=args.context)
     t0, t1 = r["base_context"], r["base_context"] * r["context_scale"]
     print("Report §3.2, compute: attention cost grows with the square of the context.")
-    print(f"  {r['context_scale']}x context ({t0:,} -> {t1:,} tokens): attention FLOPs x{r['attention_flops_ratio']:,.0f}"
-          f"  (= {r['context_scale']}^2; the report: 'more than 1000x')")
-    print(f"  whole {r['model']} forward pass: x{r['whole_model_flops_ratio']:,.0f} — smaller, because the linear layers"
-          f" (x{r['linear_flops_ratio']:.0f}) grow only linearly;")
-    print(f"  attention is {r['attention_share_short']:.0%} of the FLOPs at {t0:,} tokens and "
-          f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x d_model"
-          f" = {r['crossover_context']:,}.")
+    print(
+        f"  {r['context_scale']}x context ({t0:,} -> {t1:,} tokens): attention FLOPs x{r['attention_flops_ratio']:,.0f}"
+        f"  (= {r['context_scale']}^2; the report: 'more than 1000x')"
+    )
+    print(
+        f"  whole {r['model']} forward pass: x{r['whole_model_flops_ratio']:,.0f} — smaller, because the linear layers"
+        f" (x{r['linear_flops_ratio']:.0f}) grow only linearly;"
+    )
+    print(
+        f"  attention is {r['attention_share_short']:.0%} of the FLOPs at {t0:,} tokens and "
+        f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x d_model"
+        f" = {r['crossover_context']:,}."
+    )
     print()
     print("Report §3.2, memory: parameters, gradients and optimizer states.")
     print(f"  100 B parameters x 4 bytes (fp32)          = {_gb(r['params_100b_fp32_bytes'])}   (the report: 400 GB)")
@@ -81,12 +91,17 @@ def _costs_report(args) -> int:
     for recompute in (False, True):
         m = training_memory(cfg, args.context, batch_size=8, precision="mixed", recompute=recompute)
         what = "with" if recompute else "without"
-        print(f"  {args.model}, batch 8 x {args.context:,} tokens, {what} recomputation: params {_gb(m.params)}, "
-              f"grads {_gb(m.grads)}, Adam+master {_gb(m.optimizer)}, activations {_gb(m.activations)}"
-              f" -> {_gb(m.total)}")
+        print(
+            f"  {args.model}, batch 8 x {args.context:,} tokens, {what} recomputation: params {_gb(m.params)}, "
+            f"grads {_gb(m.grads)}, Adam+master {_gb(m.optimizer)}, activations {_gb(m.activations)}"
+            f" -> {_gb(m.total)}"
+        )
     f = forward_flops(cfg, args.context)
     print()
-    print(f"{args.model} forward FLOPs per {args.context:,}-token sequence: linear {f.linear:.3g}, attention {f.attention:.3g}")
+    print(
+        f"{args.model} forward FLOPs per {args.context:,}-token sequence: "
+        f"linear {f.linear:.3g}, attention {f.attention:.3g}"
+    )
     return 0
 
 

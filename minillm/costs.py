@@ -125,7 +125,12 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
         return Flops(float(linear), float(attention))
     c, d = config, config.d_model
     ff = _ff_matrix_params(d, c.d_ff, c.activation)
-    linear = 2 * b * t * (c.n_encoder_layers * (4 * d * d + ff) + c.n_decoder_layers * (8 * d * d + ff) + c.tgt_vocab_size * d)
+    linear = (
+        2
+        * b
+        * t
+        * (c.n_encoder_layers * (4 * d * d + ff) + c.n_decoder_layers * (8 * d * d + ff) + c.tgt_vocab_size * d)
+    )
     self_pairs_dec = t * (t + 1) / 2 if causal_skip else t * t
     attention = 4 * b * d * (c.n_encoder_layers * t * t + c.n_decoder_layers * (self_pairs_dec + t * t))
     return Flops(float(linear), float(attention))

@@ -23,7 +23,11 @@ shapes = st.tuples(
 def test_matches_torch_sdpa_unmasked(shape, seed):
     b, h, tq, tk, d, dv = shape
     g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(b, h, tq, d, generator=g), torch.randn(b, h, tk, d, generator=g), torch.randn(b, h, tk, dv, generator=g))
+    q, k, v = (
+        torch.randn(b, h, tq, d, generator=g),
+        torch.randn(b, h, tk, d, generator=g),
+        torch.randn(b, h, tk, dv, generator=g),
+    )
     ours = scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
 
@@ -32,7 +36,11 @@ def test_matches_torch_sdpa_unmasked(shape, seed):
 def test_matches_torch_sdpa_masked(shape, seed, kind):
     b, h, tq, tk, d, dv = shape
     g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(b, h, tq, d, generator=g), torch.randn(b, h, tk, d, generator=g), torch.randn(b, h, tk, dv, generator=g))
+    q, k, v = (
+        torch.randn(b, h, tq, d, generator=g),
+        torch.randn(b, h, tk, d, generator=g),
+        torch.randn(b, h, tk, dv, generator=g),
+    )
     if kind == "causal":
         ours = scaled_dot_product_attention(q, k, v, is_causal=True)
         ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -81,7 +89,9 @@ def test_fully_masked_rows_are_zero_not_nan_with_finite_gradients():
 def test_gradcheck_float64():
     q, k, v = (torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
     mask = torch.tensor([[True, True, False, True]] * 4)
-    assert torch.autograd.gradcheck(lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask, is_causal=True), (q, k, v))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask, is_causal=True), (q, k, v)
+    )
 
 
 def test_dropout_zeroes_weights_and_rescales():

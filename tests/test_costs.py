@@ -11,10 +11,25 @@ from minillm.costs import forward_flops, param_count, report_numbers, training_f
 
 gpt_configs = st.builds(
     lambda heads, hd, layers, vocab, block, bias, act, pos, tie: GPTConfig(
-        vocab_size=vocab, block_size=block, n_layer=layers, n_head=heads, n_embd=heads * hd, bias=bias,
-        activation=act, pos_embedding=pos, tie_embeddings=tie, attn_backend="naive"),
-    st.integers(1, 4), st.sampled_from([2, 4, 8]), st.integers(1, 3), st.integers(2, 300), st.integers(1, 64),
-    st.booleans(), st.sampled_from(["relu", "gelu_tanh", "swiglu"]), st.sampled_from(["learned", "sinusoidal", "rope"]),
+        vocab_size=vocab,
+        block_size=block,
+        n_layer=layers,
+        n_head=heads,
+        n_embd=heads * hd,
+        bias=bias,
+        activation=act,
+        pos_embedding=pos,
+        tie_embeddings=tie,
+        attn_backend="naive",
+    ),
+    st.integers(1, 4),
+    st.sampled_from([2, 4, 8]),
+    st.integers(1, 3),
+    st.integers(2, 300),
+    st.integers(1, 64),
+    st.booleans(),
+    st.sampled_from(["relu", "gelu_tanh", "swiglu"]),
+    st.sampled_from(["learned", "sinusoidal", "rope"]),
     st.booleans(),
 )
 
@@ -28,12 +43,27 @@ def test_gpt_param_count_matches_model(cfg):
 
 
 @settings(max_examples=25)
-@given(st.integers(1, 3), st.integers(1, 3), st.sampled_from([8, 16]), st.booleans(), st.booleans(),
-       st.sampled_from(["relu", "swiglu"]))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.sampled_from([8, 16]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["relu", "swiglu"]),
+)
 def test_transformer_param_count_matches_model(n_enc, n_dec, d, share, norm_first, act):
-    cfg = TransformerConfig(40, 40 if share else 55, d_model=d, n_heads=2, n_encoder_layers=n_enc,
-                            n_decoder_layers=n_dec, d_ff=3 * d, share_embeddings=share, norm_first=norm_first,
-                            activation=act)
+    cfg = TransformerConfig(
+        40,
+        40 if share else 55,
+        d_model=d,
+        n_heads=2,
+        n_encoder_layers=n_enc,
+        n_decoder_layers=n_dec,
+        d_ff=3 * d,
+        share_embeddings=share,
+        norm_first=norm_first,
+        activation=act,
+    )
     with torch.device("meta"):
         model = Transformer(cfg)
     assert param_count(cfg) == model.num_parameters()
@@ -53,8 +83,9 @@ def test_flops_match_torch_flop_counter(act):
 
 
 def test_transformer_flops_match_counter():
-    cfg = TransformerConfig(50, 60, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=3, d_ff=64,
-                            attn_backend="naive")
+    cfg = TransformerConfig(
+        50, 60, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=3, d_ff=64, attn_backend="naive"
+    )
     with FlopCounterMode(display=False) as counter:
         Transformer(cfg)(torch.randint(0, 50, (2, 20)), torch.randint(0, 60, (2, 20)))
     assert forward_flops(cfg, 20, 2).total == pytest.approx(counter.get_total_flops(), rel=0.05)

@@ -111,7 +111,9 @@ def test_feedforward_bad_activation():
 def _copy_attn(ref, ours):
     d = ours.d_model
     with torch.no_grad():
-        for lin, w, b in zip((ours.q_proj, ours.k_proj, ours.v_proj), ref.in_proj_weight.split(d), ref.in_proj_bias.split(d)):
+        for lin, w, b in zip(
+            (ours.q_proj, ours.k_proj, ours.v_proj), ref.in_proj_weight.split(d), ref.in_proj_bias.split(d)
+        ):
             lin.weight.copy_(w)
             lin.bias.copy_(b)
         ours.out_proj.load_state_dict(ref.out_proj.state_dict())
@@ -133,7 +135,9 @@ def test_encoder_layer_matches_torch(norm_first):
     _copy_ff_norms(ref, ours, [ours.attn_block, ours.ff_block])
     x = torch.randn(2, 6, 32)
     pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
-    torch.testing.assert_close(ours(x, mask=~pad[:, None, None, :]), ref(x, src_key_padding_mask=pad), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        ours(x, mask=~pad[:, None, None, :]), ref(x, src_key_padding_mask=pad), atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

@@ -13,6 +13,12 @@ def _load_example(name: str):
     return runpy.run_path(str(ROOT / "examples" / name), run_name="example")
 
 
+@pytest.mark.parametrize("doc", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")))
+def test_docs_python_blocks_run(doc):
+    for code in re.findall(r"```python\n(.*?)```", (ROOT / doc).read_text(), re.S):
+        exec(compile(code, doc, "exec"), {})
+
+
 def test_readme_python_blocks_run(capsys):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks, "README has no python code block"
@@ -52,5 +58,3 @@ def test_cli_info_and_params(capsys):
     assert "minillm/nn/attention.py" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["params", "gpt5"])
-
-

@@ -31,8 +31,15 @@ def test_sampling_respects_filters():
     assert sample_next(logits, top_k=1, generator=g).eq(3).all()
 
 
-@pytest.mark.parametrize("kw,match", [(dict(temperature=-1.0), "temperature"), (dict(top_p=0.0), "top_p"),
-                                      (dict(top_p=1.5), "top_p"), (dict(top_k=0), "top_k")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(temperature=-1.0), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(top_k=0), "top_k"),
+    ],
+)
 def test_bad_sampling_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         sample_next(torch.zeros(1, 4), **kw)
@@ -74,7 +81,7 @@ def test_eos_stops_and_pads():
     eos = int(greedy[0, 5])  # pretend the 3rd generated token is end-of-sequence
     out = generate(model, prompt, 10, temperature=0.0, eos_id=eos)
     first = (out[0, 3:] == eos).nonzero()[0].item() + 3
-    assert torch.equal(out[0, :first + 1], greedy[0, :first + 1])
+    assert torch.equal(out[0, : first + 1], greedy[0, : first + 1])
     assert out.shape[1] == first + 1  # stopped right after eos
 
 
@@ -92,8 +99,11 @@ def test_generate_restores_training_mode_and_checks_input():
 
 def test_transformer_generate_cache_equals_no_cache():
     torch.manual_seed(0)
-    model = Transformer(TransformerConfig(20, 20, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=2,
-                                          d_ff=64, max_len=16, pad_id=0))
+    model = Transformer(
+        TransformerConfig(
+            20, 20, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=64, max_len=16, pad_id=0
+        )
+    )
     src = torch.randint(1, 20, (3, 7))
     src[0, 5:] = 0
     a = model.generate(src, 12, bos_id=1, temperature=0.0, use_cache=True)

@@ -26,7 +26,9 @@ def _out_and_grads(backend, q, k, v, **kw):
 @pytest.mark.parametrize("tq,tk", LENGTHS)
 def test_backend_matches_naive_fp32(backend, causal, tq, tk):
     q, k, v = _inputs(tq, tk)
-    for got, want in zip(_out_and_grads(backend, q, k, v, causal=causal), _out_and_grads("naive", q, k, v, causal=causal)):
+    for got, want in zip(
+        _out_and_grads(backend, q, k, v, causal=causal), _out_and_grads("naive", q, k, v, causal=causal)
+    ):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
@@ -66,7 +68,8 @@ def test_chunked_gradcheck_float64_across_blocks(block_size):
     q, k, v = _inputs(9, 11, dtype=torch.float64, d=4, dv=3)
     mask = torch.rand(1, 1, 9, 11, generator=torch.Generator().manual_seed(2)) < 0.7
     assert torch.autograd.gradcheck(
-        lambda a, b, c: chunked_attention(a, b, c, causal=True, mask=mask, block_size=block_size), (q, k, v)
+        lambda a, b, c: chunked_attention(a, b, c, causal=True, mask=mask, block_size=block_size, block_q=block_size),
+        (q, k, v),
     )
 
 

@@ -110,8 +110,18 @@ def test_transformer_config_validation():
 
 
 def tiny_transformer(**kw) -> Transformer:
-    base = dict(src_vocab_size=13, tgt_vocab_size=13, d_model=32, n_heads=4, n_encoder_layers=2,
-                n_decoder_layers=2, d_ff=64, dropout=0.0, max_len=24, pad_id=0)
+    base = dict(
+        src_vocab_size=13,
+        tgt_vocab_size=13,
+        d_model=32,
+        n_heads=4,
+        n_encoder_layers=2,
+        n_decoder_layers=2,
+        d_ff=64,
+        dropout=0.0,
+        max_len=24,
+        pad_id=0,
+    )
     return Transformer(TransformerConfig(**{**base, **kw}))
 
 
@@ -136,7 +146,11 @@ def test_transformer_bad_input():
     with pytest.raises(ValueError, match="batch sizes differ"):
         model(torch.ones(2, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="src_mask"):
-        model(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long), src_mask=torch.ones(1, 4, dtype=torch.bool))
+        model(
+            torch.ones(1, 3, dtype=torch.long),
+            torch.ones(1, 3, dtype=torch.long),
+            src_mask=torch.ones(1, 4, dtype=torch.bool),
+        )
 
 
 def test_tiny_gpt_overfits_a_batch():

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench.common import available_memory, device_info, loglog_slope, peak_extra_memory, time_call, write_json
+from minillm.bench.common import (
+    available_memory,
+    device_info,
+    loglog_slope,
+    peak_extra_memory,
+    steady_allocator,
+    time_call,
+    write_json,
+)
 from minillm.kernels import attention
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -41,7 +49,9 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="minillm bench attention", description=__doc__.splitlines()[0])
     p.add_argument("--backends", default=None, help="comma list of naive,chunked,sdpa (default: all)")
     p.add_argument("--lengths", default=None, help="comma list of T (default: CPU 128..8192, GPU 512..32768)")
-    p.add_argument("--batch", type=int, default=None, help="default 1 on CPU; on GPU 16384 / T (FlashAttention-2 setup)")
+    p.add_argument(
+        "--batch", type=int, default=None, help="default 1 on CPU; on GPU 16384 / T (FlashAttention-2 setup)"
+    )
     p.add_argument("--heads", type=int, default=None, help="default 8 on CPU, 16 on GPU")
     p.add_argument("--head-dim", type=int, default=None, help="default 64 on CPU, 128 on GPU")
     p.add_argument("--dtype", choices=list(DTYPES), default=None, help="default fp32 on CPU, bf16 on GPU")
@@ -72,9 +82,18 @@ def _settings(args) -> dict:
             raise ValueError(f"unknown backend {b!r}; choose from naive, chunked, sdpa, triton")
     if any(t <= 0 for t in lengths):
         raise ValueError(f"context lengths must be positive, got {lengths}")
-    return dict(device=device, lengths=lengths, causal=causal, modes=modes, backends=backends,
-                heads=args.heads or (16 if gpu else 8), head_dim=args.head_dim or (128 if gpu else 64),
-                dtype=DTYPES[args.dtype or ("bf16" if gpu else "fp32")], batch=args.batch, gpu=gpu)
+    return dict(
+        device=device,
+        lengths=lengths,
+        causal=causal,
+        modes=modes,
+        backends=backends,
+        heads=args.heads or (16 if gpu else 8),
+        head_dim=args.head_dim or (128 if gpu else 64),
+        dtype=DTYPES[args.dtype or ("bf16" if gpu else "fp32")],
+        batch=args.batch,
+        gpu=gpu,
+    )
 
 
 def run_one(backend, t, causal, mode, s, repeats) -> dict:
@@ -105,9 +124,12 @@ def run_one(backend, t, causal, mode, s, repeats) -> dict:
 def main(argv=None) -> int:
     args = _parse(argv)
     s = _settings(args)
+    steady_allocator()
     info = {**device_info(s["device"]), "dtype": str(s["dtype"]).replace("torch.", "")}
-    print(f"attention benchmark on {info['device_name']} ({info['device']}, {info['threads']} threads), "
-          f"torch {info['torch']}, {info['dtype']}, heads {s['heads']}, head dim {s['head_dim']}")
+    print(
+        f"attention benchmark on {info['device_name']} ({info['device']}, {info['threads']} threads), "
+        f"torch {info['torch']}, {info['dtype']}, heads {s['heads']}, head dim {s['head_dim']}"
+    )
     rows = []
     header = f"{'backend':>8} {'causal':>6} {'mode':>8} {'T':>6} {'time ms':>10} {'TFLOP/s':>8} {'extra MiB':>10}"
     print(header)
@@ -121,8 +143,10 @@ def main(argv=None) -> int:
                         print(f"{backend:>8} {str(causal):>6} {mode:>8} {t:>6}   skipped: {r['skipped']}")
                         continue
                     mem = "n/a" if r["peak_extra_bytes"] is None else f"{r['peak_extra_bytes'] / 2**20:,.1f}"
-                    print(f"{backend:>8} {str(causal):>6} {mode:>8} {t:>6} {1e3 * r['seconds']:>10.2f} "
-                          f"{r['tflops']:>8.3f} {mem:>10}")
+                    print(
+                        f"{backend:>8} {str(causal):>6} {mode:>8} {t:>6} {1e3 * r['seconds']:>10.2f} "
+                        f"{r['tflops']:>8.3f} {mem:>10}"
+                    )
     summary = summarize(rows)
     print("\nlog-log slope of time vs T (2.0 = quadratic), fitted over T ≥ 1024:")
     for key, val in summary["slopes"].items():
@@ -130,8 +154,10 @@ def main(argv=None) -> int:
     for line in summary["ratios"]:
         print("  " + line)
     out = Path(args.out)
-    path = write_json(out.with_suffix(".json"), {"info": info, "settings": {k: str(v) for k, v in s.items()},
-                                                  "rows": rows, "summary": summary})
+    path = write_json(
+        out.with_suffix(".json"),
+        {"info": info, "settings": {k: str(v) for k, v in s.items()}, "rows": rows, "summary": summary},
+    )
     print(f"\nJSON: {path}")
     png = plot(rows, info, out.with_suffix(".png"))
     if png:
@@ -173,7 +199,9 @@ def plot(rows, info, path: Path):
     done = [r for r in rows if "seconds" in r]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for key in sorted({(r["backend"], r["causal"], r["mode"]) for r in done}):
-        pts = sorted((r["T"], r["seconds"], r["peak_extra_bytes"]) for r in done if (r["backend"], r["causal"], r["mode"]) == key)
+        pts = sorted(
+            (r["T"], r["seconds"], r["peak_extra_bytes"]) for r in done if (r["backend"], r["causal"], r["mode"]) == key
+        )
         label = f"{key[0]}{' causal' if key[1] else ''} {key[2]}"
         ax_t.loglog([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
         if all(p[2] is not None for p in pts):

@@ -17,12 +17,25 @@ from typing import Callable
 
 import torch
 
-__all__ = ["device_info", "time_call", "peak_extra_memory", "available_memory", "write_json", "loglog_slope"]
+__all__ = [
+    "steady_allocator",
+    "device_info",
+    "time_call",
+    "peak_extra_memory",
+    "available_memory",
+    "write_json",
+    "loglog_slope",
+]
 
 
 def device_info(device: torch.device) -> dict:
-    info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "machine": platform.machine()}
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -71,6 +84,36 @@ def _vm_kib(field: str) -> int | None:
     return None
 
 
+def _mallopt(measuring: bool) -> None:
+    """Switch glibc between "measure" and "time" settings (no-op elsewhere).
+
+    By default glibc keeps freed memory for reuse, so a second measurement would reuse pages the
+    first left resident and read ~0. While measuring we make every block > 256 KiB its own mmap
+    (returned to the OS on free) and trim the heap first. Those settings would slow the *timed*
+    runs with page faults, so afterwards we switch to keeping memory (as glibc's dynamic
+    thresholds do in a long-running program).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if measuring:
+        libc.mallopt(m_mmap_threshold, 256 * 1024)
+        libc.mallopt(m_trim_threshold, 128 * 1024)
+        libc.malloc_trim(0)
+    else:
+        libc.mallopt(m_mmap_threshold, 32 * 2**20)
+        libc.mallopt(m_trim_threshold, 2**30)
+
+
+def steady_allocator() -> None:
+    """Put glibc in the settings timed runs use (call once before timing)."""
+    _mallopt(measuring=False)
+
+
 def peak_extra_memory(fn: Callable[[], object], device: torch.device) -> int | None:
     """Bytes of memory ``fn()`` needs above what was in use before it (None if unmeasurable)."""
     if device.type == "cuda":
@@ -80,13 +123,16 @@ def peak_extra_memory(fn: Callable[[], object], device: torch.device) -> int | N
         fn()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
+    _mallopt(measuring=True)
     try:
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+        before = _vm_kib("VmRSS")
+        fn()
+        peak = _vm_kib("VmHWM")
     except OSError:
         return None
-    before = _vm_kib("VmRSS")
-    fn()
-    peak = _vm_kib("VmHWM")
+    finally:
+        _mallopt(measuring=False)
     return None if before is None or peak is None else max(0, peak - before) * 1024
 
 

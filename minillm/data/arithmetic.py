@@ -49,7 +49,7 @@ def addition_pair(a: int, b: int, fmt: str) -> tuple[str, str]:
         prompt = CHAIN.query.format(input=query)
     else:
         raise ValueError(f"unknown format {fmt!r}; choose 'direct' or 'chain'")
-    return prompt, full[len(prompt):]
+    return prompt, full[len(prompt) :]
 
 
 def random_operand(n_digits: int, rng: random.Random) -> int:

@@ -31,8 +31,9 @@ __all__ = ["attention", "BACKENDS", "naive_attention", "chunked_attention", "sdp
 BACKENDS = ("auto", "naive", "chunked", "sdpa", "triton")
 
 
-def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None,
-                   scale: float | None = None) -> Tensor:
+def sdpa_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None, scale: float | None = None
+) -> Tensor:
     """PyTorch's fused attention with minillm's conventions (bottom-right causal, zero dead rows)."""
     if causal and (mask is not None or q.shape[-2] != k.shape[-2]):
         allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T_q, T_k)
@@ -45,7 +46,9 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: 
         causal = False
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
     if mask is not None:
-        visible = mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else torch.isfinite(mask).any(-1, keepdim=True)
+        visible = (
+            mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else torch.isfinite(mask).any(-1, keepdim=True)
+        )
         out = out.masked_fill(~visible, 0.0)
     return out
 
@@ -78,8 +81,15 @@ def _check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, backend: str) -
         raise NotImplementedError("the Triton attention kernel is not written yet; use 'sdpa' or 'chunked'")
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None,
-              backend: str = "auto", scale: float | None = None) -> Tensor:
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    backend: str = "auto",
+    scale: float | None = None,
+) -> Tensor:
     """Exact attention softmax(QKᵀ·scale + mask)V with the chosen backend (see module docstring)."""
     _check(q, k, v, mask, backend)
     if backend == "naive":

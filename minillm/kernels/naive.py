@@ -16,8 +16,9 @@ from minillm.nn.attention import causal_mask, scaled_dot_product_attention
 __all__ = ["naive_attention"]
 
 
-def naive_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None,
-                    scale: float | None = None) -> Tensor:
+def naive_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None, scale: float | None = None
+) -> Tensor:
     if causal:
         allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T_q, T_k), bottom-right
         if mask is None:

@@ -171,7 +171,9 @@ class Transformer(nn.Module):
         memory_mask = None
         if src_mask is not None:
             if src_mask.shape != memory.shape[:2] or src_mask.dtype != torch.bool:
-                raise ValueError(f"src_mask must be bool {tuple(memory.shape[:2])}, got {src_mask.dtype} {tuple(src_mask.shape)}")
+                raise ValueError(
+                    f"src_mask must be bool {tuple(memory.shape[:2])}, got {src_mask.dtype} {tuple(src_mask.shape)}"
+                )
             memory_mask = src_mask[:, None, None, :]  # (B, 1, 1, T_src)
         self_mask = self._key_mask(tgt, tgt_mask, "tgt_mask") if kv_caches is None else None
         x = self.pos_encoding(self.tgt_embed(tgt), offset=past)  # (B, T_tgt, d_model)
@@ -180,7 +182,9 @@ class Transformer(nn.Module):
             x = layer(x, memory, tgt_mask=self_mask, memory_mask=memory_mask, kv_cache=cache)
         return self.output(self.decoder_norm(x))  # (B, T_tgt, tgt_vocab_size)
 
-    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None, tgt_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None, tgt_mask: Tensor | None = None
+    ) -> Tensor:
         """Teacher forcing: logits for every target position (B, T_tgt, tgt_vocab_size).
 
         Masks are (B, T) booleans, True for real tokens; when omitted and ``config.pad_id`` is
@@ -249,4 +253,3 @@ class _DecoderView:
 
     def decode_step(self, tgt: Tensor, kv_caches: list[KVCache] | None) -> Tensor:
         return self.model.decode(tgt, self.memory, self.src_mask, kv_caches=kv_caches)
-

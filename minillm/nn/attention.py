@@ -60,19 +60,14 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, ...]:
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(
-            f"q and k must share the feature size d: q {tuple(q.shape)} vs k {tuple(k.shape)}"
-        )
+        raise ValueError(f"q and k must share the feature size d: q {tuple(q.shape)} vs k {tuple(k.shape)}")
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"k and v must have the same number of keys T_k: k {tuple(k.shape)} vs v {tuple(v.shape)}"
-        )
+        raise ValueError(f"k and v must have the same number of keys T_k: k {tuple(k.shape)} vs v {tuple(v.shape)}")
     try:
         batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            "q, k, v batch dimensions do not broadcast: "
-            f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+            f"q, k, v batch dimensions do not broadcast: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
         ) from None
     return tuple(batch)
 
@@ -222,9 +217,7 @@ class MultiHeadAttention(nn.Module):
             if t.dim() != 3 or t.shape[-1] != self.kv_dim:
                 raise ValueError(f"{name} must be (B, T_k, kv_dim={self.kv_dim}), got {tuple(t.shape)}")
             if t.shape[0] != query.shape[0]:
-                raise ValueError(
-                    f"batch sizes differ: query {tuple(query.shape)} vs {name} {tuple(t.shape)}"
-                )
+                raise ValueError(f"batch sizes differ: query {tuple(query.shape)} vs {name} {tuple(t.shape)}")
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value lengths differ: {tuple(key.shape)} vs {tuple(value.shape)}")
 

@@ -43,8 +43,8 @@ class KVCache:
         elif k_new.shape[0] != self.k.shape[0]:
             raise ValueError(f"batch size changed from {self.k.shape[0]} to {k_new.shape[0]} inside one cache")
         end = self.length + t_new
-        self.k[:, :, self.length:end] = k_new
-        self.v[:, :, self.length:end] = v_new
+        self.k[:, :, self.length : end] = k_new
+        self.v[:, :, self.length : end] = v_new
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]  # (B, H, length, hd)
 
@@ -58,5 +58,3 @@ class KVCache:
 def new_caches(n_layers: int, max_len: int) -> list[KVCache]:
     """One empty cache per layer."""
     return [KVCache(max_len) for _ in range(n_layers)]
-
-

@@ -46,7 +46,9 @@ def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
 class BPETokenizer:
     """Byte-level BPE with special tokens. Build one with ``BPETokenizer.train(text, vocab_size)``."""
 
-    def __init__(self, merges: list[tuple[int, int]], special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN):
+    def __init__(
+        self, merges: list[tuple[int, int]], special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN
+    ):
         self.merges = [tuple(m) for m in merges]
         self.pattern = pattern
         self._split = re.compile(pattern)
@@ -72,7 +74,9 @@ class BPETokenizer:
 
     # -- training ----------------------------------------------------------------------------
     @classmethod
-    def train(cls, text: str, vocab_size: int, special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN) -> BPETokenizer:
+    def train(
+        cls, text: str, vocab_size: int, special_tokens: list[str] | None = None, pattern: str = SPLIT_PATTERN
+    ) -> BPETokenizer:
         """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text``.
 
         Training stops early when no adjacent pair is left to merge (tiny texts), so the final
@@ -221,4 +225,5 @@ class BPETokenizer:
         return cls([tuple(m) for m in merges], data.get("special_tokens", []), data.get("pattern", SPLIT_PATTERN))
 
     def __repr__(self) -> str:
-        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special={list(self.special_tokens)})"
+        special = list(self.special_tokens)
+        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special={special})"

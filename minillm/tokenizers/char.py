@@ -44,7 +44,9 @@ class CharTokenizer:
         try:
             return [self.stoi[c] for c in text]
         except KeyError as err:
-            raise KeyError(f"character {err.args[0]!r} is not in the tokenizer's alphabet of {self.vocab_size}") from None
+            raise KeyError(
+                f"character {err.args[0]!r} is not in the tokenizer's alphabet of {self.vocab_size}"
+            ) from None
 
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids]
@@ -54,7 +56,9 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"type": "minillm-char", "version": 1, "chars": self.chars}, ensure_ascii=False))
+        Path(path).write_text(
+            json.dumps({"type": "minillm-char", "version": 1, "chars": self.chars}, ensure_ascii=False)
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:

@@ -39,7 +39,8 @@ def train_lm(
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.99),
+        lr=lr,
+        betas=(0.9, 0.99),
     )
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
     losses: list[float] = []

@@ -18,7 +18,9 @@ __all__ = ["cosine_lr"]
 def cosine_lr(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based)."""
     if total_steps <= 0 or warmup_steps < 0 or warmup_steps > total_steps:
-        raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps > 0, got {warmup_steps}, {total_steps}")
+        raise ValueError(
+            f"need 0 <= warmup_steps <= total_steps and total_steps > 0, got {warmup_steps}, {total_steps}"
+        )
     if not 0 <= min_lr <= max_lr:
         raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
     if step < warmup_steps:

@@ -1,0 +1,52 @@
+"""The benchmark machinery runs and records what it claims (no timing assertions here)."""
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+
+from minillm.bench.attention import attention_flops, main
+from minillm.bench.common import loglog_slope, peak_extra_memory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_attention_bench_writes_json_and_png(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["--lengths", "32,64", "--repeats", "1", "--causal", "both", "--mode", "both", "--out", str(out)]) == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["info"]["torch"] == torch.__version__ and data["info"]["dtype"] == "float32"
+    assert len(data["rows"]) == 3 * 2 * 2 * 2  # backends × causal × modes × lengths
+    assert all(r["seconds"] > 0 and r["tflops"] > 0 for r in data["rows"])
+    assert "naive causal=False fwd" in data["summary"]["slopes"]
+    pytest.importorskip("matplotlib")
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert "log-log slope" in capsys.readouterr().out
+
+
+def test_bench_rejects_unknown_backend(tmp_path):
+    with pytest.raises(ValueError, match="unknown backend 'flash'"):
+        main(["--backends", "flash", "--lengths", "32", "--out", str(tmp_path / "x")])
+
+
+def test_flop_convention_and_slope():
+    assert attention_flops(1, 1, 10, 4, causal=False, mode="fwd") == 4 * 100 * 4
+    assert attention_flops(1, 1, 10, 4, causal=True, mode="fwd+bwd") == 4 * 100 * 4 * 0.5 * 3.5
+    assert loglog_slope([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
+
+
+def test_peak_memory_sees_a_large_allocation():
+    got = peak_extra_memory(lambda: torch.ones(64 * 2**20 // 4).sum(), torch.device("cpu"))
+    if got is None:
+        pytest.skip("no /proc/self/clear_refs on this system")
+    assert 0.9 * 64 * 2**20 <= got <= 1.5 * 64 * 2**20
+
+
+@pytest.mark.slow
+def test_example_05_quick_shows_superlinear_growth(tmp_path):
+    result = runpy.run_path(str(ROOT / "examples" / "05_quadratic_cost.py"), run_name="example")["main"](
+        ["--quick", "--out", str(tmp_path / "q.png")]
+    )
+    assert result["measured_ratio"] > 8  # 8× context: linear growth would give 8×, quadratic 64×
