@@ -7,8 +7,8 @@ context length, so 32× more context can mean more than 1000× more compute; and
 This script prints the prediction (from minillm.costs), then measures attention on this machine
 for T = 256 … 8192 (32×) and prints the measured ratio beside the predicted 1024×.
 
-    python examples/05_quadratic_cost.py            # ~1 min on 2 CPU cores
-    python examples/05_quadratic_cost.py --quick    # ~10 s (T = 256 … 2048)
+    python examples/05_quadratic_cost.py            # ~10 s on 2 CPU cores
+    python examples/05_quadratic_cost.py --quick    # ~2 s (T = 256 … 2048)
 """
 
 from __future__ import annotations

@@ -198,19 +198,22 @@ def plot(rows, info, path: Path):
         return None
     done = [r for r in rows if "seconds" in r]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"naive": "tab:red", "chunked": "tab:green", "sdpa": "tab:blue", "triton": "tab:purple"}
     for key in sorted({(r["backend"], r["causal"], r["mode"]) for r in done}):
         pts = sorted(
             (r["T"], r["seconds"], r["peak_extra_bytes"]) for r in done if (r["backend"], r["causal"], r["mode"]) == key
         )
-        label = f"{key[0]}{' causal' if key[1] else ''} {key[2]}"
-        ax_t.loglog([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        backend, causal, mode = key
+        style = dict(color=colors.get(backend), ls="-" if mode == "fwd" else "--", marker="^" if causal else "o", ms=4)
+        label = f"{backend}{' causal' if causal else ''} {mode}"
+        ax_t.loglog([p[0] for p in pts], [p[1] for p in pts], label=label, **style)
         if all(p[2] is not None for p in pts):
-            ax_m.loglog([p[0] for p in pts], [max(p[2], 1) / 2**20 for p in pts], marker="o", label=label)
+            ax_m.loglog([p[0] for p in pts], [max(p[2], 1) / 2**20 for p in pts], label=label, **style)
     if done:
         t0 = min(r["T"] for r in done)
         t1 = max(r["T"] for r in done)
         y0 = min(r["seconds"] for r in done if r["T"] == t0)
-        ax_t.loglog([t0, t1], [y0, y0 * (t1 / t0) ** 2], "k--", lw=1, label="slope 2 (quadratic)")
+        ax_t.loglog([t0, t1], [y0, y0 * (t1 / t0) ** 2], "k:", lw=1.5, label="slope 2 (quadratic)")
     ax_t.set(xlabel="context length T", ylabel="seconds", title="Attention time vs context (log-log)")
     ax_m.set(xlabel="context length T", ylabel="peak extra memory (MiB)", title="Measured extra memory")
     ax_t.legend(fontsize=7)
