@@ -8,7 +8,7 @@ Training uses 1–3-digit operands plus a few 4-digit ones; 4-digit problems are
 cases" (more digits and steps than most training items).
 
     python examples/07_chain_of_thought.py            # ~8 min on 2 CPU cores
-    python examples/07_chain_of_thought.py --quick    # ~1 min smoke run
+    python examples/07_chain_of_thought.py --quick    # ~35 s smoke run (smaller model, 1–2 digits)
 
 Prints a table of exact-match accuracy per operand length and format, and saves a PNG.
 """
@@ -25,7 +25,7 @@ import torch
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.arithmetic import ALPHABET, CHAIN, addition_pair, random_operand
 from minillm.data.packing import pack_examples, sample_windows
-from minillm.prompting import extract_answer
+from minillm.prompting import check_prompt_fits, extract_answer
 from minillm.train import train_lm
 
 FORMATS = ("direct", "chain")
@@ -75,8 +75,10 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.n_eval, args.max_digits, args.hard_digits = 250, 50, 2, 3
+        args.steps, args.n_layer, args.n_embd, args.n_eval, args.max_digits, args.hard_digits = 400, 2, 64, 100, 2, 3
 
+    # The longest prompt ("\n" + a + "+" + b + "=") and chain must fit the context: check before training.
+    check_prompt_fits(2 * args.hard_digits + 3, args.block_size, 10 * args.hard_digits + 4)
     start = time.time()
     tok = CharTokenizer(ALPHABET)
     tokens_per_step = args.batch_size * args.block_size

@@ -9,7 +9,7 @@ Nothing in the prompt names the task; the model can only infer it from the demon
 then measure held-out accuracy with 0, 1, 2, 4 and 8 demonstrations (shots) before the query.
 
     python examples/08_few_shot.py            # ~5 min on 2 CPU cores
-    python examples/08_few_shot.py --quick    # ~40 s smoke run
+    python examples/08_few_shot.py --quick    # ~45 s smoke run (3-letter words, smaller model)
 
 Prints accuracy per number of shots and saves a PNG of accuracy against shots.
 """
@@ -66,7 +66,7 @@ def accuracy(model, tok, shots: int, length: int, n: int, seed: int) -> float:
         text = few_shot_prompt(demos, query, TEMPLATE) if shots else zero_shot_prompt(query, TEMPLATE)
         prompts.append(tok.encode("\n" + text))
         answers.append(task(query))
-    check_prompt_fits(len(prompts[0]), model.config.block_size, length + 1)
+    check_prompt_fits(len(prompts[0]), model.config.block_size, length)
     out = generate(model, torch.tensor(prompts), length, temperature=0.0)
     got = [tok.decode(row[len(prompts[0]) :]) for row in out.tolist()]
     return sum(g == a for g, a in zip(got, answers)) / n
@@ -80,14 +80,18 @@ def main(argv=None) -> dict:
     p.add_argument("--n-layer", type=int, default=3)
     p.add_argument("--n-embd", type=int, default=96)
     p.add_argument("--length", type=int, default=4, help="letters per input word")
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--n-eval", type=int, default=400, help="held-out queries per number of shots")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/08_few_shot.png")
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.n_eval = 300, 100
+        args.steps, args.length, args.block_size, args.n_layer, args.lr, args.n_eval = 800, 3, 80, 2, 3e-3, 100
 
+    # The longest evaluation prompt ("\n" + 8 demonstrations + query) must fit: check before training.
+    longest = 1 + max(SHOTS) * (2 * args.length + 2) + args.length + 1
+    check_prompt_fits(longest, args.block_size, args.length)
     start = time.time()
     tok = CharTokenizer(LETTERS + ">;\n")
     tokens, learn = training_stream(20_000, args.length, max(SHOTS), args.seed, tok)
@@ -109,7 +113,7 @@ def main(argv=None) -> dict:
         model,
         lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
         args.steps,
-        lr=2e-3,
+        lr=args.lr,
         log_every=max(1, args.steps // 5),
     )
 
