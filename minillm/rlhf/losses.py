@@ -1,0 +1,165 @@
+"""The math of RLHF as pure functions: ranking loss, GAE, PPO losses, KL penalty, DPO.
+
+Report §1.2.2-1 (基于人类反馈强化学习 RLHF): (1) a supervised policy, (2) a reward model trained
+on labelers' rankings (奖励模型), (3) reinforcement learning with PPO (近端策略优化) against that
+reward. Every formula of steps 2 and 3 lives here, with no state, so each can be checked by hand.
+
+    ranking (InstructGPT, Ouyang et al. 2022, eq. 1):
+        loss = -1/C(K,2) · Σ_{y_w ranked above y_l} log σ(r(x, y_w) - r(x, y_l))
+    GAE (Schulman et al. 2016):
+        δ_t = r_t + γ V_{t+1} - V_t,     A_t = δ_t + γλ A_{t+1},     R_t = A_t + V_t
+    PPO clipped objective (Schulman et al. 2017, eq. 7), ratio ρ = π_θ(a|s) / π_old(a|s):
+        L_policy = -E[min(ρ A, clip(ρ, 1-ε, 1+ε) A)]
+        L_value  = ½ E[max((V - R)², (V_old + clip(V - V_old, -ε_v, ε_v) - R)²)]
+    KL penalty per token (Ziegler et al. 2019): log π_θ - log π_ref  (k1; k2, k3 estimators too)
+    DPO (Rafailov et al. 2023, eq. 7):
+        loss = -log σ(β [(log π_θ(y_w) - log π_ref(y_w)) - (log π_θ(y_l) - log π_ref(y_l))])
+
+Tensors are (B, T) per token with a (B, T) mask that is True on the response tokens being trained.
+
+Docs: docs/rlhf.md.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "masked_mean",
+    "whiten",
+    "pairwise_ranking_loss",
+    "gae",
+    "ppo_policy_loss",
+    "ppo_value_loss",
+    "kl_penalty",
+    "dpo_loss",
+]
+
+
+def masked_mean(x: Tensor, mask: Tensor | None = None, dim=None) -> Tensor:
+    """Mean of ``x`` over the positions where ``mask`` is True (all positions if None)."""
+    if mask is None:
+        return x.mean() if dim is None else x.mean(dim)
+    mask = mask.to(x.dtype)
+    if dim is None:
+        return (x * mask).sum() / mask.sum().clamp_min(1.0)
+    return (x * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
+
+
+def whiten(x: Tensor, mask: Tensor | None = None, shift_mean: bool = True, eps: float = 1e-8) -> Tensor:
+    """(x - mean) / std over the masked positions; masked-out positions come back as 0."""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    out = (x - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return out if mask is None else out * mask.to(x.dtype)
+
+
+def pairwise_ranking_loss(rewards: Tensor, ranks: Tensor | None = None) -> Tensor:
+    """InstructGPT's reward-model loss over all K-choose-2 pairs of each ranking.
+
+    Args:
+        rewards: (B, K) reward-model scores of K replies to the same prompt.
+        ranks: (B, K) integer ranks, lower = better (ties allowed: tied pairs are skipped).
+            None means the replies are already ordered best first.
+    Returns the mean over prompts of the mean over their ordered pairs of -log σ(r_w - r_l).
+    """
+    if rewards.dim() != 2 or rewards.shape[1] < 2:
+        raise ValueError(f"rewards must be (B, K) with K >= 2 replies per prompt, got {tuple(rewards.shape)}")
+    if ranks is None:
+        ranks = torch.arange(rewards.shape[1], device=rewards.device).expand_as(rewards)
+    if ranks.shape != rewards.shape:
+        raise ValueError(f"ranks {tuple(ranks.shape)} must have the shape of rewards {tuple(rewards.shape)}")
+    better = ranks[:, :, None] < ranks[:, None, :]  # (B, K, K): reply i ranked above reply j
+    n_pairs = better.sum(dim=(1, 2))  # (B,)
+    if bool((n_pairs == 0).any()):
+        raise ValueError("a ranking has only ties: at least two replies must be ranked differently")
+    margin = rewards[:, :, None] - rewards[:, None, :]  # (B, K, K): r_i - r_j
+    per_pair = -F.logsigmoid(margin) * better  # zero where i is not above j
+    return (per_pair.sum(dim=(1, 2)) / n_pairs).mean()
+
+
+def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: float = 0.95) -> tuple[Tensor, Tensor]:
+    """Generalised advantage estimation over the masked (response) tokens of each row.
+
+    Args:
+        rewards, values, mask: (B, T); the episode of a row is its masked positions, in order;
+            the value after the last masked position is 0 (the episode ends there).
+    Returns (advantages, returns), both (B, T), zero outside the mask.
+    """
+    if not (rewards.shape == values.shape == mask.shape) or rewards.dim() != 2:
+        raise ValueError(
+            f"rewards, values and mask must all be (B, T): {tuple(rewards.shape)}, "
+            f"{tuple(values.shape)}, {tuple(mask.shape)}"
+        )
+    if not (0.0 <= gamma <= 1.0 and 0.0 <= lam <= 1.0):
+        raise ValueError(f"gamma and lam must lie in [0, 1], got gamma={gamma}, lam={lam}")
+    m = mask.to(values.dtype)
+    advantages = torch.zeros_like(values)
+    next_value = torch.zeros_like(values[:, 0])  # V after the end of the episode
+    next_adv = torch.zeros_like(values[:, 0])
+    for t in reversed(range(values.shape[1])):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        adv_t = delta + gamma * lam * next_adv
+        # Padding positions pass the "next" quantities through unchanged.
+        advantages[:, t] = adv_t * m[:, t]
+        next_value = torch.where(mask[:, t], values[:, t], next_value)
+        next_adv = torch.where(mask[:, t], adv_t, next_adv)
+    returns = (advantages + values) * m
+    return advantages, returns
+
+
+def ppo_policy_loss(
+    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, clip_eps: float = 0.2
+) -> tuple[Tensor, dict]:
+    """Clipped surrogate loss; also returns clip fraction and approximate KL(old ‖ new)."""
+    if clip_eps <= 0:
+        raise ValueError(f"clip_eps must be > 0, got {clip_eps}")
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    loss = -masked_mean(torch.minimum(unclipped, clipped), mask)
+    with torch.no_grad():
+        stats = {
+            "clip_frac": masked_mean((clipped < unclipped).float(), mask).item(),
+            "approx_kl": masked_mean(0.5 * log_ratio**2, mask).item(),
+        }
+    return loss, stats
+
+
+def ppo_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip: float = 0.2) -> Tensor:
+    """Clipped value loss: the new value may not move more than ``clip`` from the old one for free."""
+    if clip <= 0:
+        raise ValueError(f"clip must be > 0, got {clip}")
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
+
+
+def kl_penalty(logprobs: Tensor, ref_logprobs: Tensor, kind: str = "k1") -> Tensor:
+    """Per-token estimate of KL(π ‖ π_ref) from samples of π (Schulman 2020, "Approximating KL").
+
+    k1 = log π - log π_ref (unbiased, can be negative; what InstructGPT subtracts from the reward),
+    k2 = ½ (log π - log π_ref)², k3 = (ρ - 1) - log ρ with ρ = π_ref / π (unbiased, ≥ 0).
+    """
+    log_ratio = logprobs - ref_logprobs
+    if kind == "k1":
+        return log_ratio
+    if kind == "k2":
+        return 0.5 * log_ratio**2
+    if kind == "k3":
+        return torch.expm1(-log_ratio) + log_ratio
+    raise ValueError(f"unknown KL estimator {kind!r}; choose 'k1', 'k2' or 'k3'")
+
+
+def dpo_loss(
+    policy_chosen: Tensor, policy_rejected: Tensor, ref_chosen: Tensor, ref_rejected: Tensor, beta: float = 0.1
+) -> tuple[Tensor, Tensor]:
+    """DPO loss from summed sequence log-probabilities (B,); returns (loss, implicit reward margin)."""
+    if beta <= 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))  # (B,)
+    return -F.logsigmoid(margin).mean(), margin.detach()

@@ -1,0 +1,150 @@
+"""RLHF loss functions against hand-computed values and plain reference loops."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minillm.rlhf.losses import (
+    dpo_loss,
+    gae,
+    kl_penalty,
+    masked_mean,
+    pairwise_ranking_loss,
+    ppo_policy_loss,
+    ppo_value_loss,
+    whiten,
+)
+
+
+def logsig(x):
+    return math.log(1 / (1 + math.exp(-x)))
+
+
+def test_ranking_loss_k3_by_hand():
+    r = torch.tensor([[2.0, 1.0, 0.0]])  # best first: pairs margins 1, 2, 1
+    want = -(logsig(1) + logsig(2) + logsig(1)) / 3
+    assert pairwise_ranking_loss(r).item() == pytest.approx(want, rel=1e-6)
+    # Same replies given in another order with explicit ranks: same loss.
+    assert pairwise_ranking_loss(torch.tensor([[0.0, 2.0, 1.0]]), torch.tensor([[2, 0, 1]])).item() == pytest.approx(
+        want, rel=1e-6
+    )
+
+
+def test_ranking_loss_skips_ties_and_rejects_all_ties():
+    r = torch.tensor([[1.0, 0.0, 5.0]])
+    ranks = torch.tensor([[0, 1, 1]])  # replies 1 and 2 tied: pairs (0,1) and (0,2) only
+    want = -(logsig(1.0) + logsig(-4.0)) / 2
+    assert pairwise_ranking_loss(r, ranks).item() == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="only ties"):
+        pairwise_ranking_loss(r, torch.tensor([[1, 1, 1]]))
+    with pytest.raises(ValueError, match="K >= 2"):
+        pairwise_ranking_loss(torch.zeros(2, 1))
+
+
+def test_gae_three_steps_by_hand():
+    rewards = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.6, 0.7]])
+    adv, ret = gae(rewards, values, torch.ones(1, 3, dtype=torch.bool), gamma=1.0, lam=0.95)
+    # δ2 = 1 - 0.7 = 0.3; δ1 = 0.7 - 0.6 = 0.1; δ0 = 0.6 - 0.5 = 0.1
+    torch.testing.assert_close(adv, torch.tensor([[0.1 + 0.95 * 0.385, 0.1 + 0.95 * 0.3, 0.3]]))
+    torch.testing.assert_close(ret, adv + values)
+
+
+def _gae_reference(r, v, gamma, lam):
+    """Plain loop over one unpadded episode."""
+    adv, last = [0.0] * len(r), 0.0
+    for t in reversed(range(len(r))):
+        nv = v[t + 1] if t + 1 < len(r) else 0.0
+        last = r[t] + gamma * nv - v[t] + gamma * lam * last
+        adv[t] = last
+    return adv
+
+
+@given(
+    st.integers(1, 8),
+    st.integers(0, 4),
+    st.integers(0, 4),
+    st.floats(0.5, 1.0),
+    st.floats(0.0, 1.0),
+    st.integers(0, 1000),
+)
+def test_gae_matches_reference_loop_with_prompt_and_padding(n, prompt, pad, gamma, lam, seed):
+    g = torch.Generator().manual_seed(seed)
+    r, v = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    rewards = torch.cat([torch.randn(prompt, generator=g), r, torch.randn(pad, generator=g)])[None]
+    values = torch.cat([torch.randn(prompt, generator=g), v, torch.randn(pad, generator=g)])[None]
+    mask = torch.tensor([False] * prompt + [True] * n + [False] * pad)[None]
+    adv, _ = gae(rewards, values, mask, gamma, lam)
+    want = _gae_reference(r.tolist(), v.tolist(), gamma, lam)
+    torch.testing.assert_close(adv[0, prompt : prompt + n], torch.tensor(want), atol=1e-5, rtol=1e-5)
+    assert torch.all(adv[~mask] == 0)
+
+
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_clipped_policy_loss_gradient_vanishes_outside_clip_in_the_right_direction(advantage):
+    old = torch.zeros(1, 3)
+    # ratios 0.5, 1.0, 1.5 with ε = 0.2
+    new = torch.log(torch.tensor([[0.5, 1.0, 1.5]])).requires_grad_()
+    adv = torch.full((1, 3), advantage)
+    loss, stats = ppo_policy_loss(new, old, adv, torch.ones(1, 3, dtype=torch.bool), clip_eps=0.2)
+    loss.backward()
+    g = new.grad[0]
+    assert g[1] != 0  # inside the clip range: gradient flows
+    if advantage > 0:  # good action: no more push once ratio > 1 + ε, still pulled up when ratio < 1 - ε
+        assert g[2] == 0 and g[0] != 0
+    else:  # bad action: no more push once ratio < 1 - ε, still pushed down when ratio > 1 + ε
+        assert g[0] == 0 and g[2] != 0
+    assert stats["clip_frac"] == pytest.approx(1 / 3)
+
+
+def test_policy_loss_value_by_hand():
+    old = torch.zeros(1, 2)
+    new = torch.log(torch.tensor([[1.1, 2.0]]))
+    adv = torch.tensor([[1.0, 1.0]])
+    loss, _ = ppo_policy_loss(new, old, adv, torch.ones(1, 2, dtype=torch.bool), 0.2)
+    assert loss.item() == pytest.approx(-(1.1 + 1.2) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="clip_eps"):
+        ppo_policy_loss(new, old, adv, torch.ones(1, 2, dtype=torch.bool), 0.0)
+
+
+def test_value_loss_clipping_by_hand():
+    old, ret = torch.tensor([[0.0]]), torch.tensor([[1.0]])
+    values = torch.tensor([[0.9]])
+    # clipped value = 0 + clip(0.9, -0.2, 0.2) = 0.2 → max((0.9-1)², (0.2-1)²) = 0.64
+    loss = ppo_value_loss(values, old, ret, torch.ones(1, 1, dtype=torch.bool), clip=0.2)
+    assert loss.item() == pytest.approx(0.5 * 0.64)
+
+
+def test_kl_estimators():
+    lp, ref = torch.tensor([-1.0, -2.0]), torch.tensor([-1.5, -1.0])
+    torch.testing.assert_close(kl_penalty(lp, ref, "k1"), torch.tensor([0.5, -1.0]))
+    torch.testing.assert_close(kl_penalty(lp, ref, "k2"), torch.tensor([0.125, 0.5]))
+    k3 = kl_penalty(lp, ref, "k3")
+    torch.testing.assert_close(k3, torch.tensor([math.exp(-0.5) - 1 + 0.5, math.exp(1.0) - 1 - 1.0]))
+    assert torch.all(k3 >= 0)
+    with pytest.raises(ValueError, match="unknown KL estimator"):
+        kl_penalty(lp, ref, "k4")
+
+
+def test_dpo_loss_is_log2_at_the_reference_and_falls_with_margin():
+    x = torch.tensor([-3.0, -7.0])
+    loss, margin = dpo_loss(x, x - 1, x, x - 1, beta=0.5)
+    assert loss.item() == pytest.approx(math.log(2))
+    assert torch.all(margin == 0)
+    better, _ = dpo_loss(x + 1, x - 1, x, x - 1, beta=0.5)  # chosen up by 1: margin 0.5
+    assert better.item() == pytest.approx(-logsig(0.5))
+    with pytest.raises(ValueError, match="beta"):
+        dpo_loss(x, x, x, x, beta=0.0)
+
+
+def test_masked_mean_and_whiten():
+    x = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
+    m = torch.tensor([[True, True, True, False]])
+    assert masked_mean(x, m).item() == pytest.approx(2.0)
+    w = whiten(x, m)
+    assert w[0, 3] == 0
+    assert masked_mean(w, m).item() == pytest.approx(0.0, abs=1e-6)
+    assert masked_mean(w**2, m).item() == pytest.approx(1.0, rel=1e-4)
