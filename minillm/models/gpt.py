@@ -163,18 +163,24 @@ class GPT(nn.Module):
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(self.blocks)} blocks")
 
+        logits = self.lm_head(self.features(idx, kv_caches))  # (B, T, vocab_size)
+
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+        return logits, loss
+
+    def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None) -> Tensor:
+        """The final hidden states (B, T, n_embd), after ln_f: what the output layer — or a reward or
+        value head (minillm.rlhf) — reads."""
+        past = kv_caches[0].length if kv_caches else 0
         x = self.wte(idx)  # (B, T, n_embd)
         if self.wpe is not None:
             x = self.wpe(x, offset=past)  # (B, T, n_embd)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
-
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
-        return logits, loss
+        return self.ln_f(x)
 
     # -- the small interface minillm.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:

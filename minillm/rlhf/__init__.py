@@ -21,3 +21,19 @@ __all__ = [
     "ppo_value_loss",
     "whiten",
 ]
+from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer  # noqa: E402
+from minillm.rlhf.sft import SFTConfig, SFTTrainer, sft_batch  # noqa: E402
+from minillm.rlhf.tasks import SortTask, SyntheticLabeler, true_score  # noqa: E402
+
+__all__ += [
+    "Ranking",
+    "RewardConfig",
+    "RewardModel",
+    "RewardModelTrainer",
+    "SFTConfig",
+    "SFTTrainer",
+    "sft_batch",
+    "SortTask",
+    "SyntheticLabeler",
+    "true_score",
+]

@@ -1,0 +1,81 @@
+"""Supervised fine-tuning (SFT) on (prompt, response) pairs, with the prompt masked out of the loss.
+
+Report §1.2.2-1 step 1 (监督策略模型, the supervised policy) and §1.2.2-2 (指令微调 instruction
+tuning, a form of 有监督微调 SFT on (instruction, output) pairs). The model reads the prompt but
+is trained only to produce the response:
+
+    loss = mean over response tokens t of  -log p(y_t | prompt, y_<t)
+
+Prompt and padding positions get the target -100, which GPT.forward's cross-entropy ignores,
+so they contribute exactly zero gradient (tests/test_rlhf.py checks it).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from minillm.train import train_lm
+
+__all__ = ["SFTConfig", "SFTTrainer", "sft_batch"]
+
+
+def sft_batch(
+    pairs: Sequence[tuple[str, str]], encode: Callable[[str], list[int]], pad_id: int, block_size: int
+) -> tuple[Tensor, Tensor]:
+    """Right-padded (inputs, targets) of shape (B, T) for next-token training on the responses."""
+    if not pairs:
+        raise ValueError("sft_batch needs at least one (prompt, response) pair")
+    rows = []
+    for prompt, response in pairs:
+        p, r = encode(prompt), encode(response)
+        if not r:
+            raise ValueError(f"empty response for prompt {prompt!r}")
+        if len(p) + len(r) - 1 > block_size:
+            raise ValueError(
+                f"prompt + response of {len(p) + len(r)} tokens exceed block_size={block_size} + 1: {prompt!r}"
+            )
+        rows.append((p + r, [-100] * len(p) + r))
+    t = max(len(ids) for ids, _ in rows) - 1
+    inputs = torch.full((len(rows), t), pad_id, dtype=torch.long)
+    targets = torch.full((len(rows), t), -100, dtype=torch.long)
+    for b, (ids, labels) in enumerate(rows):
+        inputs[b, : len(ids) - 1] = torch.tensor(ids[:-1])
+        targets[b, : len(ids) - 1] = torch.tensor(labels[1:])  # predict token t+1 from tokens ≤ t
+    return inputs, targets
+
+
+@dataclass
+class SFTConfig:
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
+            raise ValueError(f"steps, batch_size and lr must be positive, got {self}")
+
+
+class SFTTrainer:
+    """Fine-tunes a GPT on (prompt, response) pairs; ``train()`` returns the loss per step."""
+
+    def __init__(self, model, pairs: Sequence[tuple[str, str]], encode, pad_id: int, config: SFTConfig | None = None):
+        if not pairs:
+            raise ValueError("SFTTrainer needs a non-empty list of (prompt, response) pairs")
+        self.model, self.pairs, self.encode, self.pad_id = model, list(pairs), encode, pad_id
+        self.config = config or SFTConfig()
+        sft_batch(self.pairs[:1], encode, pad_id, model.config.block_size)  # fail now, not mid-training
+        self.rng = random.Random(self.config.seed)
+
+    def _batch(self):
+        chosen = [self.rng.choice(self.pairs) for _ in range(self.config.batch_size)]
+        return sft_batch(chosen, self.encode, self.pad_id, self.model.config.block_size)
+
+    def train(self) -> list[float]:
+        c = self.config
+        return train_lm(self.model, self._batch, c.steps, lr=c.lr, weight_decay=0.0)

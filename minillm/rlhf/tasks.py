@@ -1,0 +1,95 @@
+"""A synthetic preference task and labeler, so RLHF runs with no human data.
+
+Report §1.2.2-1, step 2: human labelers rank several replies of the model; the rankings train a
+reward model. Here the "human" is a function: every prompt is a digit string, the wished-for
+reply is the same digits sorted, and a hidden *true score* says how good a reply is:
+
+    true_score = (length agreement + share of the prompt's digits present + sortedness) / 3
+
+The labeler ranks K replies by true score plus Gaussian noise (labelers disagree and err), and
+never shows the score itself — only the ranking, as real labelers do. Because the true score is
+known, we can check what the reward model learned and whether PPO improves the *true* quality
+or only games the reward model (reward hacking).
+
+    prompt  "\\n3142>"     reply "1234\\n"    true score 1.0
+    prompt  "\\n3142>"     reply "0000\\n"    true score (1 + 0 + 1) / 3 ≈ 0.67
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from minillm.tokenizers import CharTokenizer
+
+__all__ = ["SortTask", "SyntheticLabeler", "true_score"]
+
+ALPHABET = "0123456789>\n"
+
+
+def true_score(prompt_digits: str, reply: str) -> float:
+    """Hidden quality of ``reply`` (digits, no end marker) for ``prompt_digits``, in [0, 1]."""
+    n = len(prompt_digits)
+    if n == 0:
+        raise ValueError("prompt_digits must not be empty")
+    length = max(0.0, 1.0 - abs(len(reply) - n) / n)
+    overlap = sum((Counter(prompt_digits) & Counter(reply)).values()) / n
+    pairs = list(zip(reply, reply[1:]))
+    sortedness = sum(a <= b for a, b in pairs) / len(pairs) if pairs else (1.0 if reply else 0.0)
+    return (length + overlap + sortedness) / 3
+
+
+@dataclass
+class SortTask:
+    """Prompts of ``min_len``..``max_len`` random digits; replies end with a newline (EOS)."""
+
+    min_len: int = 3
+    max_len: int = 6
+
+    def __post_init__(self):
+        if not 1 <= self.min_len <= self.max_len:
+            raise ValueError(f"need 1 <= min_len <= max_len, got {self.min_len}, {self.max_len}")
+        self.tokenizer = CharTokenizer(ALPHABET)
+        self.eos_id = self.tokenizer.stoi["\n"]
+
+    def prompt(self, digits: str) -> str:
+        return f"\n{digits}>"
+
+    def sample_digits(self, rng: random.Random) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(self.min_len, self.max_len)))
+
+    def demonstration(self, digits: str, rng: random.Random, error_rate: float = 0.0) -> str:
+        """A labeler-written reply: the sorted digits, with a random slip at ``error_rate``."""
+        reply = "".join(sorted(digits))
+        if rng.random() < error_rate and len(reply) > 1:
+            chars = list(reply)
+            i, j = rng.sample(range(len(chars)), 2)
+            chars[i], chars[j] = chars[j], chars[i]
+            reply = "".join(chars)
+        return reply + "\n"
+
+    def parse_reply(self, text: str) -> str:
+        """Generated text after the prompt → reply digits (up to the first newline)."""
+        return "".join(c for c in text.split("\n", 1)[0] if c.isdigit())
+
+
+class SyntheticLabeler:
+    """Ranks replies by true score + N(0, noise²); ties broken by the noise."""
+
+    def __init__(self, noise: float = 0.05, seed: int = 0):
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0, got {noise}")
+        self.noise = noise
+        self.rng = random.Random(seed)
+
+    def rank(self, prompt_digits: str, replies: list[str]) -> list[int]:
+        """Ranks (0 = best) of each reply."""
+        if len(replies) < 2:
+            raise ValueError(f"a ranking needs at least 2 replies, got {len(replies)}")
+        noisy = [true_score(prompt_digits, r) + self.rng.gauss(0.0, self.noise) for r in replies]
+        order = sorted(range(len(replies)), key=lambda i: -noisy[i])
+        ranks = [0] * len(replies)
+        for rank, i in enumerate(order):
+            ranks[i] = rank
+        return ranks
