@@ -120,3 +120,88 @@ def test_rankings_bad_input():
         RewardModelTrainer(RewardModel(tiny_gpt()), [long], ENC, pad_id=0)
     with pytest.raises(TypeError, match="GPT trunk"):
         RewardModel(torch.nn.Linear(2, 2))
+
+
+# ------------------------------------------------------------------ PPO and DPO
+from minillm.rlhf import DPOConfig, DPOTrainer, PPOConfig, PPOTrainer  # noqa: E402
+
+
+def _sft_policy(steps=150):
+    rng = random.Random(0)
+    demos = [(TASK.prompt(d), TASK.demonstration(d, rng, 0.3)) for d in (TASK.sample_digits(rng) for _ in range(500))]
+    policy = tiny_gpt()
+    SFTTrainer(policy, demos, ENC, TASK.eos_id, SFTConfig(steps=steps, batch_size=32, lr=3e-3)).train()
+    return policy
+
+
+def _ppo(policy, rm, **kw):
+    cfg = PPOConfig(**{**dict(iterations=6, batch_size=32, max_new_tokens=7, minibatch_size=16), **kw})
+    return PPOTrainer(
+        policy,
+        rm,
+        lambda r: TASK.prompt(TASK.sample_digits(r)),
+        ENC,
+        TASK.tokenizer.decode,
+        TASK.eos_id,
+        TASK.eos_id,
+        cfg,
+        score_fn=lambda p, r: true_score(p.strip()[:-1], TASK.parse_reply(r)),
+    )
+
+
+@pytest.mark.slow
+def test_ppo_raises_the_reward_models_score():
+    policy = _sft_policy()
+    rm = RewardModel.from_policy(policy)
+    RewardModelTrainer(rm, _rankings(300, seed=1), ENC, TASK.eos_id, RewardConfig(steps=150, lr=2e-3)).train()
+    hist = _ppo(policy, rm, iterations=10, kl_coef=0.0, target_kl=None, lr=1e-3).train()
+    first, last = hist[0]["rm_score"], sum(h["rm_score"] for h in hist[-3:]) / 3
+    assert last > first + 0.2, f"RM score {first:.2f} -> {last:.2f}"
+    assert {"kl", "entropy", "clip_frac", "approx_kl", "value_loss", "explained_variance", "true_score"} <= set(hist[0])
+
+
+def test_ppo_rollout_masks_only_reply_tokens():
+    policy = tiny_gpt()
+    trainer = _ppo(policy, RewardModel(tiny_gpt(1)))
+    roll = trainer.rollout()
+    for i, prompt in enumerate(roll["prompts"]):
+        n = len(ENC(prompt))
+        row = roll["mask"][i]
+        assert not row[: n - 1].any() and row[n - 1 : n - 1 + roll["resp_len"][i]].all()
+        assert row.sum() == roll["resp_len"][i]
+
+
+def test_ppo_bad_input():
+    with pytest.raises(ValueError, match="kl_coef"):
+        PPOConfig(kl_coef=-0.1)
+    with pytest.raises(ValueError, match="clip_eps"):
+        PPOConfig(clip_eps=0.0)
+    other_vocab = RewardModel(GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16)))
+    with pytest.raises(ValueError, match="vocabulary"):
+        _ppo(tiny_gpt(), other_vocab)
+    with pytest.raises(ValueError, match="exceed block_size"):
+        _ppo(tiny_gpt(), RewardModel(tiny_gpt(1)), max_new_tokens=20)
+    with pytest.raises(ValueError, match="ptx_batch"):
+        _ppo(tiny_gpt(), RewardModel(tiny_gpt(1)), ptx_coef=0.5)
+
+
+def test_dpo_prefers_the_chosen_replies():
+    rng = random.Random(0)
+    triples = []
+    for _ in range(200):
+        d = TASK.sample_digits(rng)
+        triples.append((TASK.prompt(d), "".join(sorted(d)) + "\n", "".join(sorted(d, reverse=True)) + "\n"))
+    policy = tiny_gpt()
+    hist = DPOTrainer(policy, triples, ENC, TASK.eos_id, DPOConfig(steps=40, batch_size=16, lr=2e-3)).train()
+    assert hist[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # policy == reference: log 2
+    assert sum(h["loss"] for h in hist[-5:]) / 5 < 0.5
+    assert hist[-1]["accuracy"] > 0.9
+
+
+def test_dpo_bad_input():
+    with pytest.raises(ValueError, match="beta"):
+        DPOConfig(beta=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        DPOTrainer(tiny_gpt(), [], ENC, 0)
+    with pytest.raises(ValueError, match="exceed block_size"):
+        DPOTrainer(tiny_gpt(), [("\n1>", "1" * 30, "2\n")], ENC, 0)

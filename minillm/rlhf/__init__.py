@@ -1,4 +1,4 @@
-"""RLHF, report §1.2.2-1/2: the loss functions (losses.py); trainers are being added."""
+"""RLHF, report §1.2.2-1/2: losses, SFT, reward model, PPO, DPO, and a synthetic labeler."""
 
 from minillm.rlhf.losses import (
     dpo_loss,
@@ -21,11 +21,18 @@ __all__ = [
     "ppo_value_loss",
     "whiten",
 ]
+from minillm.rlhf.dpo import DPOConfig, DPOTrainer  # noqa: E402
+from minillm.rlhf.ppo import Critic, PPOConfig, PPOTrainer  # noqa: E402
 from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer  # noqa: E402
 from minillm.rlhf.sft import SFTConfig, SFTTrainer, sft_batch  # noqa: E402
 from minillm.rlhf.tasks import SortTask, SyntheticLabeler, true_score  # noqa: E402
 
 __all__ += [
+    "DPOConfig",
+    "DPOTrainer",
+    "Critic",
+    "PPOConfig",
+    "PPOTrainer",
     "Ranking",
     "RewardConfig",
     "RewardModel",
