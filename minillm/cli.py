@@ -107,6 +107,11 @@ def _costs_report(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rlhf"]:  # the pipeline has its own argument parser
+        from minillm.rlhf.pipeline import main as rlhf_pipeline
+
+        rlhf_pipeline(argv[1:])
+        return 0
     if argv[:2] == ["bench", "attention"]:  # the benchmark has its own argument parser
         from minillm.bench.attention import main as bench_attention
 
@@ -125,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_costs_report)
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="what", required=True)
     bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
+    sub.add_parser("rlhf", help="the RLHF pipeline of report §1.2.2 (see minillm rlhf --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -74,6 +74,8 @@ def test_example_06_quick_pipeline_runs_and_the_kl_leash_holds(tmp_path):
     assert res["PPO, β = 0"]["kl"] > res["PPO"]["kl"]
     assert res["SFT (reference)"]["kl"] == pytest.approx(0.0, abs=1e-4)
     assert (tmp_path / "rlhf_ppo.jsonl").read_text().count("\n") == 12
+    for stage in ("sft", "reward_model", "ppo", "ppo_beta0", "dpo"):
+        assert (tmp_path / f"rlhf_{stage}.safetensors").stat().st_size > 0
 
 
 def test_cli_info_and_params(capsys):

@@ -205,3 +205,29 @@ def test_dpo_bad_input():
         DPOTrainer(tiny_gpt(), [], ENC, 0)
     with pytest.raises(ValueError, match="exceed block_size"):
         DPOTrainer(tiny_gpt(), [("\n1>", "1" * 30, "2\n")], ENC, 0)
+
+
+def test_failed_stage_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors.torch import load_model
+
+    from minillm.rlhf.pipeline import save_stage
+
+    first = tiny_gpt(0)
+    path = save_stage(first, tmp_path / "sft.safetensors")
+    before = path.read_bytes()
+
+    def crash_halfway(model, filename, *a, **k):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", crash_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        save_stage(tiny_gpt(1), path)
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+    monkeypatch.undo()
+    again = tiny_gpt(2)
+    load_model(again, str(path))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), first.state_dict().values()))
