@@ -22,6 +22,7 @@ import torch
 from minillm.bench.common import device_info, loglog_slope, steady_allocator, time_call
 from minillm.costs import report_numbers
 from minillm.kernels import attention
+from minillm.plotting import pyplot
 
 
 def main(argv=None) -> dict:
@@ -73,18 +74,15 @@ def main(argv=None) -> dict:
     print("Small T is dominated by fixed overheads, so the measured ratio is usually below the prediction;")
     print("run `minillm bench attention` for the full table, memory, and every backend.")
     png = _plot(lengths, times, args.out, info)
-    print(f"plot: {png}" if png else "(install matplotlib for the plot)")
+    if png:
+        print(f"plot: {png}")
     print(f"done in {time.time() - start:.0f} s")
     return {"lengths": lengths, "seconds": times, "measured_ratio": measured, "slope": slope}
 
 
 def _plot(lengths, times, out, info):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.loglog(lengths, times, "o-", label="measured attention time")

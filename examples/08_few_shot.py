@@ -25,6 +25,7 @@ import torch
 
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.packing import pack_examples, sample_windows
+from minillm.plotting import pyplot
 from minillm.prompting import FewShotTemplate, check_prompt_fits, few_shot_prompt, zero_shot_prompt
 from minillm.train import train_lm
 
@@ -129,13 +130,8 @@ def main(argv=None) -> dict:
 
 
 def _plot(results, out) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib not installed: no plot; pip install 'minillm[plot]')")
+    plt = pyplot()
+    if plt is None:
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -31,6 +31,7 @@ from minillm.bench.common import (
     write_json,
 )
 from minillm.kernels import attention
+from minillm.plotting import pyplot
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -188,13 +189,8 @@ def summarize(rows) -> dict:
 
 
 def plot(rows, info, path: Path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib not installed: no plot; pip install 'minillm[plot]')")
+    plt = pyplot()
+    if plt is None:
         return None
     done = [r for r in rows if "seconds" in r]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from minillm.kernels.chunked import chunked_attention
 from minillm.kernels.naive import naive_attention
-from minillm.nn.attention import causal_mask
+from minillm.nn.attention import add_causal
 
 __all__ = ["attention", "BACKENDS", "naive_attention", "chunked_attention", "sdpa_attention"]
 
@@ -32,19 +32,19 @@ BACKENDS = ("auto", "naive", "chunked", "sdpa", "triton")
 
 
 def sdpa_attention(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None, scale: float | None = None
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
 ) -> Tensor:
     """PyTorch's fused attention with minillm's conventions (bottom-right causal, zero dead rows)."""
     if causal and (mask is not None or q.shape[-2] != k.shape[-2]):
-        allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T_q, T_k)
-        if mask is None:
-            mask = allowed
-        elif mask.dtype == torch.bool:
-            mask = mask & allowed
-        else:
-            mask = mask.masked_fill(~allowed, float("-inf"))
-        causal = False
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
+        # torch's is_causal is top-left aligned and does not combine with a mask: fold it in.
+        mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], device=q.device), False
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale, dropout_p=dropout_p)
     if mask is not None:
         visible = (
             mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else torch.isfinite(mask).any(-1, keepdim=True)
@@ -89,11 +89,17 @@ def attention(
     mask: Tensor | None = None,
     backend: str = "auto",
     scale: float | None = None,
+    dropout_p: float = 0.0,
 ) -> Tensor:
-    """Exact attention softmax(QKᵀ·scale + mask)V with the chosen backend (see module docstring)."""
+    """Exact attention softmax(QKᵀ·scale + mask)V with the chosen backend (see module docstring).
+
+    ``dropout_p`` (on the attention weights) is supported by "naive" and "sdpa" only.
+    """
     _check(q, k, v, mask, backend)
+    if dropout_p and backend == "chunked":
+        raise ValueError("backend 'chunked' has no attention dropout; use dropout_p=0, 'sdpa' or 'naive'")
     if backend == "naive":
-        return naive_attention(q, k, v, causal, mask, scale)
+        return naive_attention(q, k, v, causal, mask, scale, dropout_p)
     if backend == "chunked":
         return chunked_attention(q, k, v, causal, mask, scale)
-    return sdpa_attention(q, k, v, causal, mask, scale)  # "sdpa" and "auto"
+    return sdpa_attention(q, k, v, causal, mask, scale, dropout_p)  # "sdpa" and "auto"

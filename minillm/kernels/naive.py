@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from minillm.nn.attention import causal_mask, scaled_dot_product_attention
+from minillm.nn.attention import add_causal, scaled_dot_product_attention
 
 __all__ = ["naive_attention"]
 
 
 def naive_attention(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None, scale: float | None = None
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
 ) -> Tensor:
     if causal:
-        allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T_q, T_k), bottom-right
-        if mask is None:
-            mask = allowed
-        elif mask.dtype == allowed.dtype:
-            mask = mask & allowed
-        else:
-            mask = mask.masked_fill(~allowed, float("-inf"))
-    return scaled_dot_product_attention(q, k, v, mask=mask, scale=scale)
+        mask = add_causal(mask, q.shape[-2], k.shape[-2], device=q.device)  # bottom-right triangle
+    return scaled_dot_product_attention(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p)

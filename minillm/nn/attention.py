@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from minillm.nn.kv_cache import KVCache
 
-__all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "causal_mask", "padding_mask"]
+__all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "causal_mask", "add_causal", "padding_mask"]
 
 ATTENTION_BACKENDS = ("naive", "sdpa", "chunked")
 
@@ -44,6 +44,16 @@ def causal_mask(t_q: int, t_k: int, device=None) -> Tensor:
     q_pos = torch.arange(t_q, device=device)[:, None] + offset  # (t_q, 1)
     k_pos = torch.arange(t_k, device=device)[None, :]  # (1, t_k)
     return k_pos <= q_pos  # (t_q, t_k)
+
+
+def add_causal(mask: Tensor | None, t_q: int, t_k: int, device=None) -> Tensor:
+    """``mask`` (bool, float or None) combined with the bottom-right ``causal_mask``."""
+    allowed = causal_mask(t_q, t_k, device=device)  # (t_q, t_k)
+    if mask is None:
+        return allowed
+    if mask.dtype == torch.bool:
+        return mask & allowed
+    return mask.masked_fill(~allowed, float("-inf"))
 
 
 def padding_mask(tokens: Tensor, pad_id: int) -> Tensor:
@@ -153,20 +163,6 @@ def scaled_dot_product_attention(
     return (out, weights) if return_weights else out
 
 
-def _sdpa_fused(q, k, v, mask, is_causal, dropout_p):
-    """The same computation through PyTorch's fused kernel (FlashAttention / memory-efficient)."""
-    if is_causal and (mask is not None or q.shape[-2] != k.shape[-2]):
-        # torch does not combine is_causal with a mask; fold the causal part into the mask.
-        causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
-        mask = causal if mask is None else causal & mask
-        is_causal = False
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
-    if mask is not None and mask.dtype == torch.bool:
-        # Keep minillm's rule that fully masked query rows give zeros on every torch version.
-        out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
-    return out
-
-
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: self-attention (key=value=None) or cross-attention.
 
@@ -260,10 +256,8 @@ class MultiHeadAttention(nn.Module):
 
         if mask is not None and mask.dim() == 3:
             mask = mask[:, None]  # (B, 1, T_q, T_k): same mask for every head
-        if is_causal and k.shape[-2] != q.shape[-2]:
-            causal = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T_q, T_k)
-            mask = causal if mask is None else causal & mask
-            is_causal = False
+        if is_causal and k.shape[-2] != q.shape[-2]:  # decoding with a cache: queries are the newest
+            mask, is_causal = add_causal(mask, q.shape[-2], k.shape[-2], device=q.device), False
         dropout_p = self.dropout if self.training else 0.0
 
         weights = None
@@ -272,14 +266,9 @@ class MultiHeadAttention(nn.Module):
                 q, k, v, mask=mask, is_causal=is_causal, dropout_p=dropout_p, return_weights=True
             )
         else:
-            if mask is not None:
-                _check_mask(mask, (q.shape[0], self.n_heads, q.shape[-2], k.shape[-2]))
-            if self.attn_backend == "chunked":
-                from minillm.kernels import chunked_attention  # kernels import this module
+            from minillm.kernels import attention  # imported here: minillm.kernels imports this module
 
-                out = chunked_attention(q, k, v, causal=is_causal, mask=mask)  # (B, H, T_q, hd)
-            else:
-                out = _sdpa_fused(q, k, v, mask, is_causal, dropout_p)  # (B, H, T_q, hd)
+            out = attention(q, k, v, causal=is_causal, mask=mask, backend=self.attn_backend, dropout_p=dropout_p)
 
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, d_model)
         return (out, weights) if need_weights else out

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from minillm import GPT, GPTConfig, generate
+from minillm.plotting import pyplot
 from minillm.rlhf import (
     DPOConfig,
     DPOTrainer,
@@ -258,12 +259,8 @@ def true_pair_accuracy(rm, trainer, rankings, task) -> float:
 
 
 def _plot(hist, hist0, out):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     for h, label in ((hist, "PPO, β > 0"), (hist0, "PPO, β = 0")):
