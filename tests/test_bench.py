@@ -50,3 +50,22 @@ def test_example_05_quick_shows_superlinear_growth(tmp_path):
         ["--quick", "--out", str(tmp_path / "q.png")]
     )
     assert result["measured_ratio"] > 8  # 8× context: linear growth would give 8×, quadratic 64×
+
+
+def test_components_bench_runs_and_flop_shares_cross_at_6d(tmp_path):
+    from minillm.bench.components import analytic_flops
+    from minillm.bench.components import main as components_main
+
+    f = analytic_flops(6 * 64, 64)
+    assert f["attention"] == f["projections"] + f["feed-forward"]  # the crossover T = 6·d
+    assert (
+        components_main(
+            ["--n-embd", "32", "--n-head", "4", "--lengths", "16,32", "--repeats", "1", "--out", str(tmp_path / "c")]
+        )
+        == 0
+    )
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert [r["T"] for r in data["rows"]] == [16, 32]
+    assert all(0 < r["attention_share"] < 1 for r in data["rows"])
+    with pytest.raises(ValueError, match="not divisible"):
+        components_main(["--n-embd", "30", "--n-head", "4"])

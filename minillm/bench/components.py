@@ -1,0 +1,103 @@
+"""Benchmark: inside one GPT block, where does the time go as the context grows? (report §3.2)
+
+    python benchmarks/bench_components.py              # GPT-2 small block (d = 768, 12 heads)
+    python benchmarks/bench_components.py --quick      # T = 256 … 2048, ~20 s
+
+For one block and T tokens it times, separately, the parts of a forward pass:
+
+    projections  Q, K, V and output (4 · d × d matrices)        2 · T · 4d²   FLOPs   (linear in T)
+    attention    softmax(Q Kᵀ / √d) V, the T × T part            2 · 2 · T² · d         (quadratic)
+    feed-forward d → 4d → d                                      2 · T · 8d²            (linear)
+    rest         two LayerNorms and the residual additions       (memory-bound, small)
+
+and prints measured shares beside the analytic FLOP shares. Analytically the T × T attention
+overtakes the block's linear layers (projections + feed-forward, 24·T·d²) at T = 6·d (4,608 for
+GPT-2 small); the measured crossover depends on how fast this device runs each kind of work.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from minillm.bench.common import device_info, steady_allocator, time_call, write_json
+from minillm.kernels import attention
+from minillm.nn.layers import GPTBlock
+from minillm.plotting import pyplot
+
+PARTS = ("projections", "attention", "feed-forward", "rest")
+
+
+def analytic_flops(t: int, d: int) -> dict:
+    return {"projections": 8 * t * d * d, "attention": 4 * t * t * d, "feed-forward": 16 * t * d * d, "rest": 0}
+
+
+def measure(block: GPTBlock, t: int, device, repeats: int) -> dict:
+    d, h = block.attn.d_model, block.attn.n_heads
+    x = torch.randn(1, t, d, device=device)
+    a = block.attn
+    q, k, v = (torch.randn(1, h, t, d // h, device=device) for _ in range(3))
+    proj = lambda: [lin(x) for lin in (a.q_proj, a.k_proj, a.v_proj, a.out_proj)]  # noqa: E731
+    core = lambda: attention(q, k, v, backend="sdpa")  # noqa: E731
+    ff = lambda: block.mlp(x)  # noqa: E731
+    rest = lambda: (block.attn_block.norm(x) + x, block.mlp_block.norm(x) + x)  # noqa: E731
+    with torch.no_grad():
+        return {name: time_call(fn, device, repeats) for name, fn in zip(PARTS, (proj, core, ff, rest))}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bench_components", description=__doc__.splitlines()[0])
+    p.add_argument("--n-embd", type=int, default=768)
+    p.add_argument("--n-head", type=int, default=12)
+    p.add_argument("--lengths", default=None, help="comma list of T (default 256 … 8192)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default="out/bench_components")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    if args.n_embd % args.n_head:
+        raise ValueError(f"n_embd={args.n_embd} is not divisible by n_head={args.n_head}")
+    lengths = [256, 512, 1024, 2048] if args.quick else [256, 512, 1024, 2048, 4096, 8192]
+    if args.lengths:
+        lengths = [int(x) for x in args.lengths.split(",")]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    steady_allocator()
+    info = device_info(device)
+    block = GPTBlock(args.n_embd, args.n_head).to(device).eval()
+    d = args.n_embd
+    where = f"{info['device_name']} ({info['threads']} threads)"
+    print(f"one GPT block, d = {d}, {args.n_head} heads, fp32, forward, on {where}")
+    print(f"analytic crossover (attention FLOPs = linear-layer FLOPs): T = 6·d = {6 * d:,}")
+    print(f"{'T':>6} | " + " | ".join(f"{p_:>12}" for p_ in PARTS) + " | attention share: measured / FLOPs")
+    rows = []
+    for t in lengths:
+        ms = measure(block, t, device, args.repeats)
+        fl = analytic_flops(t, d)
+        share = ms["attention"] / sum(ms.values())
+        flop_share = fl["attention"] / sum(fl.values())
+        rows.append({"T": t, "seconds": ms, "flops": fl, "attention_share": share, "attention_flop_share": flop_share})
+        cells = " | ".join(f"{1e3 * ms[p_]:>9.2f} ms" for p_ in PARTS)
+        print(f"{t:>6} | {cells} | {share:>6.1%} / {flop_share:.1%}")
+    path = write_json(
+        Path(args.out).with_suffix(".json"), {"info": info, "n_embd": d, "n_head": args.n_head, "rows": rows}
+    )
+    print(f"JSON: {path}")
+    plt = pyplot()
+    if plt is not None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ts = [r["T"] for r in rows]
+        ax.semilogx(ts, [r["attention_share"] for r in rows], "o-", label="attention, measured time share")
+        ax.semilogx(ts, [r["attention_flop_share"] for r in rows], "k--", label="attention, FLOP share")
+        ax.axvline(6 * d, color="gray", ls=":", label="T = 6·d")
+        ax.set(
+            xlabel="context length T",
+            ylabel="share of the block's forward",
+            ylim=(0, 1),
+            title=f"Where a GPT block's time goes (d = {d})",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(Path(args.out).with_suffix(".png"), dpi=120)
+        print(f"plot: {Path(args.out).with_suffix('.png')}")
+    return 0
