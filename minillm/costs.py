@@ -36,9 +36,6 @@ from minillm.models.transformer import TransformerConfig
 
 __all__ = ["param_count", "forward_flops", "training_flops", "training_memory", "report_numbers", "Flops", "Memory"]
 
-DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "float64": 8}
-
-
 @dataclass(frozen=True)
 class Flops:
     linear: float

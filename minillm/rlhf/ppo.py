@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -268,6 +268,3 @@ class PPOTrainer:
             reply = self.decode(row[length - n : length])
             scores.append(self.score_fn(prompt, reply))
         return sum(scores) / len(scores)
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
