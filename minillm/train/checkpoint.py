@@ -1,0 +1,262 @@
+"""Checkpoints that are safe to load, safe to interrupt, and resume a run exactly.
+
+A checkpoint is a directory ``ckpt-0001000/`` holding
+
+    model.safetensors   the weights (safetensors: plain tensors, no pickled code)
+    trainer.pt          optimizer state and torch/CUDA RNG states, read with torch.load(weights_only=True)
+    state.json          step, the run's configs, Python/NumPy RNG states, metrics, and the
+                        SHA-256 of the two files above (a truncated or altered file is detected)
+    tokenizer.json      (optional) the tokenizer, so `minillm sample` needs nothing else
+
+Safety: the files are first written into a hidden temporary directory and fsync'ed, and the
+directory is then renamed into place. A rename is atomic, so a crash mid-save leaves either the
+old set of checkpoints or the old set plus one complete new one — never half a checkpoint. Only
+then are checkpoints beyond the newest ``keep_last`` deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckpointError",
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "atomic_write",
+    "capture_rng",
+    "restore_rng",
+]
+
+FORMAT = "minillm-checkpoint"
+NAME = re.compile(r"^ckpt-(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, altered, or belongs to a different model or run."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """Call ``write(tmp_path)``, fsync the file, then rename it to ``path``; on error ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def capture_rng() -> tuple[dict, dict]:
+    """(tensors, json_able): every RNG a training step may touch — torch, CUDA, NumPy, Python."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["cuda"] = torch.cuda.get_rng_state_all()
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    plain = {
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(py_state), py_gauss],
+    }
+    return tensors, plain
+
+
+def restore_rng(tensors: dict, plain: dict) -> None:
+    torch.set_rng_state(tensors["torch"])
+    if "cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(tensors["cuda"])
+    kind, keys, pos, has_gauss, gauss = plain["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, py_state, py_gauss = plain["python"]
+    random.setstate((version, tuple(py_state), py_gauss))
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """Complete checkpoints in ``out_dir``, oldest first (temporary directories are not listed)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = [p for p in out_dir.iterdir() if p.is_dir() and NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(NAME.match(p.name).group(1)))
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(
+    out_dir: str | Path,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    configs: dict | None = None,
+    metrics: dict | None = None,
+    tokenizer_file: str | Path | None = None,
+    keep_last: int = 3,
+) -> Path:
+    """Write ``ckpt-{step}`` into ``out_dir`` atomically, then keep only the newest ``keep_last``."""
+    from safetensors.torch import save_model  # stores a tied matrix once
+
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".tmp-ckpt-*"):  # left by a crash in an earlier save
+        shutil.rmtree(stale, ignore_errors=True)
+    final = out_dir / f"ckpt-{step:07d}"
+    tmp = out_dir / f".tmp-ckpt-{step:07d}-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        save_model(model, str(tmp / "model.safetensors"))
+        rng_tensors, rng_plain = capture_rng()
+        blob = {"rng": rng_tensors}
+        if optimizer is not None:
+            blob["optimizer"] = optimizer.state_dict()
+        torch.save(blob, tmp / "trainer.pt")
+        if tokenizer_file is not None:
+            shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+        files = sorted(p.name for p in tmp.iterdir())
+        state = {
+            "format": FORMAT,
+            "version": 1,
+            "step": step,
+            "configs": configs or {},
+            "metrics": metrics or {},
+            "rng": rng_plain,
+            "sha256": {name: _sha256(tmp / name) for name in files},
+        }
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        for name in [*files, "state.json"]:
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if final.exists():  # saving the same step twice: swap, then drop the old copy
+            old = out_dir / f".tmp-ckpt-old-{step:07d}-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in list_checkpoints(out_dir)[:-keep_last]:
+        shutil.rmtree(old)
+    return final
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` read: the step, the configs and metrics saved with it, and its files."""
+
+    path: Path
+    step: int
+    configs: dict
+    metrics: dict
+    rng_plain: dict
+    trainer_state: dict = field(repr=False)
+
+    @property
+    def tokenizer_file(self) -> Path | None:
+        p = self.path / "tokenizer.json"
+        return p if p.is_file() else None
+
+
+def _diff(saved: dict, current: dict) -> list[str]:
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+
+
+def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:
+    """Validate a checkpoint directory's files against its state.json; return (path, state)."""
+    path = Path(path)
+    if path.is_dir() and not (path / "state.json").exists() and list_checkpoints(path):
+        path = latest_checkpoint(path)  # a run directory: take its newest checkpoint
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not path.is_dir() or not (path / "state.json").is_file():
+        raise CheckpointError(f"{path} is not a minillm checkpoint (expected a directory with state.json)")
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path / 'state.json'} is corrupt: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a minillm checkpoint (state.json has no format={FORMAT!r})")
+    for name, digest in state.get("sha256", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+        if _sha256(f) != digest:
+            raise CheckpointError(f"checkpoint file {f} is truncated or altered (SHA-256 does not match state.json)")
+    return path, state
+
+
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    model_config: dict | None = None,
+    restore_rngs: bool = False,
+) -> Checkpoint:
+    """Read a checkpoint (a ``ckpt-*`` directory, or a run directory → its newest checkpoint).
+
+    Every file is checked against its SHA-256 before anything is loaded. With ``model_config``, the
+    saved model config must match it field for field (the error lists the differences). The model
+    and optimizer, when given, are filled in place; ``restore_rngs`` puts back all RNG states.
+    """
+    from safetensors.torch import load_model
+
+    path, state = read_checkpoint_state(path)
+    configs = state.get("configs", {})
+    if model_config is not None:
+        diff = _diff(configs.get("model", {}), model_config)
+        if diff:
+            raise CheckpointError(f"checkpoint {path} is for a different model architecture: " + "; ".join(diff))
+    blob = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
+    if model is not None:
+        try:
+            load_model(model, str(path / "model.safetensors"), strict=True, device=str(next(model.parameters()).device))
+        except RuntimeError as err:
+            raise CheckpointError(f"weights in {path} do not fit this model: {err}") from None
+    if optimizer is not None:
+        if "optimizer" not in blob:
+            raise CheckpointError(f"checkpoint {path} has no optimizer state")
+        optimizer.load_state_dict(blob["optimizer"])
+    if restore_rngs:
+        restore_rng(blob["rng"], state["rng"])
+    return Checkpoint(path, int(state["step"]), configs, state.get("metrics", {}), state["rng"], blob)

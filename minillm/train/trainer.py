@@ -1,0 +1,284 @@
+"""``Trainer``: pre-train a GPT on a prepared token file (report §1.2: the pre-training stage).
+
+One optimizer step:
+
+    for each of grad_accum micro-batches:        loss_i = cross-entropy(model(x_i), y_i)
+        backward(loss_i / grad_accum)            # gradients add up: the mean over the whole batch
+    clip ‖g‖ to grad_clip;  lr = warm-up + cosine(step);  AdamW step (decay on matrices only)
+
+Everything a serious run needs is here and nothing more: bf16 autocast and fused AdamW on CUDA,
+optional torch.compile, DDP under torchrun, evaluation on the held-out split, samples, a tqdm bar,
+metrics appended to ``metrics.jsonl``, a loss-curve PNG, and atomic checkpoints that resume
+bit-for-bit: data batches and dropout masks are functions of (seed, step, rank), and the
+optimizer state travels in the checkpoint, so ``10 steps + resume + 10 steps == 20 steps``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from minillm.data.tokens import TokenData
+from minillm.models.gpt import GPT, GPTConfig
+from minillm.train import distributed as dist_utils
+from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from minillm.train.config import TrainConfig
+from minillm.train.schedule import cosine_lr
+
+__all__ = ["Trainer", "make_optimizer", "step_seed"]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, device_type: str) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and embeddings only (not biases or LayerNorm gains)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = device_type == "cuda"  # one kernel for all parameters instead of one per tensor
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """The torch seed of one step on one process (dropout masks): a pure function, so resume is exact."""
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+class Trainer:
+    """Build everything and check every input in ``__init__``; ``train()`` then runs the steps."""
+
+    def __init__(self, config: TrainConfig, log=print):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer expects a TrainConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.log = log
+        self.data = TokenData.open(c.data_dir)  # missing or damaged data: error now
+        self.data.check_block_size(c.block_size)
+        self.device = _resolve_device(c.device, 0)
+        self.dist = dist_utils.init_distributed(self.device.type)
+        if self.dist.enabled and c.device == "auto" and self.device.type == "cuda":
+            self.device = torch.device(f"cuda:{self.dist.local_rank}")
+        if c.batch_size % (self.dist.world_size * c.grad_accum):
+            raise ValueError(
+                f"batch_size={c.batch_size} must be divisible by world_size x grad_accum = "
+                f"{self.dist.world_size} x {c.grad_accum}"
+            )
+        self.out_dir = Path(c.out_dir)
+        self.tokenizer = self.data.tokenizer()
+        self.prompt_ids = self.tokenizer.encode(c.sample_prompt) if c.sample_tokens else []
+        if c.sample_tokens and not self.prompt_ids:
+            raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
+
+        self.model_config = GPTConfig(
+            vocab_size=self.data.vocab_size, block_size=c.block_size, n_layer=c.n_layer, n_head=c.n_head,
+            n_embd=c.n_embd, dropout=c.dropout, bias=c.bias, pos_embedding=c.pos_embedding,
+            attn_backend=c.attn_backend,
+        )
+        resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
+        torch.manual_seed(c.seed)  # identical initial weights on every rank
+        self.model = GPT(self.model_config).to(self.device)
+        self.optimizer = make_optimizer(self.model, c, self.device.type)
+        self.step = 0
+        if resume_from is not None:
+            ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict(), True)
+            self.step = ckpt.step
+            self.log(f"resumed from {ckpt.path} at step {self.step}")
+        self.dtype = self._autocast_dtype()
+        self.forward = self.model
+        if c.compile:
+            self.forward = torch.compile(self.model)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = nn.parallel.DistributedDataParallel(self.forward, device_ids=ids)
+        self.loss_history: list[float] = []  # one per step of this process's run, all ranks averaged
+
+    # -- checks ------------------------------------------------------------------------------
+    def _check_out_dir(self) -> Path | None:
+        c, latest = self.config, latest_checkpoint(self.config.out_dir)
+        if not c.resume:
+            if latest is not None:
+                raise ValueError(
+                    f"{c.out_dir} already holds checkpoints (newest {latest.name}); pass --resume to continue "
+                    "that run or choose another --out-dir (nothing was overwritten)"
+                )
+            return None
+        if latest is None:
+            raise ValueError(f"--resume given but {c.out_dir} has no checkpoint")
+        state = json.loads((latest / "state.json").read_text())
+        saved_model = state.get("configs", {}).get("model", {})
+        if saved_model != self.model_config.to_dict():
+            diff = [k for k in self.model_config.to_dict() if saved_model.get(k) != self.model_config.to_dict()[k]]
+            raise CheckpointError(f"{latest} holds a different model architecture (differs in {diff})")
+        changed = c.changes_from(state.get("configs", {}).get("train", {}))
+        if changed:
+            raise ValueError(f"cannot resume {latest} with a changed config: " + "; ".join(changed))
+        return latest
+
+    def _autocast_dtype(self) -> torch.dtype | None:
+        want = self.config.dtype
+        if want == "auto":
+            cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            return torch.bfloat16 if cuda_bf16 else None
+        return torch.bfloat16 if want == "bfloat16" else None
+
+    def _autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    # -- batches -----------------------------------------------------------------------------
+    def _micro_batches(self, split: str, step: int, seed: int):
+        """This rank's micro-batches of the global batch of ``step``."""
+        c, d = self.config, self.dist
+        x, y = self.data.batch(split, c.batch_size, c.block_size, seed, step)  # (batch_size, T)
+        per_rank = c.batch_size // d.world_size
+        x, y = x[d.rank * per_rank : (d.rank + 1) * per_rank], y[d.rank * per_rank : (d.rank + 1) * per_rank]
+        for xm, ym in zip(x.chunk(c.grad_accum), y.chunk(c.grad_accum)):  # (micro_batch / world, T) each
+            yield xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True)
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns this rank's mean loss (a tensor, so no device sync)."""
+        c = self.config
+        torch.manual_seed(step_seed(c.seed, self.step, self.dist.rank))
+        lr = cosine_lr(self.step, c.lr, c.max_steps, c.warmup_steps, c.min_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        for i, (x, y) in enumerate(self._micro_batches("train", self.step, c.seed)):
+            last = i == c.grad_accum - 1
+            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.forward.no_sync()
+            with sync:  # DDP: all-reduce gradients only after the last micro-batch
+                with self._autocast():
+                    _, loss = self.forward(x, y)
+                (loss / c.grad_accum).backward()
+            total += loss.detach() / c.grad_accum
+        if c.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return total
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss on ``eval_iters`` fixed batches of each split (the same batches every time)."""
+        c = self.config
+        self.model.eval()
+        out = {}
+        for split in ("train", "val"):
+            losses = torch.zeros(c.eval_iters, device=self.device)
+            for i in range(c.eval_iters):
+                for x, y in self._micro_batches(split, i, c.seed + 1):
+                    with self._autocast():
+                        losses[i] += self.forward(x, y)[1].float() / c.grad_accum
+            out[f"{split}_loss"] = dist_utils.all_reduce_mean(losses.mean(), self.dist).item()
+        self.model.train()
+        return out
+
+    def sample(self, max_new_tokens: int | None = None, temperature: float = 0.8, top_k: int = 50) -> str:
+        """Text generated from ``sample_prompt``, with a fixed generator (the training RNG is untouched)."""
+        n = self.config.sample_tokens if max_new_tokens is None else max_new_tokens
+        g = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        idx = torch.tensor([self.prompt_ids[-self.config.block_size :]], device=self.device)
+        with self._autocast():
+            out = self.model.generate(idx, n, temperature=temperature, top_k=top_k, generator=g)
+        return self.tokenizer.decode(out[0, idx.shape[1] :].tolist())
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _record(self, record: dict) -> None:
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def save(self, metrics: dict | None = None) -> Path | None:
+        path = None
+        if self.dist.is_main:
+            configs = {"train": self.config.to_dict(), "model": self.model_config.to_dict()}
+            tok = self.data.data_dir / "tokenizer.json"
+            path = save_checkpoint(self.out_dir, self.step, self.model, self.optimizer, configs, metrics,
+                                   tok if tok.is_file() else None, self.config.keep_last)
+        dist_utils.barrier(self.dist)
+        return path
+
+    def train(self) -> dict:
+        """Run until ``max_steps``; returns the final step, losses, throughput and checkpoint path."""
+        c = self.config
+        tokens_per_step = c.batch_size * c.block_size
+        bar = tqdm(total=c.max_steps, initial=self.step, disable=not (c.progress and self.dist.is_main),
+                   unit="step", dynamic_ncols=True)
+        write = bar.write if c.progress else self.log
+        pending: list[torch.Tensor] = []
+        evals: dict[str, float] = {}
+        ckpt, started, t0, steps_timed = None, time.perf_counter(), time.perf_counter(), 0
+        while self.step < c.max_steps:
+            pending.append(self.train_step())
+            steps_timed += 1
+            bar.update(1)
+            done = self.step == c.max_steps
+            if self.step % c.log_interval == 0 or done:
+                losses = dist_utils.all_reduce_mean(torch.stack(pending), self.dist).tolist()  # syncs the device
+                self.loss_history += losses
+                speed = steps_timed * tokens_per_step / (time.perf_counter() - t0)
+                lr = self.optimizer.param_groups[0]["lr"]
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{speed:,.0f}")
+                self._record({"step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "tokens_per_s": speed})
+                pending, t0, steps_timed = [], time.perf_counter(), 0
+            if self.step % c.eval_interval == 0 or done:
+                evals = self.evaluate()
+                self._record({"step": self.step, **evals})
+                write(f"step {self.step}: train loss {evals['train_loss']:.4f}, val loss {evals['val_loss']:.4f}")
+                if c.sample_tokens and self.dist.is_main:
+                    text = self.sample()
+                    self._record({"step": self.step, "sample": text})
+                    write(f"sample: {text!r}")
+            if self.step % c.checkpoint_interval == 0 or done:
+                ckpt = self.save(evals)
+        bar.close()
+        if self.dist.is_main:
+            self.plot()
+        elapsed = time.perf_counter() - started
+        return {"step": self.step, **evals, "seconds": elapsed, "checkpoint": str(ckpt) if ckpt else None}
+
+    def plot(self) -> Path | None:
+        """Draw train and val loss from metrics.jsonl (the whole run, resumes included) to loss.png."""
+        from minillm.plotting import pyplot
+
+        path = self.out_dir / "metrics.jsonl"
+        plt = pyplot() if path.is_file() else None
+        if plt is None:
+            return None
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        if train:
+            ax.plot(*zip(*train), label="train (logged mean)")
+        if val:
+            ax.plot(*zip(*val), "o-", label="validation")
+        ax.set(xlabel="step", ylabel="cross-entropy (nats/token)", title=f"{self.out_dir.name}: loss")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(self.out_dir / "loss.png", dpi=120)
+        plt.close(fig)
+        return self.out_dir / "loss.png"
+
+    def close(self) -> None:
+        dist_utils.shutdown(self.dist)
