@@ -4,6 +4,10 @@ minillm info                      version, torch, device, where each report sect
 minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
 minillm costs report              the report's §3.2 numbers, computed
 minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
+minillm prepare SOURCE... --out D text files / python-docs / minillm-docs → token files for training
+minillm train --data-dir D ...    pre-train a GPT (every TrainConfig field is a flag; torchrun works)
+minillm sample --ckpt C --prompt  generate text from a checkpoint
+minillm rlhf [--quick]            the SFT → reward model → PPO / DPO pipeline
 """
 
 from __future__ import annotations
@@ -105,6 +109,73 @@ def _costs_report(args) -> int:
     return 0
 
 
+def _prepare(args) -> int:
+    from minillm.data.tokens import prepare_tokens
+
+    meta = prepare_tokens(args.sources, args.out, args.tokenizer, args.vocab_size, args.val_fraction)
+    print(
+        f"{meta['chars']:,} characters from {len(meta['sources'])} file(s) -> {meta['tokenizer']} tokenizer with "
+        f"{meta['vocab_size']:,} tokens; train {meta['train_tokens']:,} tokens, val {meta['val_tokens']:,} tokens"
+    )
+    print(f"wrote {args.out}/train.bin, val.bin, tokenizer.json, meta.json")
+    return 0
+
+
+def _train(args) -> int:
+    import json
+
+    from minillm.train import Trainer, TrainConfig
+
+    config = TrainConfig.from_args(args)
+    if args.config:  # a JSON file of TrainConfig fields; flags given explicitly still win
+        with open(args.config, encoding="utf-8") as f:
+            values = json.load(f)
+        explicit = {k: v for k, v in vars(args).items() if k in config.to_dict() and v != _DEFAULTS.get(k)}
+        config = TrainConfig.from_dict({**config.to_dict(), **values, **explicit})
+    trainer = Trainer(config)
+    try:
+        result = trainer.train()
+    finally:
+        trainer.close()
+    if trainer.dist.is_main:
+        print(
+            f"done: step {result['step']}, train loss {result['train_loss']:.4f}, val loss {result['val_loss']:.4f} "
+            f"in {result['seconds']:.0f} s; checkpoint {result['checkpoint']}"
+        )
+    return 0
+
+
+def _sample(args) -> int:
+    import torch
+
+    from minillm.data.tokens import load_tokenizer
+    from minillm.models import GPT, GPTConfig
+    from minillm.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_state
+
+    path, state = read_checkpoint_state(args.ckpt)
+    model_cfg = state.get("configs", {}).get("model")
+    if not model_cfg:
+        raise CheckpointError(f"{path} has no model config; it was not written by `minillm train`")
+    if not (path / "tokenizer.json").is_file():
+        raise CheckpointError(f"{path} has no tokenizer.json, so the prompt cannot be encoded")
+    model = GPT(GPTConfig(**model_cfg))
+    load_checkpoint(path, model)
+    tok = load_tokenizer(path / "tokenizer.json")
+    ids = tok.encode(args.prompt)
+    if not ids:
+        raise ValueError("the prompt encodes to no tokens; give a non-empty --prompt")
+    g = torch.Generator().manual_seed(args.seed)
+    for i in range(args.num_samples):
+        out = model.generate(torch.tensor([ids[-model.max_len :]]), args.max_new_tokens, temperature=args.temperature,
+                             top_k=args.top_k, top_p=args.top_p, generator=g)
+        print(f"--- sample {i + 1} (step {state['step']} of {path.parent.name}) ---")
+        print(args.prompt + tok.decode(out[0, len(ids[-model.max_len :]) :].tolist()))
+    return 0
+
+
+_DEFAULTS: dict = {}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["rlhf"]:  # the pipeline has its own argument parser
@@ -131,8 +202,36 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="what", required=True)
     bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
     sub.add_parser("rlhf", help="the RLHF pipeline of report §1.2.2 (see minillm rlhf --help)")
+    p = sub.add_parser("prepare", help="tokenise text into train.bin/val.bin for `minillm train`")
+    p.add_argument("sources", nargs="+", help="text files, directories, 'python-docs' or 'minillm-docs'")
+    p.add_argument("--out", required=True, help="data directory to write")
+    p.add_argument("--tokenizer", choices=["char", "bpe"], default="char")
+    p.add_argument("--vocab-size", type=int, default=2048, help="BPE vocabulary size (bytes + merges)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.set_defaults(func=_prepare)
+    p = sub.add_parser("train", help="pre-train a GPT on a prepared data directory (see --help for every flag)")
+    from minillm.train.config import TrainConfig
+
+    TrainConfig.add_arguments(p)
+    p.add_argument("--config", help="JSON file of TrainConfig fields (unknown keys are an error)")
+    p.set_defaults(func=_train)
+    _DEFAULTS.update(TrainConfig().to_dict())
+    p = sub.add_parser("sample", help="generate text from a training checkpoint")
+    p.add_argument("--ckpt", required=True, help="a ckpt-* directory or a run directory (newest checkpoint)")
+    p.add_argument("--prompt", default="\n")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_sample)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback
+        print(f"minillm {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

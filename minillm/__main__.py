@@ -1,0 +1,7 @@
+"""``python -m minillm ...`` = the ``minillm`` command (also what ``torchrun -m minillm train`` runs)."""
+
+import sys
+
+from minillm.cli import main
+
+sys.exit(main())
