@@ -182,6 +182,21 @@ class GPT(nn.Module):
             x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
         return self.ln_f(x)
 
+    # -- Hugging Face GPT-2 directories (minillm.models.hf_gpt2) -----------------------------
+    @classmethod
+    def from_pretrained(cls, local_dir) -> GPT:
+        """Load GPT-2 weights from a local Hugging Face directory (config.json + model.safetensors
+        or pytorch_model.bin). Never downloads: get the files first, then point here."""
+        from minillm.models.hf_gpt2 import load_gpt2_dir
+
+        return load_gpt2_dir(local_dir)
+
+    def save_pretrained(self, local_dir):
+        """Write config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` loads."""
+        from minillm.models.hf_gpt2 import save_gpt2_dir
+
+        return save_gpt2_dir(self, local_dir)
+
     # -- the small interface minillm.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:
         return new_caches(len(self.blocks), self.config.block_size)

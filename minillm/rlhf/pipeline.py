@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import random
 import time
 from pathlib import Path
@@ -103,17 +102,9 @@ def save_stage(model: torch.nn.Module, path: str | Path) -> Path:
     """Write ``model``'s weights to ``path`` (safetensors) atomically: temp file, fsync, rename."""
     from safetensors.torch import save_model  # handles GPT's tied embedding / output matrix
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_model(model, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from minillm.train.checkpoint import atomic_write
+
+    return atomic_write(path, lambda tmp: save_model(model, str(tmp)))
 
 
 def main(argv=None) -> dict:
