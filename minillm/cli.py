@@ -4,6 +4,7 @@ minillm info                      version, torch, device, where each report sect
 minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
 minillm costs report              the report's §3.2 numbers, computed
 minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
+minillm bench train               training tokens/s and MFU (eager and torch.compile)
 minillm prepare SOURCE... --out D text files / python-docs / minillm-docs → token files for training
 minillm train --data-dir D ...    pre-train a GPT (every TrainConfig field is a flag; torchrun works)
 minillm sample --ckpt C --prompt  generate text from a checkpoint
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         from minillm.bench.attention import main as bench_attention
 
         return bench_attention(argv[2:])
+    if argv[:2] == ["bench", "train"]:
+        from minillm.bench.train import main as bench_train
+
+        return bench_train(argv[2:])
     parser = argparse.ArgumentParser(prog="minillm", description="minillm: the report's Transformer, step by step")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions and the report-section → module map").set_defaults(func=_info)
@@ -201,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_costs_report)
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="what", required=True)
     bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
+    bench.add_parser("train", help="training tokens/s and MFU, eager and compiled (see --help)")
     sub.add_parser("rlhf", help="the RLHF pipeline of report §1.2.2 (see minillm rlhf --help)")
     p = sub.add_parser("prepare", help="tokenise text into train.bin/val.bin for `minillm train`")
     p.add_argument("sources", nargs="+", help="text files, directories, 'python-docs' or 'minillm-docs'")

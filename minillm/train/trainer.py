@@ -79,10 +79,12 @@ class Trainer:
                 f"{self.dist.world_size} x {c.grad_accum}"
             )
         self.out_dir = Path(c.out_dir)
-        self.tokenizer = self.data.tokenizer()
-        self.prompt_ids = self.tokenizer.encode(c.sample_prompt) if c.sample_tokens else []
-        if c.sample_tokens and not self.prompt_ids:
-            raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
+        self.tokenizer, self.prompt_ids = None, []
+        if c.sample_tokens:
+            self.tokenizer = self.data.tokenizer()
+            self.prompt_ids = self.tokenizer.encode(c.sample_prompt)
+            if not self.prompt_ids:
+                raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
 
         self.model_config = GPTConfig(
             vocab_size=self.data.vocab_size, block_size=c.block_size, n_layer=c.n_layer, n_head=c.n_head,
@@ -194,6 +196,8 @@ class Trainer:
 
     def sample(self, max_new_tokens: int | None = None, temperature: float = 0.8, top_k: int = 50) -> str:
         """Text generated from ``sample_prompt``, with a fixed generator (the training RNG is untouched)."""
+        if self.tokenizer is None:
+            raise ValueError("sampling needs sample_tokens > 0 in the config (it loads the tokenizer)")
         n = self.config.sample_tokens if max_new_tokens is None else max_new_tokens
         g = torch.Generator(device=self.device).manual_seed(self.config.seed)
         idx = torch.tensor([self.prompt_ids[-self.config.block_size :]], device=self.device)
@@ -222,7 +226,8 @@ class Trainer:
         """Run until ``max_steps``; returns the final step, losses, throughput and checkpoint path."""
         c = self.config
         tokens_per_step = c.batch_size * c.block_size
-        bar = tqdm(total=c.max_steps, initial=self.step, disable=not (c.progress and self.dist.is_main),
+        show = c.progress and self.dist.is_main
+        bar = tqdm(total=c.max_steps, initial=self.step, disable=None if show else True,  # None: off without a TTY
                    unit="step", dynamic_ncols=True)
         write = bar.write if c.progress else self.log
         pending: list[torch.Tensor] = []

@@ -1,0 +1,31 @@
+"""One step of byte-pair encoding (report §1.2.1, input part: tokenizer).
+
+BPE training repeats: find the most frequent adjacent pair of ids, give it a new id, replace it.
+``most_frequent_pair(ids)``: the most common adjacent pair (ties: the pair seen first).
+``merge(ids, pair, new_id)``: replace every non-overlapping occurrence of ``pair``, left to right.
+
+Grade it: pytest exercises/test_ex06_bpe_merge.py
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+def most_frequent_pair(ids: list[int]) -> tuple[int, int]:
+    counts = Counter(zip(ids, ids[1:]))
+    if not counts:
+        raise ValueError("need at least two ids")
+    return max(counts, key=counts.get)  # Counter keeps first-seen order, max keeps the first of ties
+
+
+def merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
