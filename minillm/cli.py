@@ -9,6 +9,7 @@ minillm prepare SOURCE... --out D text files / python-docs / minillm-docs → to
 minillm train --data-dir D ...    pre-train a GPT (every TrainConfig field is a flag; torchrun works)
 minillm sample --ckpt C --prompt  generate text from a checkpoint
 minillm rlhf [--quick]            the SFT → reward model → PPO / DPO pipeline
+minillm demo [rlhf --quick]       the instructor's demo: §3.2 claims beside measured numbers (≤ 2 min)
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         from minillm.bench.attention import main as bench_attention
 
         return bench_attention(argv[2:])
+    if argv[:1] == ["demo"]:  # the instructor's demo has its own argument parser
+        from minillm.demo import main as demo
+
+        return demo(argv[1:])
     if argv[:2] == ["bench", "train"]:
         from minillm.bench.train import main as bench_train
 
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
     bench.add_parser("train", help="training tokens/s and MFU, eager and compiled (see --help)")
     sub.add_parser("rlhf", help="the RLHF pipeline of report §1.2.2 (see minillm rlhf --help)")
+    sub.add_parser("demo", help="instructor demo: report §3.2 claims vs measured (`minillm demo rlhf --quick`: §1.2.2)")
     p = sub.add_parser("prepare", help="tokenise text into train.bin/val.bin for `minillm train`")
     p.add_argument("sources", nargs="+", help="text files, directories, 'python-docs' or 'minillm-docs'")
     p.add_argument("--out", required=True, help="data directory to write")

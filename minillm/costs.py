@@ -102,6 +102,7 @@ def param_count(config) -> int:
     return encoder + decoder + embeddings + output + final_norms
 
 
+# --8<-- [start:flops]
 def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
     """Forward-pass matmul FLOPs of a GPT on ``batch_size`` sequences of ``seq_len`` tokens.
 
@@ -131,6 +132,7 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
     self_pairs_dec = t * (t + 1) / 2 if causal_skip else t * t
     attention = 4 * b * d * (c.n_encoder_layers * t * t + c.n_decoder_layers * (self_pairs_dec + t * t))
     return Flops(float(linear), float(attention))
+# --8<-- [end:flops]
 
 
 def training_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:

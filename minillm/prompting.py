@@ -134,12 +134,14 @@ def few_shot_prompt(examples: Sequence, query: str, template: FewShotTemplate = 
     return template.prefix + template.separator.join([*shots, template.query.format(input=query)])
 
 
+# --8<-- [start:cot]
 def chain_of_thought_prompt(examples: Sequence, query: str, template: ChainOfThoughtTemplate = CHAIN_OF_THOUGHT) -> str:
     """≥ 1 ⟨input, chain of thought, output⟩ demonstrations, then the query."""
     if not examples:
         raise ValueError("chain_of_thought_prompt needs at least one ⟨input, chain, output⟩ example")
     shots = [template.example.format(**_fields(e, ("input", "chain", "output"))) for e in examples]
     return template.prefix + template.separator.join([*shots, template.query.format(input=query)])
+# --8<-- [end:cot]
 
 
 def extract_answer(generated: str, marker: str = CHAIN_OF_THOUGHT.answer_marker, stop: str = "\n") -> str | None:

@@ -69,3 +69,34 @@ def test_components_bench_runs_and_flop_shares_cross_at_6d(tmp_path):
     assert all(0 < r["attention_share"] < 1 for r in data["rows"])
     with pytest.raises(ValueError, match="not divisible"):
         components_main(["--n-embd", "30", "--n-head", "4"])
+
+
+def test_peak_flops_lookup_never_guesses():
+    from minillm.bench.train import peak_flops
+
+    assert peak_flops("NVIDIA H100 80GB HBM3", "bfloat16", None)[0] == 989e12
+    assert peak_flops("NVIDIA H100 PCIe", "bfloat16", None)[0] == 756e12
+    assert peak_flops("AMD EPYC 7B13", "bfloat16", None)[0] is None
+    assert peak_flops("NVIDIA H100 80GB HBM3", "float32", None)[0] is None  # no fp32 table: no silent guess
+    assert peak_flops("AMD EPYC 7B13", "float32", 1.5) == (1.5e12, "--peak-tflops")
+
+
+def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
+    from minillm.bench.train import main as bench_train
+    from minillm.costs import training_flops
+    from minillm.models import GPTConfig
+
+    out = tmp_path / "train.json"
+    args = ["--model", "small", "--batch-size", "2", "--block-size", "32", "--vocab-size", "128", "--steps", "2",
+            "--warmup", "1", "--modes", "eager", "--out", str(out)]
+    assert bench_train(args) == 0
+    r = json.loads(out.read_text())
+    cfg = GPTConfig(vocab_size=128, block_size=32, n_layer=4, n_head=4, n_embd=256)
+    assert r["flops_per_token"] == training_flops(cfg, 32).total / 32
+    row = r["rows"][0]
+    assert row["mode"] == "eager" and row["tokens_per_s"] > 0 and row["mfu"] is None  # CPU: no peak known
+    assert bench_train([*args, "--peak-tflops", "1.0"]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 1.0)
+    with pytest.raises(ValueError, match="--modes"):
+        bench_train([*args[:-4], "--modes", "jit", "--out", str(out)])

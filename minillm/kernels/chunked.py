@@ -67,6 +67,7 @@ def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset) -> Tensor
     return s
 
 
+# --8<-- [start:flash-forward]
 def _forward(q, k, v, mask, causal, scale, block_q, block_k):
     """Algorithm 1 (FlashAttention-2 order): for each query tile, stream over the key tiles."""
     t_q, t_k = q.shape[-2], k.shape[-2]
@@ -99,6 +100,7 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k):
         out[..., i0:i1, :] = torch.where(dead, 0.0, acc / denom.masked_fill(dead, 1.0))
         lse[..., i0:i1, :] = torch.where(dead, float("inf"), m + torch.log(denom.masked_fill(dead, 1.0)))
     return out, lse
+# --8<-- [end:flash-forward]
 
 
 def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):

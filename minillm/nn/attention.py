@@ -96,6 +96,7 @@ def _check_mask(mask: Tensor, scores_shape: tuple[int, ...]) -> None:
         )
 
 
+# --8<-- [start:sdpa]
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -161,6 +162,7 @@ def scaled_dot_product_attention(
     # Step 4: weighted sum of the values.
     out = weights @ v  # (..., T_q, d_v)
     return (out, weights) if return_weights else out
+# --8<-- [end:sdpa]
 
 
 class MultiHeadAttention(nn.Module):

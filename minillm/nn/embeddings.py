@@ -57,6 +57,7 @@ class TokenEmbedding(nn.Module):
         return self.embedding(tokens) * self.scale  # (B, T, d_model)
 
 
+# --8<-- [start:sinusoidal]
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """The (max_len, d_model) table of the 2017 paper; column 2i is sin, 2i+1 is cos."""
     pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
@@ -66,6 +67,7 @@ def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(angle)
     table[:, 1::2] = torch.cos(angle[:, : d_model // 2])  # an odd d_model has one more sin column
     return table.float()
+# --8<-- [end:sinusoidal]
 
 
 class SinusoidalPositionalEncoding(nn.Module):

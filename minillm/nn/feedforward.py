@@ -49,6 +49,7 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
+    # --8<-- [start:ffn]
     def forward(self, x: Tensor) -> Tensor:
         h = self.fc1(x)  # (B, T, d_ff)
         if self.activation == "relu":
@@ -60,3 +61,4 @@ class FeedForward(nn.Module):
         else:  # swiglu
             h = F.silu(h) * self.gate(x)
         return self.fc2(self.dropout(h))  # (B, T, d_model)
+    # --8<-- [end:ffn]

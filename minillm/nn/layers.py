@@ -106,6 +106,7 @@ class DecoderLayer(nn.Module):
         return self.ff_block(x, self.ff)  # (B, T_tgt, d_model)
 
 
+# --8<-- [start:gpt-block]
 class GPTBlock(nn.Module):
     """GPT-2's block: pre-norm causal self-attention, then pre-norm feed-forward (4× wide)."""
 
@@ -129,3 +130,4 @@ class GPTBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None, kv_cache: KVCache | None = None) -> Tensor:
         x = self.attn_block(x, lambda h: self.attn(h, mask=mask, is_causal=True, kv_cache=kv_cache))
         return self.mlp_block(x, self.mlp)  # (B, T, n_embd)
+# --8<-- [end:gpt-block]

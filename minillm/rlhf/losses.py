@@ -58,6 +58,7 @@ def whiten(x: Tensor, mask: Tensor | None = None, shift_mean: bool = True, eps: 
     return out if mask is None else out * mask.to(x.dtype)
 
 
+# --8<-- [start:ranking]
 def pairwise_ranking_loss(rewards: Tensor, ranks: Tensor | None = None) -> Tensor:
     """InstructGPT's reward-model loss over all K-choose-2 pairs of each ranking.
 
@@ -80,8 +81,10 @@ def pairwise_ranking_loss(rewards: Tensor, ranks: Tensor | None = None) -> Tenso
     margin = rewards[:, :, None] - rewards[:, None, :]  # (B, K, K): r_i - r_j
     per_pair = -F.logsigmoid(margin) * better  # zero where i is not above j
     return (per_pair.sum(dim=(1, 2)) / n_pairs).mean()
+# --8<-- [end:ranking]
 
 
+# --8<-- [start:gae]
 def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: float = 0.95) -> tuple[Tensor, Tensor]:
     """Generalised advantage estimation over the masked (response) tokens of each row.
 
@@ -110,8 +113,10 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: 
         next_adv = torch.where(mask[:, t], adv_t, next_adv)
     returns = (advantages + values) * m
     return advantages, returns
+# --8<-- [end:gae]
 
 
+# --8<-- [start:ppo]
 def ppo_policy_loss(
     logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, clip_eps: float = 0.2
 ) -> tuple[Tensor, dict]:
@@ -129,6 +134,7 @@ def ppo_policy_loss(
             "approx_kl": masked_mean(0.5 * log_ratio**2, mask).item(),
         }
     return loss, stats
+# --8<-- [end:ppo]
 
 
 def ppo_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip: float = 0.2) -> Tensor:
@@ -155,6 +161,7 @@ def kl_penalty(logprobs: Tensor, ref_logprobs: Tensor, kind: str = "k1") -> Tens
     raise ValueError(f"unknown KL estimator {kind!r}; choose 'k1', 'k2' or 'k3'")
 
 
+# --8<-- [start:dpo]
 def dpo_loss(
     policy_chosen: Tensor, policy_rejected: Tensor, ref_chosen: Tensor, ref_rejected: Tensor, beta: float = 0.1
 ) -> tuple[Tensor, Tensor]:
@@ -163,3 +170,4 @@ def dpo_loss(
         raise ValueError(f"beta must be > 0, got {beta}")
     margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))  # (B,)
     return -F.logsigmoid(margin).mean(), margin.detach()
+# --8<-- [end:dpo]

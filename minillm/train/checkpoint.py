@@ -57,6 +57,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# --8<-- [start:atomic-write]
 def atomic_write(path: str | Path, write) -> Path:
     """Call ``write(tmp_path)``, fsync the file, then rename it to ``path``; on error ``path`` is untouched."""
     path = Path(path)
@@ -71,6 +72,7 @@ def atomic_write(path: str | Path, write) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+# --8<-- [end:atomic-write]
 
 
 def _sha256(path: Path) -> str:

@@ -15,6 +15,7 @@ import math
 __all__ = ["cosine_lr"]
 
 
+# --8<-- [start:cosine]
 def cosine_lr(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based)."""
     if total_steps <= 0 or warmup_steps < 0 or warmup_steps > total_steps:
@@ -29,3 +30,4 @@ def cosine_lr(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0,
         return min_lr
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_lr + (max_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+# --8<-- [end:cosine]

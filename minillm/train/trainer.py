@@ -154,6 +154,7 @@ class Trainer:
             yield xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True)
 
     # -- one step ----------------------------------------------------------------------------
+    # --8<-- [start:train-step]
     def train_step(self) -> torch.Tensor:
         """One optimizer step; returns this rank's mean loss (a tensor, so no device sync)."""
         c = self.config
@@ -177,6 +178,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return total
+    # --8<-- [end:train-step]
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
