@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minillm.data.tokens import TokenData, prepare_tokens
-from minillm.train import Trainer, TrainConfig
+from minillm.train import TrainConfig, Trainer
 
 
 def unigram_loss(train: np.ndarray, val: np.ndarray, vocab_size: int) -> float:
@@ -51,31 +51,64 @@ def main(argv=None) -> dict:
         prepare_tokens(["python-docs"], data_dir, tokenizer="bpe", vocab_size=args.vocab_size)
     data = TokenData.open(data_dir)
     m = data.meta
-    print(f"corpus: {m['chars']:,} characters -> {m['train_tokens']:,} train + {m['val_tokens']:,} val tokens "
-          f"({m['chars'] / (m['train_tokens'] + m['val_tokens']):.2f} characters/token)")
+    print(
+        f"corpus: {m['chars']:,} characters -> {m['train_tokens']:,} train + {m['val_tokens']:,} val tokens "
+        f"({m['chars'] / (m['train_tokens'] + m['val_tokens']):.2f} characters/token)"
+    )
 
     config = TrainConfig(
-        data_dir=str(data_dir), out_dir=str(out / "run"), resume=args.resume, seed=args.seed,
-        n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.1,
-        batch_size=32, max_steps=args.steps, lr=2e-3, min_lr=2e-4, warmup_steps=50,
-        eval_interval=100, eval_iters=10, checkpoint_interval=100, sample_tokens=60, sample_prompt="The ",
+        data_dir=str(data_dir),
+        out_dir=str(out / "run"),
+        resume=args.resume,
+        seed=args.seed,
+        n_layer=4,
+        n_head=4,
+        n_embd=128,
+        block_size=128,
+        dropout=0.1,
+        batch_size=32,
+        max_steps=args.steps,
+        lr=2e-3,
+        min_lr=2e-4,
+        warmup_steps=50,
+        eval_interval=100,
+        eval_iters=10,
+        checkpoint_interval=100,
+        sample_tokens=60,
+        sample_prompt="The ",
     )
     if args.quick:
-        config = TrainConfig(**{**config.to_dict(), "n_layer": 2, "n_embd": 64, "block_size": 64, "max_steps": 60,
-                                "warmup_steps": 10, "eval_interval": 30, "checkpoint_interval": 30})
+        config = TrainConfig(
+            **{
+                **config.to_dict(),
+                "n_layer": 2,
+                "n_embd": 64,
+                "block_size": 64,
+                "max_steps": 60,
+                "warmup_steps": 10,
+                "eval_interval": 30,
+                "checkpoint_interval": 30,
+            }
+        )
     trainer = Trainer(config)
     n = trainer.model.num_parameters()
-    print(f"model: GPT {config.n_layer} layers x {config.n_embd} wide, {n:,} parameters; "
-          f"{config.batch_size} x {config.block_size} = {config.batch_size * config.block_size:,} tokens per step")
+    print(
+        f"model: GPT {config.n_layer} layers x {config.n_embd} wide, {n:,} parameters; "
+        f"{config.batch_size} x {config.block_size} = {config.batch_size * config.block_size:,} tokens per step"
+    )
     baseline = unigram_loss(np.asarray(data.train), np.asarray(data.val), data.vocab_size)
-    print(f"random guessing: loss ln({data.vocab_size}) = {math.log(data.vocab_size):.2f}; "
-          f"unigram (no context): {baseline:.2f} on val")
+    print(
+        f"random guessing: loss ln({data.vocab_size}) = {math.log(data.vocab_size):.2f}; "
+        f"unigram (no context): {baseline:.2f} on val"
+    )
 
     result = trainer.train()
     sample = trainer.sample(120)
     print()
-    print(f"val loss {result['val_loss']:.3f} after {result['step']} steps (unigram {baseline:.2f}, "
-          f"random {math.log(data.vocab_size):.2f}); train loss {result['train_loss']:.3f}")
+    print(
+        f"val loss {result['val_loss']:.3f} after {result['step']} steps (unigram {baseline:.2f}, "
+        f"random {math.log(data.vocab_size):.2f}); train loss {result['train_loss']:.3f}"
+    )
     print(f"sample after 'The ': {'The ' + sample!r}")
     print(f"loss curve: {config.out_dir}/loss.png; metrics: {config.out_dir}/metrics.jsonl")
     print(f"checkpoint: {result['checkpoint']}  (try: minillm sample --ckpt {config.out_dir} --prompt 'The ')")

@@ -1,7 +1,7 @@
 """Loads the exercise files being graded: yours in exercises/, or the reference solutions.
 
-    pytest exercises/                                        # grades your files
-    MINILLM_EXERCISES_DIR=exercises/solutions pytest exercises/   # the reference solutions
+pytest exercises/                                        # grades your files
+MINILLM_EXERCISES_DIR=exercises/solutions pytest exercises/   # the reference solutions
 """
 
 import importlib.util

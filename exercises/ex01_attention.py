@@ -10,9 +10,6 @@ Grade it: pytest exercises/test_ex01_attention.py
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor
 
 

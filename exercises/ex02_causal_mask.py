@@ -10,7 +10,6 @@ Grade it: pytest exercises/test_ex02_causal_mask.py
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

@@ -10,7 +10,6 @@ Grade it: pytest exercises/test_ex04_sinusoidal.py
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

@@ -9,7 +9,6 @@ Grade it: pytest exercises/test_ex05_top_p.py
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

@@ -9,8 +9,6 @@ Grade it: pytest exercises/test_ex06_bpe_merge.py
 
 from __future__ import annotations
 
-from collections import Counter
-
 
 def most_frequent_pair(ids: list[int]) -> tuple[int, int]:
     raise NotImplementedError("ex06_bpe_merge: write this function")

@@ -10,8 +10,6 @@ Grade it: pytest exercises/test_ex07_ranking_loss.py
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 

@@ -11,7 +11,6 @@ Grade it: pytest exercises/test_ex08_gae.py
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

@@ -10,7 +10,6 @@ Grade it: pytest exercises/test_ex09_ppo_clip.py
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

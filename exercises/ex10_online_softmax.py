@@ -12,9 +12,6 @@ Grade it: pytest exercises/test_ex10_online_softmax.py
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor
 
 

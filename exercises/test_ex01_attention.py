@@ -11,7 +11,11 @@ ex = load("ex01_attention")
 @pytest.mark.parametrize("tq,tk", [(1, 1), (5, 5), (3, 7)])
 def test_matches_torch(tq, tk):
     g = torch.Generator().manual_seed(0)
-    q, k, v = torch.randn(2, 3, tq, 8, generator=g), torch.randn(2, 3, tk, 8, generator=g), torch.randn(2, 3, tk, 4, generator=g)
+    q, k, v = (
+        torch.randn(2, 3, tq, 8, generator=g),
+        torch.randn(2, 3, tk, 8, generator=g),
+        torch.randn(2, 3, tk, 4, generator=g),
+    )
     out, w = ex.attention(q, k, v)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, tq))

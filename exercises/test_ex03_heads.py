@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from einops import rearrange
 from _grader import load
+from einops import rearrange
 
 ex = load("ex03_heads")
 

@@ -12,8 +12,9 @@ ex = load("ex10_online_softmax")
 def test_matches_full_softmax(block):
     g = torch.Generator().manual_seed(block)
     q, k, v = torch.randn(17, 8, generator=g), torch.randn(29, 8, generator=g), torch.randn(29, 5, generator=g)
-    torch.testing.assert_close(ex.blocked_attention(q, k, v, block), F.scaled_dot_product_attention(q, k, v),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        ex.blocked_attention(q, k, v, block), F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_large_scores_do_not_overflow():

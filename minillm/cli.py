@@ -126,7 +126,7 @@ def _prepare(args) -> int:
 def _train(args) -> int:
     import json
 
-    from minillm.train import Trainer, TrainConfig
+    from minillm.train import TrainConfig, Trainer
 
     config = TrainConfig.from_args(args)
     if args.config:  # a JSON file of TrainConfig fields; flags given explicitly still win
@@ -168,8 +168,14 @@ def _sample(args) -> int:
         raise ValueError("the prompt encodes to no tokens; give a non-empty --prompt")
     g = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):
-        out = model.generate(torch.tensor([ids[-model.max_len :]]), args.max_new_tokens, temperature=args.temperature,
-                             top_k=args.top_k, top_p=args.top_p, generator=g)
+        out = model.generate(
+            torch.tensor([ids[-model.max_len :]]),
+            args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            generator=g,
+        )
         print(f"--- sample {i + 1} (step {state['step']} of {path.parent.name}) ---")
         print(args.prompt + tok.decode(out[0, len(ids[-model.max_len :]) :].tolist()))
     return 0

@@ -42,12 +42,18 @@ def quadratic_cost(out: Path, lengths: str | None = None) -> dict:
     r = report_numbers()
     print("=" * 78)
     print("Report §3.2: attention compute grows with the SQUARE of the context length.")
-    print(f"  claim: 32x the context -> more than 1000x the compute.   formula: 32^2 = {r['attention_flops_ratio']:,.0f}x")
-    print(f"  whole GPT-2 forward pass, 1,024 -> 32,768 tokens: x{r['whole_model_flops_ratio']:,.0f} "
-          f"(the linear layers grow only x{r['linear_flops_ratio']:.0f})")
+    print(
+        f"  claim: 32x the context -> more than 1000x the compute.   formula: 32^2 = {r['attention_flops_ratio']:,.0f}x"
+    )
+    print(
+        f"  whole GPT-2 forward pass, 1,024 -> 32,768 tokens: x{r['whole_model_flops_ratio']:,.0f} "
+        f"(the linear layers grow only x{r['linear_flops_ratio']:.0f})"
+    )
     print("Report §3.2: 100 B parameters need 400 GB just for the weights.")
-    print(f"  formula: 100e9 x 4 bytes = {r['params_100b_fp32_bytes'] / 1e9:,.0f} GB; with gradients and Adam "
-          f"(16 bytes/param) = {r['params_100b_mixed_adam_bytes'] / 1e12:.1f} TB")
+    print(
+        f"  formula: 100e9 x 4 bytes = {r['params_100b_fp32_bytes'] / 1e9:,.0f} GB; with gradients and Adam "
+        f"(16 bytes/param) = {r['params_100b_mixed_adam_bytes'] / 1e12:.1f} TB"
+    )
     print("=" * 78)
     print(f"Measuring attention on this machine (quick sweep, T = {lengths or '256 ... 4096'}) ...\n")
     prefix = out / "bench_attention"
@@ -73,10 +79,14 @@ def quadratic_cost(out: Path, lengths: str | None = None) -> dict:
         print(f"{'log-log slope of time vs T >= 1024':<44}{'2.00':>16}{fitted:>18}")
     if naive1 and chunk1 and naive1.get("peak_extra_bytes") and chunk1.get("peak_extra_bytes") is not None:
         share = chunk1["peak_extra_bytes"] / naive1["peak_extra_bytes"]
-        print(f"{f'extra memory at T = {t1}: naive (T x T scores)':<44}{'O(T^2)':>16}"
-              f"{naive1['peak_extra_bytes'] / 2**20:>14,.0f} MiB")
-        print(f"{'  ... FlashAttention algorithm (chunked)':<44}{'O(T)':>16}"
-              f"{chunk1['peak_extra_bytes'] / 2**20:>14,.0f} MiB ({share:.1%} of naive)")
+        print(
+            f"{f'extra memory at T = {t1}: naive (T x T scores)':<44}{'O(T^2)':>16}"
+            f"{naive1['peak_extra_bytes'] / 2**20:>14,.0f} MiB"
+        )
+        print(
+            f"{'  ... FlashAttention algorithm (chunked)':<44}{'O(T)':>16}"
+            f"{chunk1['peak_extra_bytes'] / 2**20:>14,.0f} MiB ({share:.1%} of naive)"
+        )
     print("=" * 78)
     print("(short contexts carry fixed per-call overheads, so the measured growth starts below T^2)")
     print(f"plots: {prefix.with_suffix('.png')}")
@@ -87,8 +97,13 @@ def quadratic_cost(out: Path, lengths: str | None = None) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="minillm demo", description=__doc__.splitlines()[0])
-    p.add_argument("topic", nargs="?", default="cost", choices=["cost", "rlhf"],
-                   help="cost = report §3.2 (default); rlhf = report §1.2.2")
+    p.add_argument(
+        "topic",
+        nargs="?",
+        default="cost",
+        choices=["cost", "rlhf"],
+        help="cost = report §3.2 (default); rlhf = report §1.2.2",
+    )
     p.add_argument("--out", default="out/demo", help="where JSON and plots go")
     p.add_argument("--quick", action="store_true", help="rlhf: the ~1-minute version")
     p.add_argument("--lengths", default=None, help="cost: comma list of T instead of 256,512,1024,2048,4096")

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from minillm.data.tokens import prepare_tokens
-from minillm.train import Trainer, TrainConfig
+from minillm.train import TrainConfig, Trainer
 
 WORKER = Path(__file__).parent / "helpers" / "ddp_worker.py"
 
@@ -21,14 +21,38 @@ def test_two_processes_match_one(tmp_path):
     (tmp_path / "text.txt").write_text("attention is all you need; the report says so. " * 60)
     prepare_tokens([str(tmp_path / "text.txt")], tmp_path / "data")
     cfg = dict(
-        data_dir=str(tmp_path / "data"), n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=8, grad_accum=2,
-        max_steps=8, warmup_steps=2, lr=3e-3, log_interval=1, eval_interval=8, eval_iters=2, checkpoint_interval=8,
-        sample_tokens=0, progress=False,
+        data_dir=str(tmp_path / "data"),
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        block_size=16,
+        batch_size=8,
+        grad_accum=2,
+        max_steps=8,
+        warmup_steps=2,
+        lr=3e-3,
+        log_interval=1,
+        eval_interval=8,
+        eval_iters=2,
+        checkpoint_interval=8,
+        sample_tokens=0,
+        progress=False,
     )
     repo = str(Path(__file__).resolve().parents[1])  # the worker imports minillm even without an install
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-           json.dumps({**cfg, "out_dir": str(tmp_path / "ddp")})]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        json.dumps({**cfg, "out_dir": str(tmp_path / "ddp")}),
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
 

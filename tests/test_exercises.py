@@ -16,7 +16,11 @@ def _grade(directory: Path) -> tuple[int, int]:
     env = {**os.environ, "MINILLM_EXERCISES_DIR": str(directory), "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(EXERCISES), "-q", "-p", "no:cacheprovider", "-o", "addopts="],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = run.stdout.strip().splitlines()[-1]
     passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0

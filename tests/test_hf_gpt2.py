@@ -14,8 +14,15 @@ transformers = pytest.importorskip("transformers")
 def hf_model(seed=0, **kw):
     torch.manual_seed(seed)
     cfg = transformers.GPT2Config(
-        vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, **kw,
+        vocab_size=61,
+        n_positions=24,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        **kw,
     )
     model = transformers.GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():  # random init has zero biases and unit LayerNorms; perturb so every weight matters
@@ -57,7 +64,9 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path):
     del weights["transformer.h.1.mlp.c_fc.bias"]
     weights["transformer.h.1.adapter.weight"] = torch.zeros(2)
     save_file(weights, tmp_path / "model.safetensors")
-    with pytest.raises(ValueError, match=r"missing keys \['h.1.mlp.c_fc.bias'\], unexpected keys \['h.1.adapter.weight'\]"):
+    with pytest.raises(
+        ValueError, match=r"missing keys \['h.1.mlp.c_fc.bias'\], unexpected keys \['h.1.adapter.weight'\]"
+    ):
         GPT.from_pretrained(tmp_path)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from minillm.data.tokens import TokenData, load_tokenizer, prepare_tokens, read_sources
-from minillm.train import CheckpointError, Trainer, TrainConfig, load_checkpoint, save_checkpoint
+from minillm.train import CheckpointError, TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from minillm.train import checkpoint as ckpt_module
 from minillm.train import trainer as trainer_module
 from minillm.train.checkpoint import list_checkpoints
@@ -30,9 +30,25 @@ def data_dir(tmp_path_factory):
 
 def tiny(data_dir, out_dir, **kw) -> TrainConfig:
     base = dict(
-        data_dir=str(data_dir), out_dir=str(out_dir), n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=8,
-        grad_accum=2, max_steps=20, warmup_steps=4, lr=3e-3, min_lr=3e-4, dropout=0.1, log_interval=1,
-        eval_interval=10, eval_iters=2, checkpoint_interval=10, sample_tokens=8, progress=False,
+        data_dir=str(data_dir),
+        out_dir=str(out_dir),
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        block_size=16,
+        batch_size=8,
+        grad_accum=2,
+        max_steps=20,
+        warmup_steps=4,
+        lr=3e-3,
+        min_lr=3e-4,
+        dropout=0.1,
+        log_interval=1,
+        eval_interval=10,
+        eval_iters=2,
+        checkpoint_interval=10,
+        sample_tokens=8,
+        progress=False,
     )
     return TrainConfig(**{**base, **kw})
 

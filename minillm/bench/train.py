@@ -29,7 +29,7 @@ import torch
 from minillm.bench.common import device_info, write_json
 from minillm.costs import training_flops
 from minillm.models.gpt import GPT2_SIZES
-from minillm.train import Trainer, TrainConfig
+from minillm.train import TrainConfig, Trainer
 
 __all__ = ["PEAK_BF16", "peak_flops", "main"]
 
@@ -58,11 +58,22 @@ def peak_flops(device_name: str, dtype: str, override_tflops: float | None) -> t
 
 
 def _random_data(directory: Path, vocab_size: int, n_tokens: int) -> None:
-    ids = np.random.default_rng(0).integers(0, vocab_size, n_tokens, dtype=np.uint16 if vocab_size <= 65536 else np.uint32)
+    ids = np.random.default_rng(0).integers(
+        0, vocab_size, n_tokens, dtype=np.uint16 if vocab_size <= 65536 else np.uint32
+    )
     for split in ("train", "val"):
         (directory / f"{split}.bin").write_bytes(ids.tobytes())
-    meta = {"format": "minillm-tokens", "version": 1, "dtype": ids.dtype.name, "vocab_size": vocab_size,
-            "tokenizer": "none", "train_tokens": n_tokens, "val_tokens": n_tokens, "chars": 0, "sources": ["random"]}
+    meta = {
+        "format": "minillm-tokens",
+        "version": 1,
+        "dtype": ids.dtype.name,
+        "vocab_size": vocab_size,
+        "tokenizer": "none",
+        "train_tokens": n_tokens,
+        "val_tokens": n_tokens,
+        "chars": 0,
+        "sources": ["random"],
+    }
     (directory / "meta.json").write_text(json.dumps(meta))
 
 
@@ -80,19 +91,32 @@ def _measure(config: TrainConfig, steps: int, warmup: int) -> dict:
     loss.item()
     sync()
     seconds = (time.perf_counter() - start) / steps
-    return {"seconds_per_step": seconds, "tokens_per_s": config.batch_size * config.block_size / seconds,
-            "warmup_seconds": warm, "device": trainer.device, "dtype": str(trainer.dtype or torch.float32)}
+    return {
+        "seconds_per_step": seconds,
+        "tokens_per_s": config.batch_size * config.block_size / seconds,
+        "warmup_seconds": warm,
+        "device": trainer.device,
+        "dtype": str(trainer.dtype or torch.float32),
+    }
 
 
 def main(argv=None) -> int:
     gpu = torch.cuda.is_available()
     p = argparse.ArgumentParser(prog="minillm bench train", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="gpt2" if gpu else "small", choices=["small", *GPT2_SIZES],
-                   help="GPT-2 size, or 'small' (4 layers x 256, for CPUs)")
+    p.add_argument(
+        "--model",
+        default="gpt2" if gpu else "small",
+        choices=["small", *GPT2_SIZES],
+        help="GPT-2 size, or 'small' (4 layers x 256, for CPUs)",
+    )
     p.add_argument("--batch-size", type=int, default=12 if gpu else 8)
     p.add_argument("--block-size", type=int, default=1024 if gpu else 256)
-    p.add_argument("--vocab-size", type=int, default=50304 if gpu else 8192,
-                   help="50304 = GPT-2's 50257 rounded up to a multiple of 64, as nanoGPT does")
+    p.add_argument(
+        "--vocab-size",
+        type=int,
+        default=50304 if gpu else 8192,
+        help="50304 = GPT-2's 50257 rounded up to a multiple of 64, as nanoGPT does",
+    )
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--steps", type=int, default=20 if gpu else 10, help="timed steps")
     p.add_argument("--warmup", type=int, default=5 if gpu else 2, help="untimed steps first")
@@ -111,9 +135,18 @@ def main(argv=None) -> int:
         _random_data(Path(tmp), args.vocab_size, max(4 * args.block_size, 1 << 16))
         for mode in modes:
             config = TrainConfig(
-                data_dir=tmp, out_dir=str(Path(tmp) / "out"), **size, block_size=args.block_size,
-                batch_size=args.batch_size, grad_accum=args.grad_accum, max_steps=args.warmup + args.steps + 1,
-                warmup_steps=0, sample_tokens=0, progress=False, dtype=args.dtype, compile=mode == "compiled",
+                data_dir=tmp,
+                out_dir=str(Path(tmp) / "out"),
+                **size,
+                block_size=args.block_size,
+                batch_size=args.batch_size,
+                grad_accum=args.grad_accum,
+                max_steps=args.warmup + args.steps + 1,
+                warmup_steps=0,
+                sample_tokens=0,
+                progress=False,
+                dtype=args.dtype,
+                compile=mode == "compiled",
                 attn_backend=args.attn_backend,
             )
             r = _measure(config, args.steps, args.warmup)
@@ -124,10 +157,14 @@ def main(argv=None) -> int:
     peak, peak_source = peak_flops(info["device_name"], dtype_name, args.peak_tflops)
     from minillm.models import GPTConfig
 
-    flops_per_token = training_flops(GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, **size),
-                                     args.block_size).total / args.block_size
-    print(f"{args.model} ({size}), batch {args.batch_size} x {args.block_size}, {dtype_name}, "
-          f"{info['device_name']} ({device}); {flops_per_token / 1e9:.3f} GFLOP per token (forward + backward)")
+    flops_per_token = (
+        training_flops(GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, **size), args.block_size).total
+        / args.block_size
+    )
+    print(
+        f"{args.model} ({size}), batch {args.batch_size} x {args.block_size}, {dtype_name}, "
+        f"{info['device_name']} ({device}); {flops_per_token / 1e9:.3f} GFLOP per token (forward + backward)"
+    )
     print(f"peak: {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown'} ({peak_source})")
     print(f"{'mode':>9} {'ms/step':>9} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU':>7} {'warm-up s':>9}")
     for r in rows:
@@ -135,11 +172,24 @@ def main(argv=None) -> int:
         r["achieved_tflops"] = achieved / 1e12
         r["mfu"] = achieved / peak if peak else None
         mfu = f"{100 * r['mfu']:.1f}%" if peak else "n/a"
-        print(f"{r['mode']:>9} {1e3 * r['seconds_per_step']:>9.1f} {r['tokens_per_s']:>11,.0f} "
-              f"{r['achieved_tflops']:>8.3f} {mfu:>7} {r['warmup_seconds']:>9.1f}")
-    result = {"benchmark": "train", **info, "model": args.model, "size": size, "batch_size": args.batch_size,
-              "block_size": args.block_size, "vocab_size": args.vocab_size, "dtype": dtype_name,
-              "attn_backend": args.attn_backend, "flops_per_token": flops_per_token, "peak_flops": peak,
-              "peak_source": peak_source, "rows": rows}
+        print(
+            f"{r['mode']:>9} {1e3 * r['seconds_per_step']:>9.1f} {r['tokens_per_s']:>11,.0f} "
+            f"{r['achieved_tflops']:>8.3f} {mfu:>7} {r['warmup_seconds']:>9.1f}"
+        )
+    result = {
+        "benchmark": "train",
+        **info,
+        "model": args.model,
+        "size": size,
+        "batch_size": args.batch_size,
+        "block_size": args.block_size,
+        "vocab_size": args.vocab_size,
+        "dtype": dtype_name,
+        "attn_backend": args.attn_backend,
+        "flops_per_token": flops_per_token,
+        "peak_flops": peak,
+        "peak_source": peak_source,
+        "rows": rows,
+    }
     print(f"wrote {write_json(args.out, result)}")
     return 0

@@ -173,7 +173,9 @@ class TokenData:
         data_dir = Path(data_dir)
         meta_path = data_dir / "meta.json"
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{data_dir} is not a prepared data directory (no meta.json); run `minillm prepare`")
+            raise FileNotFoundError(
+                f"{data_dir} is not a prepared data directory (no meta.json); run `minillm prepare`"
+            )
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:

@@ -48,16 +48,27 @@ def _config_from_hf(hf: dict, path: Path):
     if bad:
         raise ValueError(f"{path}: this GPT-2 variant is not supported by minillm: {', '.join(bad)}")
     return GPTConfig(
-        vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"], n_head=hf["n_head"],
-        n_embd=n_embd, dropout=hf.get("resid_pdrop", 0.0), bias=True, activation=HF_TO_ACTIVATION[act],
-        pos_embedding="learned", tie_embeddings=hf.get("tie_word_embeddings", True),
+        vocab_size=hf["vocab_size"],
+        block_size=hf["n_positions"],
+        n_layer=hf["n_layer"],
+        n_head=hf["n_head"],
+        n_embd=n_embd,
+        dropout=hf.get("resid_pdrop", 0.0),
+        bias=True,
+        activation=HF_TO_ACTIVATION[act],
+        pos_embedding="learned",
+        tie_embeddings=hf.get("tie_word_embeddings", True),
     )
 
 
 def _read_weights(path: Path) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
-    single, index, legacy = path / "model.safetensors", path / "model.safetensors.index.json", path / "pytorch_model.bin"
+    single, index, legacy = (
+        path / "model.safetensors",
+        path / "model.safetensors.index.json",
+        path / "pytorch_model.bin",
+    )
     try:
         if single.is_file():
             return load_file(single)
@@ -100,8 +111,10 @@ def load_gpt2_dir(path: str | Path):
     expected = _hf_names(config.n_layer, config.tie_embeddings)
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     if missing or unexpected:
-        raise ValueError(f"{path}: the weights do not match a {config.n_layer}-layer GPT-2: "
-                         f"missing keys {missing}, unexpected keys {unexpected}")
+        raise ValueError(
+            f"{path}: the weights do not match a {config.n_layer}-layer GPT-2: "
+            f"missing keys {missing}, unexpected keys {unexpected}"
+        )
 
     model = GPT(config)
     ours = {}
@@ -110,20 +123,35 @@ def load_gpt2_dir(path: str | Path):
         h, b = f"h.{i}.", f"blocks.{i}."
         q, k, v = sd[h + "attn.c_attn.weight"].t().split(d, dim=0)  # (3d, d) → three (d, d)
         qb, kb, vb = sd[h + "attn.c_attn.bias"].split(d)
-        ours |= {b + "attn.q_proj.weight": q, b + "attn.k_proj.weight": k, b + "attn.v_proj.weight": v,
-                 b + "attn.q_proj.bias": qb, b + "attn.k_proj.bias": kb, b + "attn.v_proj.bias": vb}
+        ours |= {
+            b + "attn.q_proj.weight": q,
+            b + "attn.k_proj.weight": k,
+            b + "attn.v_proj.weight": v,
+            b + "attn.q_proj.bias": qb,
+            b + "attn.k_proj.bias": kb,
+            b + "attn.v_proj.bias": vb,
+        }
         for hf_name, name in (("attn.c_proj", "attn.out_proj"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
             ours[b + name + ".weight"] = sd[h + hf_name + ".weight"].t()
             ours[b + name + ".bias"] = sd[h + hf_name + ".bias"]
         for hf_name, name in (("ln_1", "attn_block.norm"), ("ln_2", "mlp_block.norm")):
-            ours[b + name + ".weight"], ours[b + name + ".bias"] = sd[h + hf_name + ".weight"], sd[h + hf_name + ".bias"]
-    ours |= {"wte.embedding.weight": sd["wte.weight"], "wpe.embedding.weight": sd["wpe.weight"],
-             "ln_f.weight": sd["ln_f.weight"], "ln_f.bias": sd["ln_f.bias"]}
+            ours[b + name + ".weight"], ours[b + name + ".bias"] = (
+                sd[h + hf_name + ".weight"],
+                sd[h + hf_name + ".bias"],
+            )
+    ours |= {
+        "wte.embedding.weight": sd["wte.weight"],
+        "wpe.embedding.weight": sd["wpe.weight"],
+        "ln_f.weight": sd["ln_f.weight"],
+        "ln_f.bias": sd["ln_f.bias"],
+    }
     ours["lm_head.weight"] = sd.get("lm_head.weight", sd["wte.weight"])
     target = model.state_dict()
     for name, value in ours.items():
         if value.shape != target[name].shape:
-            raise ValueError(f"{path}: {name} has shape {tuple(value.shape)}, config.json implies {tuple(target[name].shape)}")
+            raise ValueError(
+                f"{path}: {name} has shape {tuple(value.shape)}, config.json implies {tuple(target[name].shape)}"
+            )
     model.load_state_dict({k: v.float() for k, v in ours.items()}, strict=True)
     return model
 
@@ -145,8 +173,12 @@ def save_gpt2_dir(model, path: str | Path) -> Path:
     if problems:
         raise ValueError("the GPT-2 layout cannot express this model: " + "; ".join(problems))
     sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    out = {"transformer.wte.weight": sd["wte.embedding.weight"], "transformer.wpe.weight": sd["wpe.embedding.weight"],
-           "transformer.ln_f.weight": sd["ln_f.weight"], "transformer.ln_f.bias": sd["ln_f.bias"]}
+    out = {
+        "transformer.wte.weight": sd["wte.embedding.weight"],
+        "transformer.wpe.weight": sd["wpe.embedding.weight"],
+        "transformer.ln_f.weight": sd["ln_f.weight"],
+        "transformer.ln_f.bias": sd["ln_f.bias"],
+    }
     for i in range(c.n_layer):
         h, b = f"transformer.h.{i}.", f"blocks.{i}."
         out[h + "attn.c_attn.weight"] = torch.cat([sd[b + f"attn.{x}_proj.weight"] for x in "qkv"]).t()  # (d, 3d)
@@ -159,10 +191,20 @@ def save_gpt2_dir(model, path: str | Path) -> Path:
     if not c.tie_embeddings:
         out["lm_head.weight"] = sd["lm_head.weight"]
     hf_config = {
-        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": c.vocab_size,
-        "n_positions": c.block_size, "n_ctx": c.block_size, "n_embd": c.n_embd, "n_layer": c.n_layer,
-        "n_head": c.n_head, "n_inner": None, "activation_function": ACTIVATION_TO_HF[c.activation],
-        "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout, "layer_norm_epsilon": 1e-5,
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": c.vocab_size,
+        "n_positions": c.block_size,
+        "n_ctx": c.block_size,
+        "n_embd": c.n_embd,
+        "n_layer": c.n_layer,
+        "n_head": c.n_head,
+        "n_inner": None,
+        "activation_function": ACTIVATION_TO_HF[c.activation],
+        "resid_pdrop": c.dropout,
+        "embd_pdrop": c.dropout,
+        "attn_pdrop": c.dropout,
+        "layer_norm_epsilon": 1e-5,
         "tie_word_embeddings": c.tie_embeddings,
     }
     path = Path(path)

@@ -72,6 +72,8 @@ def atomic_write(path: str | Path, write) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
 # --8<-- [end:atomic-write]
 
 
@@ -201,7 +203,9 @@ class Checkpoint:
 
 def _diff(saved: dict, current: dict) -> list[str]:
     keys = sorted(set(saved) | set(current))
-    return [f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+    return [
+        f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)
+    ]
 
 
 def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:

@@ -15,8 +15,20 @@ __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
 # Fields a resumed run may change without changing the optimisation itself.
 RESUMABLE_CHANGES = frozenset(
-    {"out_dir", "data_dir", "eval_interval", "log_interval", "checkpoint_interval", "keep_last", "progress",
-     "compile", "sample_tokens", "sample_prompt", "device", "resume"}
+    {
+        "out_dir",
+        "data_dir",
+        "eval_interval",
+        "log_interval",
+        "checkpoint_interval",
+        "keep_last",
+        "progress",
+        "compile",
+        "sample_tokens",
+        "sample_prompt",
+        "device",
+        "resume",
+    }
 )
 
 
@@ -64,8 +76,20 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
 
     def __post_init__(self):
-        positive = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "max_steps",
-                    "log_interval", "eval_interval", "eval_iters", "checkpoint_interval", "keep_last")
+        positive = (
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "block_size",
+            "batch_size",
+            "grad_accum",
+            "max_steps",
+            "log_interval",
+            "eval_interval",
+            "eval_iters",
+            "checkpoint_interval",
+            "keep_last",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

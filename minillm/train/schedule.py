@@ -30,4 +30,6 @@ def cosine_lr(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0,
         return min_lr
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_lr + (max_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 # --8<-- [end:cosine]

@@ -87,8 +87,14 @@ class Trainer:
                 raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
 
         self.model_config = GPTConfig(
-            vocab_size=self.data.vocab_size, block_size=c.block_size, n_layer=c.n_layer, n_head=c.n_head,
-            n_embd=c.n_embd, dropout=c.dropout, bias=c.bias, pos_embedding=c.pos_embedding,
+            vocab_size=self.data.vocab_size,
+            block_size=c.block_size,
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            n_embd=c.n_embd,
+            dropout=c.dropout,
+            bias=c.bias,
+            pos_embedding=c.pos_embedding,
             attn_backend=c.attn_backend,
         )
         resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
@@ -178,6 +184,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return total
+
     # --8<-- [end:train-step]
 
     @torch.no_grad()
@@ -219,8 +226,16 @@ class Trainer:
         if self.dist.is_main:
             configs = {"train": self.config.to_dict(), "model": self.model_config.to_dict()}
             tok = self.data.data_dir / "tokenizer.json"
-            path = save_checkpoint(self.out_dir, self.step, self.model, self.optimizer, configs, metrics,
-                                   tok if tok.is_file() else None, self.config.keep_last)
+            path = save_checkpoint(
+                self.out_dir,
+                self.step,
+                self.model,
+                self.optimizer,
+                configs,
+                metrics,
+                tok if tok.is_file() else None,
+                self.config.keep_last,
+            )
         dist_utils.barrier(self.dist)
         return path
 
@@ -229,8 +244,13 @@ class Trainer:
         c = self.config
         tokens_per_step = c.batch_size * c.block_size
         show = c.progress and self.dist.is_main
-        bar = tqdm(total=c.max_steps, initial=self.step, disable=None if show else True,  # None: off without a TTY
-                   unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=c.max_steps,
+            initial=self.step,
+            disable=None if show else True,  # None: off without a TTY
+            unit="step",
+            dynamic_ncols=True,
+        )
         write = bar.write if c.progress else self.log
         pending: list[torch.Tensor] = []
         evals: dict[str, float] = {}
