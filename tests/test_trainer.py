@@ -227,3 +227,19 @@ def test_save_checkpoint_round_trips_a_bare_model(tmp_path):
     load_checkpoint(path, clone, model_config=model.config.to_dict())
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), clone.state_dict().values()))
     assert clone.lm_head.weight is clone.wte.weight  # the tie survives
+
+
+def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
+    trainer = Trainer(tiny(data_dir, tmp_path / "bf16", dtype="bfloat16", max_steps=3, warmup_steps=1, dropout=0.0), log=quiet)
+    assert trainer.dtype == torch.bfloat16
+    trainer.train()
+    assert all(np.isfinite(trainer.loss_history)) and trainer.model.lm_head.weight.dtype == torch.float32
+    from minillm.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learning_rate": 0.1}))
+    assert main(["train", "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "x"), "--config", str(bad)]) == 2
+    assert "unknown config key(s) ['learning_rate']" in capsys.readouterr().err
+    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "y")]) == 2
+    assert "not a prepared data directory" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written on bad input
