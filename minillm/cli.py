@@ -26,6 +26,11 @@ SECTION_MAP = [
     ("§1.2 decoder-only GPT, pre-training", "minillm/models/gpt.py", "examples/03_char_gpt.py"),
     ("§1.2.1 output part: softmax, sampling", "minillm/generation.py", ""),
     ("§1.2.1 input part: tokenizers", "minillm/tokenizers/", ""),
+    ("§1.2 pre-training: Trainer, checkpoints, DDP", "minillm/train/", "examples/04_pretrain_gpt.py"),
+    ("§1.2.2 RLHF: SFT, reward model, PPO, DPO", "minillm/rlhf/", "examples/06_rlhf_pipeline.py"),
+    ("§1.2.2 prompting, chain of thought", "minillm/prompting.py", "examples/07_chain_of_thought.py"),
+    ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs.py", "examples/05_quadratic_cost.py"),
+    ("§3.2 instructor demo", "minillm/demo.py", "minillm demo"),
 ]
 
 

@@ -140,3 +140,17 @@ def test_cli_info_and_params(capsys):
     assert "minillm/nn/attention.py" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["params", "gpt5"])
+
+
+def test_tests_named_in_the_docs_exist():
+    """`tests/x.py::name` (and a following `::other`) in the docs and README name real test functions."""
+    for doc in [*DOCS, "README.md"]:
+        current = None
+        for m in re.finditer(r"(tests/\w+\.py)(?:::(\w+))?|`::(\w+)`", (ROOT / doc).read_text(encoding="utf-8")):
+            path, name, follow = m.groups()
+            if path:
+                current = path
+                assert (ROOT / path).is_file(), (doc, path)
+            name = name or follow
+            if name and current:
+                assert re.search(rf"^def {name}\(", (ROOT / current).read_text(), re.M), (doc, current, name)

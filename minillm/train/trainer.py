@@ -28,7 +28,13 @@ from tqdm.auto import tqdm
 from minillm.data.tokens import TokenData
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.train import distributed as dist_utils
-from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from minillm.train.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint_state,
+    save_checkpoint,
+)
 from minillm.train.config import TrainConfig
 from minillm.train.schedule import cosine_lr
 
@@ -127,7 +133,7 @@ class Trainer:
             return None
         if latest is None:
             raise ValueError(f"--resume given but {c.out_dir} has no checkpoint")
-        state = json.loads((latest / "state.json").read_text())
+        _, state = read_checkpoint_state(latest)  # a damaged checkpoint is named here, before any work
         saved_model = state.get("configs", {}).get("model", {})
         if saved_model != self.model_config.to_dict():
             diff = [k for k in self.model_config.to_dict() if saved_model.get(k) != self.model_config.to_dict()[k]]
@@ -255,6 +261,8 @@ class Trainer:
         pending: list[torch.Tensor] = []
         evals: dict[str, float] = {}
         ckpt, started, t0, steps_timed = None, time.perf_counter(), time.perf_counter(), 0
+        if self.step >= c.max_steps:  # resumed a finished run: nothing to train, still report where it stands
+            evals = self.evaluate()
         while self.step < c.max_steps:
             pending.append(self.train_step())
             steps_timed += 1
