@@ -243,3 +243,5 @@ def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "y")]) == 2
     assert "not a prepared data directory" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written on bad input
+    with pytest.raises(ValueError, match="cannot be encoded"):
+        Trainer(tiny(data_dir, tmp_path / "z", sample_prompt="€"), log=quiet)

@@ -88,7 +88,10 @@ class Trainer:
         self.tokenizer, self.prompt_ids = None, []
         if c.sample_tokens:
             self.tokenizer = self.data.tokenizer()
-            self.prompt_ids = self.tokenizer.encode(c.sample_prompt)
+            try:
+                self.prompt_ids = self.tokenizer.encode(c.sample_prompt)
+            except KeyError as err:  # a character the char tokenizer never saw
+                raise ValueError(f"sample_prompt {c.sample_prompt!r} cannot be encoded: {err}") from None
             if not self.prompt_ids:
                 raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
 
