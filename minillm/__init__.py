@@ -5,6 +5,7 @@ Start with ``minillm.nn.attention`` (report §1.2.1), then ``minillm.models``.
 
 __version__ = "0.1.0"
 
+from minillm.beam_search import beam_search
 from minillm.generation import generate
 from minillm.models import GPT, GPTConfig, Transformer, TransformerConfig
 from minillm.nn import FeedForward, MultiHeadAttention, scaled_dot_product_attention
@@ -22,4 +23,5 @@ __all__ = [
     "BPETokenizer",
     "CharTokenizer",
     "generate",
+    "beam_search",
 ]

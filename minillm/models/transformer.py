@@ -226,9 +226,35 @@ class Transformer(nn.Module):
         self.train(was_training)
         return out
 
-    def translate(self, src: Tensor, max_new_tokens: int, bos_id: int, eos_id: int | None = None, **kw) -> Tensor:
-        """Greedy decoding (temperature 0)."""
-        return self.generate(src, max_new_tokens, bos_id, eos_id, temperature=0.0, **kw)
+    def translate(
+        self,
+        src: Tensor,
+        max_new_tokens: int,
+        bos_id: int,
+        eos_id: int | None = None,
+        num_beams: int = 1,
+        length_penalty: float = 0.0,
+        **kw,
+    ) -> Tensor:
+        """Greedy decoding (``num_beams=1``) or beam search (see ``minillm.beam_search``)."""
+        if num_beams == 1:
+            return self.generate(src, max_new_tokens, bos_id, eos_id, temperature=0.0, **kw)
+        from minillm.beam_search import beam_search
+
+        was_training = self.training
+        self.eval()
+        src_mask = kw.pop("src_mask", None)
+        if src_mask is None and self.config.pad_id is not None:
+            src_mask = src != self.config.pad_id
+        memory = self.encode(src, src_mask)  # (B, T_src, d_model): encoded once, shared by the beams
+        memory = memory.repeat_interleave(num_beams, dim=0)  # (B·k, T_src, d_model), beam layout of beam_search
+        src_mask = None if src_mask is None else src_mask.repeat_interleave(num_beams, dim=0)
+        start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+        max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
+        view = _DecoderView(self, memory, src_mask)
+        out = beam_search(view, start, max_new_tokens, num_beams, eos_id, length_penalty, **kw)
+        self.train(was_training)
+        return out
 
 
 class _DecoderView:

@@ -51,6 +51,12 @@ class KVCache:
     def reset(self) -> None:
         self.length = 0
 
+    def reorder(self, rows: Tensor) -> None:
+        """Keep batch row ``rows[i]`` as row i (beam search: each beam continues some earlier beam)."""
+        if self.k is not None:
+            self.k = self.k.index_select(0, rows)  # (B, H, max_len, hd)
+            self.v = self.v.index_select(0, rows)
+
     def __repr__(self) -> str:
         return f"KVCache(length={self.length}, max_len={self.max_len})"
 
