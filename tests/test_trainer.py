@@ -245,3 +245,20 @@ def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written on bad input
     with pytest.raises(ValueError, match="cannot be encoded"):
         Trainer(tiny(data_dir, tmp_path / "z", sample_prompt="€"), log=quiet)
+
+
+def test_prepare_minillm_docs_includes_the_chinese_chapters(tmp_path):
+    meta = prepare_tokens(["minillm-docs"], tmp_path, tokenizer="char")
+    assert any("/zh/" in s for s in meta["sources"]) and any(s.endswith("docs/training.md") for s in meta["sources"])
+    assert set("自注意力机制") <= set(load_tokenizer(tmp_path / "tokenizer.json").chars)
+
+
+@pytest.mark.gpu
+def test_trainer_on_cuda_uses_bf16_autocast_and_fused_adamw(data_dir, tmp_path):
+    trainer = Trainer(tiny(data_dir, tmp_path, device="cuda", max_steps=4, warmup_steps=1, sample_tokens=4), log=quiet)
+    assert trainer.dtype == (torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
+    assert trainer.optimizer.defaults["fused"] is True
+    trainer.train()
+    assert all(np.isfinite(trainer.loss_history)) and next(trainer.model.parameters()).is_cuda
+    resumed_cpu = Trainer(tiny(data_dir, tmp_path, device="cpu", max_steps=6, warmup_steps=1, resume=True), log=quiet)
+    assert resumed_cpu.step == 4  # a CUDA checkpoint resumes on the CPU
