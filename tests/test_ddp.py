@@ -72,11 +72,40 @@ def test_two_processes_match_one(tmp_path):
     assert [p.name for p in (tmp_path / "ddp").iterdir() if p.name.startswith("ckpt-")] == ["ckpt-0000008"]
 
     # The command-line entry point itself under torchrun: one "done" line (rank 0), one checkpoint.
-    flags = ["--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "cli"), "--max-steps", "4",
-             "--warmup-steps", "1", "--n-layer", "1", "--n-embd", "32", "--block-size", "16", "--batch-size", "4",
-             "--eval-iters", "1", "--sample-tokens", "0", "--no-progress"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "minillm",
-           "train", *flags]
+    flags = [
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out-dir",
+        str(tmp_path / "cli"),
+        "--max-steps",
+        "4",
+        "--warmup-steps",
+        "1",
+        "--n-layer",
+        "1",
+        "--n-embd",
+        "32",
+        "--block-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--eval-iters",
+        "1",
+        "--sample-tokens",
+        "0",
+        "--no-progress",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "minillm",
+        "train",
+        *flags,
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("done: step 4") == 1 and (tmp_path / "cli" / "ckpt-0000004").is_dir()

@@ -230,7 +230,9 @@ def test_save_checkpoint_round_trips_a_bare_model(tmp_path):
 
 
 def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
-    trainer = Trainer(tiny(data_dir, tmp_path / "bf16", dtype="bfloat16", max_steps=3, warmup_steps=1, dropout=0.0), log=quiet)
+    trainer = Trainer(
+        tiny(data_dir, tmp_path / "bf16", dtype="bfloat16", max_steps=3, warmup_steps=1, dropout=0.0), log=quiet
+    )
     assert trainer.dtype == torch.bfloat16
     trainer.train()
     assert all(np.isfinite(trainer.loss_history)) and trainer.model.lm_head.weight.dtype == torch.float32

@@ -36,6 +36,7 @@ from minillm.train.checkpoint import (
     save_checkpoint,
 )
 from minillm.train.config import TrainConfig
+from minillm.train.metrics import plot_metrics
 from minillm.train.schedule import cosine_lr
 
 __all__ = ["Trainer", "make_optimizer", "step_seed"]
@@ -297,26 +298,7 @@ class Trainer:
 
     def plot(self) -> Path | None:
         """Draw train and val loss from metrics.jsonl (the whole run, resumes included) to loss.png."""
-        from minillm.plotting import pyplot
-
-        path = self.out_dir / "metrics.jsonl"
-        plt = pyplot() if path.is_file() else None
-        if plt is None:
-            return None
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        if train:
-            ax.plot(*zip(*train), label="train (logged mean)")
-        if val:
-            ax.plot(*zip(*val), "o-", label="validation")
-        ax.set(xlabel="step", ylabel="cross-entropy (nats/token)", title=f"{self.out_dir.name}: loss")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(self.out_dir / "loss.png", dpi=120)
-        plt.close(fig)
-        return self.out_dir / "loss.png"
+        return plot_metrics(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png")
 
     def close(self) -> None:
         dist_utils.shutdown(self.dist)
