@@ -164,9 +164,6 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
 
 
 def write_json(path: str | Path, data: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # never leave a half-written JSON behind
-    return path
+    from minillm.fileio import atomic_write
+
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))  # never half a JSON

@@ -19,7 +19,6 @@ project's own docs, the Chinese chapters included). Nothing is downloaded.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from torch import Tensor
 
 from minillm.data.corpus import python_docs_text
+from minillm.fileio import atomic_write
 from minillm.tokenizers import BPETokenizer, CharTokenizer
 
 __all__ = ["read_sources", "prepare_tokens", "TokenData", "load_tokenizer", "BUILTIN_SOURCES"]
@@ -98,15 +98,6 @@ def load_tokenizer(path: str | Path) -> CharTokenizer | BPETokenizer:
     raise ValueError(f"{path} is not a minillm tokenizer file (expected type minillm-char or minillm-bpe)")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def prepare_tokens(
     sources: list[str],
     out_dir: str | Path,
@@ -141,8 +132,8 @@ def prepare_tokens(
     val_ids = np.asarray(tok.encode(val_text), dtype=dtype)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(out / "train.bin", train_ids.tobytes())
-    _atomic_write_bytes(out / "val.bin", val_ids.tobytes())
+    atomic_write(out / "train.bin", lambda tmp: tmp.write_bytes(train_ids.tobytes()))
+    atomic_write(out / "val.bin", lambda tmp: tmp.write_bytes(val_ids.tobytes()))
     tok.save(out / "tokenizer.json")
     meta = {
         "format": "minillm-tokens",
@@ -155,7 +146,8 @@ def prepare_tokens(
         "chars": len(train_text) + len(val_text),
         "sources": [name for name, _ in texts],
     }
-    _atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1, ensure_ascii=False).encode())
+    meta_json = json.dumps(meta, indent=1, ensure_ascii=False)
+    atomic_write(out / "meta.json", lambda tmp: tmp.write_text(meta_json, encoding="utf-8"))
     return meta
 
 

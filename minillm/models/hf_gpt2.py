@@ -160,7 +160,7 @@ def save_gpt2_dir(model, path: str | Path) -> Path:
     """Write ``model`` as config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` opens."""
     from safetensors.torch import save_file
 
-    from minillm.train.checkpoint import atomic_write
+    from minillm.fileio import atomic_write
 
     c = model.config
     problems = []

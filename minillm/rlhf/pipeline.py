@@ -102,7 +102,7 @@ def save_stage(model: torch.nn.Module, path: str | Path) -> Path:
     """Write ``model``'s weights to ``path`` (safetensors) atomically: temp file, fsync, rename."""
     from safetensors.torch import save_model  # handles GPT's tied embedding / output matrix
 
-    from minillm.train.checkpoint import atomic_write
+    from minillm.fileio import atomic_write
 
     return atomic_write(path, lambda tmp: save_model(model, str(tmp)))
 

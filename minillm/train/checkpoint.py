@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from minillm.fileio import fsync_dir
+
 __all__ = [
     "CheckpointError",
     "Checkpoint",
@@ -36,7 +38,6 @@ __all__ = [
     "load_checkpoint",
     "list_checkpoints",
     "latest_checkpoint",
-    "atomic_write",
     "capture_rng",
     "restore_rng",
 ]
@@ -47,34 +48,6 @@ NAME = re.compile(r"^ckpt-(\d+)$")
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, altered, or belongs to a different model or run."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --8<-- [start:atomic-write]
-def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(tmp_path)``, fsync the file, then rename it to ``path``; on error ``path`` is untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-# --8<-- [end:atomic-write]
 
 
 def _sha256(path: Path) -> str:
@@ -168,7 +141,7 @@ def save_checkpoint(
         for name in [*files, "state.json"]:
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():  # saving the same step twice: swap, then drop the old copy
             old = out_dir / f".tmp-ckpt-old-{step:07d}-{os.getpid()}"
             os.replace(final, old)
@@ -176,7 +149,7 @@ def save_checkpoint(
             shutil.rmtree(old)
         else:
             os.replace(tmp, final)
-        _fsync_dir(out_dir)
+        fsync_dir(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for old in list_checkpoints(out_dir)[:-keep_last]:
