@@ -43,29 +43,32 @@ def test_one_beam_is_greedy_and_cache_changes_nothing(use_cache):
     assert torch.equal(beam_search(model, prompt, 6, num_beams=3, eos_id=0, use_cache=use_cache), cached)
 
 
+class Toy:
+    """A hand-built 'model' whose next-token distribution depends only on the last token: table[last]."""
+
+    max_len, training = 8, False
+
+    def __init__(self, table):
+        self.logits = torch.log(torch.tensor(table) + 1e-12)
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def new_kv_caches(self):
+        return None
+
+    def decode_step(self, idx, _):
+        return self.logits[idx[:, -1]][:, None, :]  # (B, 1, V)
+
+
 def test_beam_beats_greedy_where_greedy_is_short_sighted():
-    """A hand-built 'model': after token 1 every continuation is unlikely, after token 2 one is sure."""
-
-    class Toy:
-        max_len, training = 8, False
-
-        def eval(self):
-            return self
-
-        def train(self, mode=True):
-            return self
-
-        def new_kv_caches(self):
-            return None
-
-        def decode_step(self, idx, _):
-            last = idx[:, -1]
-            table = torch.log(torch.tensor([[0.1, 0.5, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.0, 1.0]]) + 1e-9)
-            return table[last][:, None, :]  # (B, 1, V)
-
+    toy = Toy([[0.1, 0.5, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.0, 1.0]])  # after 1: unsure; after 2: certain
     start = torch.tensor([[0]])
-    assert generate(Toy(), start, 2, temperature=0.0, use_cache=False)[0].tolist() == [0, 1, 0]  # p = 0.5 · 1/3
-    assert beam_search(Toy(), start, 2, num_beams=2, use_cache=False)[0].tolist() == [0, 2, 2]  # p = 0.4 · 1
+    assert generate(toy, start, 2, temperature=0.0, use_cache=False)[0].tolist() == [0, 1, 0]  # p = 0.5 · 1/3
+    assert beam_search(toy, start, 2, num_beams=2, use_cache=False)[0].tolist() == [0, 2, 2]  # p = 0.4 · 1
 
 
 def test_transformer_translate_with_beams():
@@ -103,24 +106,9 @@ def test_bad_input():
 
 
 def test_finished_beams_keep_their_slot_and_length_penalty_favours_longer():
-    class Toy:  # token 0 = eos; from the start: eos 0.6, token 1 0.4; after 1: token 1 is certain
-        max_len, training = 8, False
-
-        def eval(self):
-            return self
-
-        def train(self, mode=True):
-            return self
-
-        def new_kv_caches(self):
-            return None
-
-        def decode_step(self, idx, _):
-            table = torch.log(torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.4, 0.0]]) + 1e-12)
-            return table[idx[:, -1]][:, None, :]
-
+    toy = Toy([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.4, 0.0]])  # 0 = eos; from 2: eos 0.6, token 1 0.4
     start = torch.tensor([[2]])
-    raw = beam_search(Toy(), start, 3, num_beams=2, eos_id=0, use_cache=False)
+    raw = beam_search(toy, start, 3, num_beams=2, eos_id=0, use_cache=False)
     assert raw[0].tolist() == [2, 0, 0, 0]  # log 0.6 beats log 0.4: stop at once, padded with eos
-    longer = beam_search(Toy(), start, 3, num_beams=2, eos_id=0, length_penalty=2.0, use_cache=False)
+    longer = beam_search(toy, start, 3, num_beams=2, eos_id=0, length_penalty=2.0, use_cache=False)
     assert longer[0].tolist() == [2, 1, 1, 1]  # log 0.4 / 3² > log 0.6 / 1²

@@ -18,7 +18,6 @@ random tokens: throughput does not depend on what the tokens say.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from minillm.bench.common import device_info, write_json
 from minillm.costs import training_flops
+from minillm.data.tokens import write_token_files
 from minillm.models.gpt import GPT2_SIZES
 from minillm.train import TrainConfig, Trainer
 
@@ -58,23 +58,8 @@ def peak_flops(device_name: str, dtype: str, override_tflops: float | None) -> t
 
 
 def _random_data(directory: Path, vocab_size: int, n_tokens: int) -> None:
-    ids = np.random.default_rng(0).integers(
-        0, vocab_size, n_tokens, dtype=np.uint16 if vocab_size <= 65536 else np.uint32
-    )
-    for split in ("train", "val"):
-        (directory / f"{split}.bin").write_bytes(ids.tobytes())
-    meta = {
-        "format": "minillm-tokens",
-        "version": 1,
-        "dtype": ids.dtype.name,
-        "vocab_size": vocab_size,
-        "tokenizer": "none",
-        "train_tokens": n_tokens,
-        "val_tokens": n_tokens,
-        "chars": 0,
-        "sources": ["random"],
-    }
-    (directory / "meta.json").write_text(json.dumps(meta))
+    ids = np.random.default_rng(0).integers(0, vocab_size, n_tokens)
+    write_token_files(directory, ids, ids, vocab_size, tokenizer="none", sources=["random"])
 
 
 def _measure(config: TrainConfig, steps: int, warmup: int) -> dict:

@@ -30,7 +30,7 @@ from minillm.data.corpus import python_docs_text
 from minillm.fileio import atomic_write
 from minillm.tokenizers import BPETokenizer, CharTokenizer
 
-__all__ = ["read_sources", "prepare_tokens", "TokenData", "load_tokenizer", "BUILTIN_SOURCES"]
+__all__ = ["read_sources", "prepare_tokens", "write_token_files", "TokenData", "load_tokenizer", "BUILTIN_SOURCES"]
 
 BUILTIN_SOURCES = ("python-docs", "minillm-docs")
 TEXT_SUFFIXES = (".txt", ".md")
@@ -127,24 +127,34 @@ def prepare_tokens(
         tok = CharTokenizer.from_text(train_text + val_text)
     else:
         tok = BPETokenizer.train(train_text, vocab_size=vocab_size)
-    dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
-    train_ids = np.asarray(tok.encode(train_text), dtype=dtype)
-    val_ids = np.asarray(tok.encode(val_text), dtype=dtype)
+    tok_ids = [tok.encode(train_text), tok.encode(val_text)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tok.save(out / "tokenizer.json")
+    sources = [name for name, _ in texts]
+    return write_token_files(out, *tok_ids, tok.vocab_size, tokenizer, sources, len(train_text) + len(val_text))
+
+
+def write_token_files(
+    out_dir: str | Path, train_ids, val_ids, vocab_size: int, tokenizer: str, sources: list[str], chars: int = 0
+) -> dict:
+    """Write train.bin, val.bin and meta.json (the format ``TokenData`` reads); returns the meta dict.
+    The tokens are stored as uint16 when the vocabulary fits, else uint32."""
+    dtype = np.uint16 if vocab_size <= 2**16 else np.uint32
+    train_ids, val_ids = np.asarray(train_ids, dtype=dtype), np.asarray(val_ids, dtype=dtype)
+    out = Path(out_dir)
     atomic_write(out / "train.bin", lambda tmp: tmp.write_bytes(train_ids.tobytes()))
     atomic_write(out / "val.bin", lambda tmp: tmp.write_bytes(val_ids.tobytes()))
-    tok.save(out / "tokenizer.json")
     meta = {
         "format": "minillm-tokens",
         "version": 1,
         "dtype": np.dtype(dtype).name,
-        "vocab_size": tok.vocab_size,
+        "vocab_size": vocab_size,
         "tokenizer": tokenizer,
         "train_tokens": int(train_ids.size),
         "val_tokens": int(val_ids.size),
-        "chars": len(train_text) + len(val_text),
-        "sources": [name for name, _ in texts],
+        "chars": chars,
+        "sources": sources,
     }
     meta_json = json.dumps(meta, indent=1, ensure_ascii=False)
     atomic_write(out / "meta.json", lambda tmp: tmp.write_text(meta_json, encoding="utf-8"))
