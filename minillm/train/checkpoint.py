@@ -174,7 +174,8 @@ class Checkpoint:
         return p if p.is_file() else None
 
 
-def _diff(saved: dict, current: dict) -> list[str]:
+def config_diff(saved: dict, current: dict) -> list[str]:
+    """One "key: checkpoint X vs now Y" line per field that differs."""
     keys = sorted(set(saved) | set(current))
     return [
         f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)
@@ -223,7 +224,7 @@ def load_checkpoint(
     path, state = read_checkpoint_state(path)
     configs = state.get("configs", {})
     if model_config is not None:
-        diff = _diff(configs.get("model", {}), model_config)
+        diff = config_diff(configs.get("model", {}), model_config)
         if diff:
             raise CheckpointError(f"checkpoint {path} is for a different model architecture: " + "; ".join(diff))
     blob = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)

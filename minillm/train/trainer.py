@@ -30,6 +30,7 @@ from minillm.models.gpt import GPT, GPTConfig
 from minillm.train import distributed as dist_utils
 from minillm.train.checkpoint import (
     CheckpointError,
+    config_diff,
     latest_checkpoint,
     load_checkpoint,
     read_checkpoint_state,
@@ -59,7 +60,7 @@ def step_seed(seed: int, step: int, rank: int) -> int:
 
 
 def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
+    if name == "auto":  # one GPU per process under torchrun
         name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
@@ -76,10 +77,8 @@ class Trainer:
         self.log = log
         self.data = TokenData.open(c.data_dir)  # missing or damaged data: error now
         self.data.check_block_size(c.block_size)
-        self.device = _resolve_device(c.device, 0)
-        self.dist = dist_utils.init_distributed(self.device.type)
-        if self.dist.enabled and c.device == "auto" and self.device.type == "cuda":
-            self.device = torch.device(f"cuda:{self.dist.local_rank}")
+        self.dist = dist_utils.init_distributed("cuda" if c.device != "cpu" and torch.cuda.is_available() else "cpu")
+        self.device = _resolve_device(c.device, self.dist.local_rank)
         if c.batch_size % (self.dist.world_size * c.grad_accum):
             raise ValueError(
                 f"batch_size={c.batch_size} must be divisible by world_size x grad_accum = "
@@ -138,10 +137,9 @@ class Trainer:
         if latest is None:
             raise ValueError(f"--resume given but {c.out_dir} has no checkpoint")
         _, state = read_checkpoint_state(latest)  # a damaged checkpoint is named here, before any work
-        saved_model = state.get("configs", {}).get("model", {})
-        if saved_model != self.model_config.to_dict():
-            diff = [k for k in self.model_config.to_dict() if saved_model.get(k) != self.model_config.to_dict()[k]]
-            raise CheckpointError(f"{latest} holds a different model architecture (differs in {diff})")
+        diff = config_diff(state.get("configs", {}).get("model", {}), self.model_config.to_dict())
+        if diff:
+            raise CheckpointError(f"{latest} holds a different model architecture: " + "; ".join(diff))
         changed = c.changes_from(state.get("configs", {}).get("train", {}))
         if changed:
             raise ValueError(f"cannot resume {latest} with a changed config: " + "; ".join(changed))
