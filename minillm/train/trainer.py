@@ -15,7 +15,6 @@ optimizer state travels in the checkpoint, so ``10 steps + resume + 10 steps == 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -38,20 +37,9 @@ from minillm.train.checkpoint import (
 )
 from minillm.train.config import TrainConfig
 from minillm.train.metrics import plot_metrics
-from minillm.train.schedule import cosine_lr
+from minillm.train.step import TrainStep, autocast, make_optimizer
 
-__all__ = ["Trainer", "make_optimizer", "step_seed"]
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, device_type: str) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices and embeddings only (not biases or LayerNorm gains)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    fused = device_type == "cuda"  # one kernel for all parameters instead of one per tensor
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
+__all__ = ["Trainer", "step_seed"]
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -109,7 +97,7 @@ class Trainer:
         resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
         torch.manual_seed(c.seed)  # identical initial weights on every rank
         self.model = GPT(self.model_config).to(self.device)
-        self.optimizer = make_optimizer(self.model, c, self.device.type)
+        self.optimizer = make_optimizer(self.model, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type)
         self.step = 0
         if resume_from is not None:
             ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict(), True)
@@ -122,6 +110,19 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward = nn.parallel.DistributedDataParallel(self.forward, device_ids=ids)
+        self.optimizer_step = TrainStep(  # minillm/train/step.py: accumulation, clipping, schedule, AdamW
+            self.model,
+            self.optimizer,
+            lr=c.lr,
+            max_steps=c.max_steps,
+            warmup_steps=c.warmup_steps,
+            min_lr=c.min_lr,
+            grad_clip=c.grad_clip,
+            grad_accum=c.grad_accum,
+            autocast_dtype=self.dtype,
+            device_type=self.device.type,
+            ddp=self.forward if self.dist.enabled else None,
+        )
         self.loss_history: list[float] = []  # one per step of this process's run, all ranks averaged
 
     # -- checks ------------------------------------------------------------------------------
@@ -153,9 +154,7 @@ class Trainer:
         return torch.bfloat16 if want == "bfloat16" else None
 
     def _autocast(self):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        return autocast(self.device.type, self.dtype)
 
     # -- batches -----------------------------------------------------------------------------
     def _micro_batches(self, split: str, step: int, seed: int):
@@ -170,28 +169,14 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------------
     # --8<-- [start:train-step]
     def train_step(self) -> torch.Tensor:
-        """One optimizer step; returns this rank's mean loss (a tensor, so no device sync)."""
+        """One optimizer step (minillm/train/step.py); returns this rank's mean loss (a tensor: no device sync)."""
         c = self.config
-        torch.manual_seed(step_seed(c.seed, self.step, self.dist.rank))
-        lr = cosine_lr(self.step, c.lr, c.max_steps, c.warmup_steps, c.min_lr)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        torch.manual_seed(step_seed(c.seed, self.step, self.dist.rank))  # dropout masks: a function of the step
         self.model.train()
-        total = torch.zeros((), device=self.device)
-        for i, (x, y) in enumerate(self._micro_batches("train", self.step, c.seed)):
-            last = i == c.grad_accum - 1
-            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.forward.no_sync()
-            with sync:  # DDP: all-reduce gradients only after the last micro-batch
-                with self._autocast():
-                    _, loss = self.forward(x, y)
-                (loss / c.grad_accum).backward()
-            total += loss.detach() / c.grad_accum
-        if c.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        batches = self._micro_batches("train", self.step, c.seed)  # grad_accum (x, y) pairs of this rank
+        result = self.optimizer_step(self.step, batches, lambda xy: self.forward(*xy)[1])
         self.step += 1
-        return total
+        return result.loss
 
     # --8<-- [end:train-step]
 
