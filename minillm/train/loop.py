@@ -1,17 +1,19 @@
-"""A small, explicit language-model training loop (AdamW, warm-up + cosine, clipping).
+"""A small, explicit language-model training loop: the examples' ten-line pre-training.
 
-Enough for the examples and experiments that train tiny GPTs on a CPU in minutes.
+Report §1.2 (pre-training). Each step draws one batch and runs minillm/train/step.py's
+``TrainStep`` (AdamW with decay on matrices only, warm-up + cosine, clipping), so the small loop
+and ``Trainer`` share every default. Enough for the examples and experiments that train tiny
+GPTs on a CPU in minutes; ``Trainer`` adds checkpoints, evaluation, DDP and autocast.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
-import torch
 from torch import Tensor, nn
 
-from minillm.train.schedule import cosine_lr
+from minillm.train.step import GRAD_CLIP, WEIGHT_DECAY, TrainStep, make_optimizer
 
 __all__ = ["train_lm"]
 
@@ -22,42 +24,29 @@ def train_lm(
     steps: int,
     lr: float = 1e-3,
     warmup_steps: int | None = None,
-    weight_decay: float = 0.1,
-    grad_clip: float = 1.0,
+    weight_decay: float = WEIGHT_DECAY,
+    grad_clip: float = GRAD_CLIP,
     log_every: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[float]:
     """Run ``steps`` AdamW updates of ``model(x, targets) -> (logits, loss)``; return the losses.
 
     ``get_batch()`` returns (inputs, targets) of shape (B, T); targets of -100 are ignored.
-    Weight decay applies to parameters with ≥ 2 dimensions (weight matrices and embeddings), not
-    to biases or LayerNorm gains, as in GPT-2/nanoGPT practice.
+    ``warmup_steps=None`` uses the default warm-up length (train/step.py: ``default_warmup``).
     """
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr,
-        betas=(0.9, 0.99),
-    )
-    warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
+    if log_every < 0:
+        raise ValueError(f"log_every must not be negative, got {log_every}")
+    optimizer = make_optimizer(model, lr, weight_decay)
+    step_fn = TrainStep(model, optimizer, lr=lr, max_steps=steps, warmup_steps=warmup_steps, grad_clip=grad_clip)
     losses: list[float] = []
     start = time.time()
     model.train()
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, lr, steps, warmup, min_lr=lr / 10)
-        x, y = get_batch()
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        losses.append(loss.item())
+        result = step_fn(step, [get_batch()], lambda xy: model(*xy)[1])
+        losses.append(result.loss.item())
         if log_every and (step + 1) % log_every == 0:
             recent = sum(losses[-log_every:]) / log_every
-            log(f"step {step + 1:5d}  loss {recent:.4f}  ({time.time() - start:5.1f} s)")
+            log(f"step {step + 1:5d}  loss {recent:.4f}  lr {result.lr:.2e}  ({time.time() - start:5.1f} s)")
     return losses
