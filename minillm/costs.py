@@ -34,7 +34,27 @@ from dataclasses import asdict, dataclass
 from minillm.models.gpt import GPTConfig
 from minillm.models.transformer import TransformerConfig
 
-__all__ = ["param_count", "forward_flops", "training_flops", "training_memory", "report_numbers", "Flops", "Memory"]
+__all__ = [
+    "param_count",
+    "attention_pairs",
+    "attention_flops",
+    "block_flops",
+    "forward_flops",
+    "training_flops",
+    "training_memory",
+    "report_numbers",
+    "Flops",
+    "Memory",
+]
+
+# Backward / forward FLOP ratios. A whole model (Kaplan et al. 2020): each forward product has
+# two backward products (input and weight gradients), so training = 3 × forward. An attention
+# kernel that recomputes its T×T scores (FlashAttention papers): five T×T products in the
+# backward pass (S again, dP, dV, dQ, dK) to the forward's two, so forward + backward = 3.5 × forward.
+TRAINING_FACTOR = 3.0
+ATTENTION_FWD_BWD_FACTOR = 3.5
+ATTENTION_MODES = ("fwd", "fwd+bwd")
+
 
 @dataclass(frozen=True)
 class Flops:
@@ -102,7 +122,57 @@ def param_count(config) -> int:
     return encoder + decoder + embeddings + output + final_norms
 
 
+def _check_positive(**values) -> None:
+    for name, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def attention_pairs(t_q: int, t_k: int, causal: bool = False) -> int:
+    """Query-key pairs an attention computes. Causal uses minillm's one rule (the queries are the
+    last T_q of the T_k positions, so query i sees keys 0 … i + T_k − T_q): summing the visible
+    keys max(0, n) for n = T_k − T_q + 1 … T_k gives (T_k(T_k+1) − m(m+1)) / 2 with m = max(T_k − T_q, 0).
+    For T_q = T_k that is T(T+1)/2, just over half of T²."""
+    _check_positive(t_q=t_q, t_k=t_k)
+    if not causal:
+        return t_q * t_k
+    m = max(t_k - t_q, 0)  # keys every query sees before its own diagonal
+    return (t_k * (t_k + 1) - m * (m + 1)) // 2
+
+
 # --8<-- [start:flops]
+def attention_flops(
+    batch: int, heads: int, t_q: int, t_k: int, head_dim: int, causal: bool = False, mode: str = "fwd"
+) -> float:
+    """Matmul FLOPs of softmax(Q Kᵀ/√d) V: two products (Q Kᵀ and P V) of 2 FLOPs per multiply-add
+    for every visited query-key pair and head dimension, 4 · B · H · pairs · d. ``mode="fwd+bwd"``
+    adds the backward of a recomputing kernel (× 3.5, the FlashAttention convention)."""
+    _check_positive(batch=batch, heads=heads, head_dim=head_dim)
+    if mode not in ATTENTION_MODES:
+        raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
+    fwd = 2 * 2 * batch * heads * attention_pairs(t_q, t_k, causal) * head_dim
+    return float(fwd * (ATTENTION_FWD_BWD_FACTOR if mode == "fwd+bwd" else 1.0))
+
+
+def block_flops(
+    seq_len: int, d: int, d_ff: int | None = None, activation: str = "gelu", causal: bool = False, batch: int = 1
+) -> dict[str, float]:
+    """Forward FLOPs of one self-attention block on ``batch`` sequences of ``seq_len`` tokens:
+
+    projections   Q, K, V and output, four d × d matrices     2 · T · 4d²
+    attention     the T × T part (all heads together)         2 · 2 · pairs · d
+    feed-forward  d → d_ff → d (three matrices for SwiGLU)    2 · T · 2·d·d_ff
+    """
+    _check_positive(seq_len=seq_len, d=d, batch=batch)
+    d_ff = 4 * d if d_ff is None else d_ff
+    tokens = batch * seq_len
+    return {
+        "projections": float(2 * tokens * 4 * d * d),
+        "attention": attention_flops(batch, 1, seq_len, seq_len, d, causal),  # H heads of d/H = one of d
+        "feed-forward": float(2 * tokens * _ff_matrix_params(d, d_ff, activation)),
+    }
+
+
 def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
     """Forward-pass matmul FLOPs of a GPT on ``batch_size`` sequences of ``seq_len`` tokens.
 
@@ -114,31 +184,31 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
     if seq_len <= 0 or batch_size <= 0:
         raise ValueError(f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}")
     t, b = seq_len, batch_size
-    pairs = t * (t + 1) / 2 if causal_skip else t * t
     if isinstance(config, GPTConfig):
-        d = config.n_embd
-        per_layer_linear = 4 * d * d + _ff_matrix_params(d, 4 * d, config.activation)
-        linear = 2 * b * t * (config.n_layer * per_layer_linear + config.vocab_size * d)
-        attention = 2 * 2 * b * pairs * d * config.n_layer
-        return Flops(float(linear), float(attention))
+        d, c = config.n_embd, config
+        layer = block_flops(t, d, 4 * d, c.activation, causal_skip, b)
+        linear = c.n_layer * (layer["projections"] + layer["feed-forward"]) + 2 * b * t * c.vocab_size * d  # + lm_head
+        return Flops(linear, c.n_layer * layer["attention"])
     c, d = config, config.d_model
-    ff = _ff_matrix_params(d, c.d_ff, c.activation)
+    enc = block_flops(t, d, c.d_ff, c.activation, False, b)
+    dec = block_flops(t, d, c.d_ff, c.activation, causal_skip, b)  # decoder self-attention
+    cross = block_flops(t, d, c.d_ff, c.activation, False, b)  # cross-attention: projections + T × T, no FF
     linear = (
-        2
-        * b
-        * t
-        * (c.n_encoder_layers * (4 * d * d + ff) + c.n_decoder_layers * (8 * d * d + ff) + c.tgt_vocab_size * d)
+        c.n_encoder_layers * (enc["projections"] + enc["feed-forward"])
+        + c.n_decoder_layers * (dec["projections"] + cross["projections"] + dec["feed-forward"])
+        + 2 * b * t * c.tgt_vocab_size * d
     )
-    self_pairs_dec = t * (t + 1) / 2 if causal_skip else t * t
-    attention = 4 * b * d * (c.n_encoder_layers * t * t + c.n_decoder_layers * (self_pairs_dec + t * t))
-    return Flops(float(linear), float(attention))
+    attention = c.n_encoder_layers * enc["attention"] + c.n_decoder_layers * (dec["attention"] + cross["attention"])
+    return Flops(linear, attention)
+
+
 # --8<-- [end:flops]
 
 
 def training_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
     """Forward + backward ≈ 3 × forward (Kaplan et al. 2020, §2.1)."""
     f = forward_flops(config, seq_len, batch_size, causal_skip)
-    return Flops(3 * f.linear, 3 * f.attention)
+    return Flops(TRAINING_FACTOR * f.linear, TRAINING_FACTOR * f.attention)
 
 
 def training_memory(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minillm.bench.attention import attention_flops, main
+from minillm.bench.attention import main
 from minillm.bench.common import loglog_slope, peak_extra_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +31,7 @@ def test_bench_rejects_unknown_backend(tmp_path):
         main(["--backends", "flash", "--lengths", "32", "--out", str(tmp_path / "x")])
 
 
-def test_flop_convention_and_slope():
-    assert attention_flops(1, 1, 10, 4, causal=False, mode="fwd") == 4 * 100 * 4
-    assert attention_flops(1, 1, 10, 4, causal=True, mode="fwd+bwd") == 4 * 100 * 4 * 0.5 * 3.5
+def test_slope_of_a_quadratic_is_two():
     assert loglog_slope([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
 
 
@@ -52,12 +50,9 @@ def test_example_05_quick_shows_superlinear_growth(tmp_path):
     assert result["measured_ratio"] > 8  # 8× context: linear growth would give 8×, quadratic 64×
 
 
-def test_components_bench_runs_and_flop_shares_cross_at_6d(tmp_path):
-    from minillm.bench.components import analytic_flops
+def test_components_bench_runs(tmp_path):
     from minillm.bench.components import main as components_main
 
-    f = analytic_flops(6 * 64, 64)
-    assert f["attention"] == f["projections"] + f["feed-forward"]  # the crossover T = 6·d
     assert (
         components_main(
             ["--n-embd", "32", "--n-head", "4", "--lengths", "16,32", "--repeats", "1", "--out", str(tmp_path / "c")]
@@ -87,8 +82,24 @@ def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
     from minillm.models import GPTConfig
 
     out = tmp_path / "train.json"
-    args = ["--model", "small", "--batch-size", "2", "--block-size", "32", "--vocab-size", "128", "--steps", "2",
-            "--warmup", "1", "--modes", "eager", "--out", str(out)]
+    args = [
+        "--model",
+        "small",
+        "--batch-size",
+        "2",
+        "--block-size",
+        "32",
+        "--vocab-size",
+        "128",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--modes",
+        "eager",
+        "--out",
+        str(out),
+    ]
     assert bench_train(args) == 0
     r = json.loads(out.read_text())
     cfg = GPTConfig(vocab_size=128, block_size=32, n_layer=4, n_head=4, n_embd=256)

@@ -7,7 +7,16 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from minillm import GPT, GPTConfig, Transformer, TransformerConfig
-from minillm.costs import forward_flops, param_count, report_numbers, training_flops, training_memory
+from minillm.costs import (
+    attention_flops,
+    attention_pairs,
+    block_flops,
+    forward_flops,
+    param_count,
+    report_numbers,
+    training_flops,
+    training_memory,
+)
 
 gpt_configs = st.builds(
     lambda heads, hd, layers, vocab, block, bias, act, pos, tie: GPTConfig(
@@ -126,3 +135,47 @@ def test_bad_input():
         param_count({"n_layer": 2})
     with pytest.raises(ValueError, match="seq_len"):
         forward_flops(GPTConfig(), 0)
+
+
+def test_attention_pairs_by_hand():
+    assert attention_pairs(4, 4) == 16
+    assert attention_pairs(4, 4, causal=True) == 1 + 2 + 3 + 4
+    # bottom-right rule: 2 queries are positions 2 and 3 of 4, so they see 3 and 4 keys
+    assert attention_pairs(2, 4, causal=True) == 3 + 4
+    # 4 queries over 2 keys: the first two queries see no key at all, then 1 and 2
+    assert attention_pairs(4, 2, causal=True) == 0 + 0 + 1 + 2
+    assert attention_pairs(1, 5, causal=True) == 5  # decoding one token with a KV cache sees everything
+
+
+@pytest.mark.parametrize("t_q,t_k", [(1, 1), (3, 7), (7, 3), (16, 16), (5, 40)])
+def test_attention_pairs_count_the_causal_mask(t_q, t_k):
+    visible = torch.ones(t_q, t_k, dtype=torch.bool).tril(diagonal=t_k - t_q)  # the one causal rule, bottom-right
+    assert attention_pairs(t_q, t_k, causal=True) == int(visible.sum())
+
+
+def test_attention_flops_by_hand():
+    assert attention_flops(1, 1, 10, 10, 4) == 4 * 100 * 4  # 2 products × 2 FLOPs × T² × d
+    assert attention_flops(2, 3, 10, 10, 4, causal=True) == 4 * 2 * 3 * 55 * 4
+    assert attention_flops(1, 1, 10, 10, 4, causal=True, mode="fwd+bwd") == 4 * 55 * 4 * 3.5
+    assert attention_flops(1, 2, 2, 4, 8, causal=True) == 4 * 2 * 7 * 8
+    with pytest.raises(ValueError, match="mode"):
+        attention_flops(1, 1, 4, 4, 4, mode="bwd")
+    with pytest.raises(ValueError, match="t_k must be a positive integer"):
+        attention_flops(1, 1, 4, 0, 4)
+
+
+def test_block_flops_by_hand_and_crossover_at_6d():
+    f = block_flops(10, 8)  # T = 10, d = 8, d_ff = 32
+    assert f == {"projections": 2 * 10 * 4 * 64, "attention": 4 * 100 * 8, "feed-forward": 2 * 10 * 2 * 8 * 32}
+    assert block_flops(10, 8, activation="swiglu")["feed-forward"] == 2 * 10 * 3 * 8 * 32
+    assert block_flops(10, 8, causal=True, batch=2)["attention"] == 4 * 2 * 55 * 8
+    g = block_flops(6 * 64, 64)
+    assert g["attention"] == g["projections"] + g["feed-forward"]  # the crossover T = 6·d
+
+
+def test_causal_skip_counts_the_causal_pairs():
+    cfg = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8)
+    full, causal = forward_flops(cfg, 16, 2), forward_flops(cfg, 16, 2, causal_skip=True)
+    assert full.attention == 3 * 4 * 2 * 16 * 16 * 8
+    assert causal.attention == 3 * 4 * 2 * (16 * 17 // 2) * 8
+    assert causal.linear == full.linear
