@@ -35,16 +35,16 @@ from minillm.models.gpt import GPTConfig
 from minillm.models.transformer import TransformerConfig
 
 __all__ = [
-    "param_count",
-    "attention_pairs",
-    "attention_flops",
-    "block_flops",
-    "forward_flops",
-    "training_flops",
-    "training_memory",
-    "report_numbers",
     "Flops",
     "Memory",
+    "attention_flops",
+    "attention_pairs",
+    "block_flops",
+    "forward_flops",
+    "param_count",
+    "report_numbers",
+    "training_flops",
+    "training_memory",
 ]
 
 # Backward / forward FLOP ratios. A whole model (Kaplan et al. 2020): each forward product has
