@@ -1,4 +1,8 @@
-"""scaled_dot_product_attention and MultiHeadAttention against PyTorch's own implementations."""
+"""scaled_dot_product_attention and MultiHeadAttention against PyTorch's own implementations.
+
+The causal rule is bottom-right everywhere (queries are the last T_q of the T_k positions); the
+references below build that mask by hand, so they do not share code with minillm.
+"""
 
 import pytest
 import torch
@@ -6,8 +10,15 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minillm.kernels import attention
 from minillm.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 from minillm.nn.kv_cache import KVCache
+
+
+def _bottom_right(tq, tk):
+    """Query i sees keys 0 … i + (T_k - T_q), written independently of minillm."""
+    return torch.ones(tq, tk, dtype=torch.bool).tril(diagonal=tk - tq)
+
 
 shapes = st.tuples(
     st.integers(1, 3),  # batch
@@ -41,10 +52,12 @@ def test_matches_torch_sdpa_masked(shape, seed, kind):
         torch.randn(b, h, tk, d, generator=g),
         torch.randn(b, h, tk, dv, generator=g),
     )
-    if kind == "causal":
+    if kind == "causal":  # torch given the explicit bottom-right mask (its is_causal is top-left)
         ours = scaled_dot_product_attention(q, k, v, is_causal=True)
-        ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        keep_rows = torch.ones(tq, tk, dtype=torch.bool).tril().any(-1)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(tq, tk))
+        keep_rows = _bottom_right(tq, tk).any(-1)
+        if tq == tk:  # square: the same as torch's own is_causal
+            torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, is_causal=True))
     else:
         allowed = torch.rand(b, 1, tq, tk, generator=g) < 0.7  # broadcast over heads
         mask = allowed if kind == "bool" else torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
@@ -108,9 +121,11 @@ def test_dropout_zeroes_weights_and_rescales():
 @pytest.mark.parametrize(
     "q_shape,k_shape,v_shape,match",
     [
-        ((2, 5, 8), (2, 5, 4), (2, 5, 4), "feature size"),
+        ((2, 5, 8), (2, 5, 4), (2, 5, 4), "head size"),
         ((2, 5, 8), (2, 5, 8), (2, 6, 8), "number of keys"),
-        ((2, 5, 8), (3, 5, 8), (3, 5, 8), "do not broadcast"),
+        ((2, 2, 5, 8), (3, 2, 5, 8), (3, 2, 5, 8), "equal leading"),
+        ((2, 5, 8), (5, 8), (5, 8), "same number of dimensions"),  # no broadcasting between q, k, v
+        ((2, 5, 8), (3, 5, 8), (3, 5, 8), "divide the query head count"),  # dimension -3 = heads
         ((8,), (5, 8), (5, 8), r"\(\.\.\., T, d\)"),
     ],
 )
@@ -204,6 +219,68 @@ def test_kv_cache_decoding_equals_full_causal_pass(backend):
     assert cache.length == 9
 
 
+@given(st.integers(1, 10), st.integers(1, 10), st.sampled_from([4, 2, 1]), st.integers(0, 2**31 - 1))
+def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
+    """scaled_dot_product_attention(is_causal), kernels.attention(causal) and MultiHeadAttention
+    (cross-attention, and self-attention with a KV cache) put the queries at the last T_q positions."""
+    torch.manual_seed(seed)
+    mha = MultiHeadAttention(16, 4, n_kv_heads=n_kv).eval()
+    x, xq = torch.randn(2, tk, 16), torch.randn(2, tq, 16)
+    heads = lambda t, h: t.unflatten(-1, (h, 4)).transpose(1, 2)
+    q, k, v = heads(mha.q_proj(xq), 4), heads(mha.k_proj(x), n_kv), heads(mha.v_proj(x), n_kv)
+    merge = lambda o: mha.out_proj(o.transpose(1, 2).flatten(2))
+
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(tq, tk), enable_gqa=True)
+    want = merge(want * _bottom_right(tq, tk).any(-1, keepdim=True))  # rows that see nothing are 0
+    got = {"reference": merge(scaled_dot_product_attention(q, k, v, is_causal=True))}
+    for backend in ("naive", "chunked", "sdpa", "auto"):
+        got[backend] = merge(attention(q, k, v, causal=True, backend=backend))
+    got["module, cross"] = mha(xq, x, x, is_causal=True)
+    if tq <= tk:  # the cache holds the T_k - T_q earlier positions; the queries are the newest
+        cache = KVCache(max_len=tk)
+        if tk > tq:
+            mha(x[:, : tk - tq], is_causal=True, kv_cache=cache)
+        got["module, cache"] = mha(x[:, tk - tq :], is_causal=True, kv_cache=cache)
+        got["module, full pass"] = mha(x, is_causal=True)[:, tk - tq :]
+        want_self = merge(scaled_dot_product_attention(heads(mha.q_proj(x[:, tk - tq :]), 4), k, v, is_causal=True))
+        for name in ("module, cache", "module, full pass"):
+            torch.testing.assert_close(got.pop(name), want_self, atol=1e-5, rtol=1e-5, msg=name)
+    for name, out in got.items():
+        torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def _expand_kv_heads(gqa: MultiHeadAttention) -> MultiHeadAttention:
+    """A full-head module whose K/V projections repeat each grouped K/V head (repeat_interleave)."""
+    full = MultiHeadAttention(gqa.d_model, gqa.n_heads, attn_backend=gqa.attn_backend).eval()
+    group = gqa.n_heads // gqa.n_kv_heads
+    with torch.no_grad():
+        for name in ("q_proj", "out_proj"):
+            getattr(full, name).load_state_dict(getattr(gqa, name).state_dict())
+        for name in ("k_proj", "v_proj"):
+            src, dst = getattr(gqa, name), getattr(full, name)
+            w = src.weight.unflatten(0, (gqa.n_kv_heads, gqa.head_dim))  # (H_kv, hd, d_model)
+            dst.weight.copy_(w.repeat_interleave(group, 0).flatten(0, 1))
+            dst.bias.copy_(src.bias.unflatten(0, (gqa.n_kv_heads, gqa.head_dim)).repeat_interleave(group, 0).flatten())
+    return full
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
+@pytest.mark.parametrize("n_kv_heads", [1, 2])
+def test_grouped_query_mha_equals_repeated_kv_heads(backend, n_kv_heads):
+    gqa = MultiHeadAttention(32, 4, attn_backend=backend, n_kv_heads=n_kv_heads).eval()
+    assert gqa.k_proj.weight.shape == (n_kv_heads * 8, 32)
+    full = _expand_kv_heads(gqa)
+    x = torch.randn(2, 7, 32)
+    mask = torch.rand(2, 1, 7, 7) < 0.8
+    torch.testing.assert_close(gqa(x, mask=mask, is_causal=True), full(x, mask=mask, is_causal=True))
+    cache = KVCache(max_len=7)
+    steps = [gqa(x[:, :3], is_causal=True, kv_cache=cache)] + [
+        gqa(x[:, i : i + 1], is_causal=True, kv_cache=cache) for i in range(3, 7)
+    ]
+    assert cache.k.shape[1] == n_kv_heads  # the cache stores only the shared K/V heads
+    torch.testing.assert_close(torch.cat(steps, 1), full(x, is_causal=True), atol=1e-5, rtol=1e-5)
+
+
 def test_causal_mask_bottom_right():
     assert torch.equal(causal_mask(2, 4), torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool))
     assert torch.equal(causal_mask(3, 3), torch.ones(3, 3, dtype=torch.bool).tril())
@@ -222,6 +299,9 @@ def test_padding_mask():
         (dict(d_model=32, n_heads=4, attn_backend="cuda"), "unknown attn_backend 'cuda'"),
         (dict(d_model=0, n_heads=1), "must be positive"),
         (dict(d_model=32, n_heads=4, dropout=1.0), "dropout"),
+        (dict(d_model=32, n_heads=4, dropout=0.1, attn_backend="chunked"), "'chunked' has no attention dropout"),
+        (dict(d_model=32, n_heads=4, n_kv_heads=3), "n_kv_heads=3 must be positive and divide n_heads=4"),
+        (dict(d_model=32, n_heads=4, n_kv_heads=0), "n_kv_heads=0"),
     ],
 )
 def test_mha_bad_config(kwargs, match):

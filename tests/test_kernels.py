@@ -1,17 +1,39 @@
-"""Every attention backend equals the naive one, on outputs and gradients (report §3.2 kernels)."""
+"""Every attention backend equals the naive one and torch's SDPA, on outputs and gradients (report §3.2 kernels).
+
+Also: one causal rule (bottom-right) in every backend, grouped-query K/V in every backend, one
+validator and one registry ("auto" resolves to "sdpa"; "triton" is registered but unavailable).
+"""
 
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
-from minillm.kernels import BACKENDS, attention, chunked_attention
+from minillm.kernels import (
+    AUTO_ORDER,
+    BACKEND_NAMES,
+    BACKENDS,
+    attention,
+    check_backend,
+    chunked_attention,
+    resolve_backend,
+    scaled_dot_product_attention,
+    sdpa_attention,
+)
+from minillm.models.gpt import GPTConfig
+from minillm.models.transformer import TransformerConfig
+from minillm.nn.attention import MultiHeadAttention
 
 LENGTHS = [(1, 1), (7, 7), (129, 129), (1000, 1000), (1, 37), (5, 300)]  # (T_q, T_k); T_q < T_k = KV cache
+RUNNABLE = ["naive", "chunked", "sdpa", "auto"]
 
 
-def _inputs(tq, tk, dtype=torch.float32, d=16, dv=16, seed=0):
+def _inputs(tq, tk, dtype=torch.float32, d=16, dv=16, seed=0, heads=2, kv_heads=None):
     g = torch.Generator().manual_seed(seed)
-    make = lambda *s: torch.randn(*s, generator=g).to(dtype).requires_grad_()  # noqa: E731
-    return make(2, 2, tq, d), make(2, 2, tk, d), make(2, 2, tk, dv)
+    make = lambda *s: torch.randn(*s, generator=g).to(dtype).requires_grad_()
+    kv_heads = heads if kv_heads is None else kv_heads
+    return make(2, heads, tq, d), make(2, kv_heads, tk, d), make(2, kv_heads, tk, dv)
 
 
 def _out_and_grads(backend, q, k, v, **kw):
@@ -19,6 +41,11 @@ def _out_and_grads(backend, q, k, v, **kw):
     weight = torch.linspace(-1, 1, out.numel()).reshape(out.shape).to(out.dtype)
     grads = torch.autograd.grad((out * weight).sum(), (q, k, v))
     return (out, *grads)
+
+
+def _bottom_right(tq, tk):
+    """The causal rule written independently of minillm: query i sees keys 0 … i + (T_k - T_q)."""
+    return torch.ones(tq, tk, dtype=torch.bool).tril(diagonal=tk - tq)
 
 
 @pytest.mark.parametrize("backend", ["chunked", "sdpa", "auto"])
@@ -73,32 +100,149 @@ def test_chunked_gradcheck_float64_across_blocks(block_size):
     )
 
 
+@pytest.mark.parametrize("mask_heads", [1, 6])
+def test_chunked_gqa_gradcheck_float64(mask_heads):
+    """The custom backward sums dK and dV over the query heads that share a K/V head."""
+    q, k, v = _inputs(5, 7, dtype=torch.float64, d=4, dv=3, heads=6, kv_heads=2)
+    mask = torch.rand(2, mask_heads, 5, 7, generator=torch.Generator().manual_seed(3)) < 0.7
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: chunked_attention(a, b, c, causal=True, mask=mask, block_size=3, block_q=2), (q, k, v)
+    )
+
+
+# ---------------------------------------------------------------- one causal rule, grouped-query K/V
+gqa_shapes = st.tuples(
+    st.integers(1, 2),  # batch
+    st.integers(1, 3),  # K/V heads
+    st.sampled_from([1, 2, 4]),  # query heads per K/V head
+    st.integers(1, 12),  # T_q
+    st.integers(1, 12),  # T_k
+    st.sampled_from([1, 4, 8]),  # d
+    st.sampled_from([1, 5]),  # d_v
+)
+
+
+@given(gqa_shapes, st.sampled_from(RUNNABLE), st.booleans(), st.integers(0, 2**31 - 1))
+def test_every_backend_matches_torch_gqa_with_the_bottom_right_mask(shape, backend, masked, seed):
+    """Outputs and gradients equal torch SDPA (enable_gqa=True) given the explicit bottom-right mask."""
+    b, h_kv, group, tq, tk, d, dv = shape
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, h_kv * group, tq, d, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(b, h_kv, tk, d, generator=g, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(b, h_kv, tk, dv, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(b, 1, tq, tk, generator=g) < 0.8 if masked else None
+    allowed = _bottom_right(tq, tk) if mask is None else _bottom_right(tq, tk) & mask  # (.., T_q, T_k)
+    keep = allowed.any(-1, keepdim=True)  # rows that see some key; minillm defines the others as 0
+    # torch's output for a row that sees nothing varies by version: let those rows see every key
+    # in the reference and zero them afterwards, which also keeps their gradients at zero
+    safe = allowed | ~keep
+
+    got = attention(q, k, v, causal=True, mask=mask, backend=backend)
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, enable_gqa=True) * keep
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+
+    # gradients against an independent expansion: repeat_interleave copies each K/V head per group
+    k_rep, v_rep = k.repeat_interleave(group, dim=-3), v.repeat_interleave(group, dim=-3)
+    ref = F.scaled_dot_product_attention(q, k_rep, v_rep, attn_mask=safe) * keep
+    torch.testing.assert_close(ref, want, atol=1e-10, rtol=1e-8)
+    grads = torch.autograd.grad(got.sin().sum(), (q, k, v))
+    ref_grads = torch.autograd.grad(ref.sin().sum(), (q, k, v))
+    for a, r in zip(grads, ref_grads):
+        torch.testing.assert_close(a, r, atol=1e-10, rtol=1e-8)
+
+
+@given(st.integers(1, 9), st.sampled_from(RUNNABLE), st.integers(0, 2**31 - 1))
+def test_square_causal_equals_torch_is_causal(t, backend, seed):
+    q, k, v = _inputs(t, t, seed=seed)
+    want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True), want, atol=1e-5, rtol=1e-5)
+
+
 def test_causal_kernels_put_queries_last():
     """T_q < T_k: the query block is the newest positions, as in decoding with a KV cache."""
     q, k, v = _inputs(10, 10)
     full = attention(q, k, v, causal=True, backend="naive")
-    for backend in ("naive", "chunked", "sdpa"):
+    for backend in RUNNABLE:
         tail = attention(q[..., 6:, :], k, v, causal=True, backend=backend)
         torch.testing.assert_close(tail, full[..., 6:, :], atol=1e-5, rtol=1e-5)
 
 
+def test_two_queries_four_keys_by_hand():
+    """The issue's example: 2 queries, 4 keys; the last query sees all 4 keys, the first 3."""
+    q = torch.zeros(1, 2, 1)  # equal scores: the output is the mean of the visible values
+    k, v = torch.zeros(1, 4, 1), torch.tensor([[[1.0], [2.0], [3.0], [10.0]]])
+    want = torch.tensor([[[2.0], [4.0]]])  # mean(1, 2, 3), mean(1, 2, 3, 10)
+    for backend in RUNNABLE:
+        torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True), want)
+
+
+# ---------------------------------------------------------------- registry and validator
+def test_registry_and_auto():
+    assert BACKEND_NAMES == ("auto", "naive", "chunked", "sdpa", "triton")
+    assert set(AUTO_ORDER) <= set(BACKENDS)
+    q, _, _ = _inputs(3, 3)
+    assert resolve_backend("auto", q) == "sdpa"
+    assert resolve_backend("auto", q.double(), dropout_p=0.5) == "sdpa"
+    assert resolve_backend("chunked", q) == "chunked"
+    with pytest.raises(ValueError, match="'triton' cannot run.*not written yet"):
+        resolve_backend("triton", q)
+    with pytest.raises(ValueError, match="'chunked' cannot run.*no attention dropout"):
+        resolve_backend("chunked", q, dropout_p=0.1)
+    with pytest.raises(ValueError, match="unknown attn_backend 'flash'; choose one of auto, naive, chunked"):
+        check_backend("flash", "attn_backend")
+
+
+@pytest.mark.parametrize("name", BACKEND_NAMES)
+def test_every_registry_name_is_accepted_wherever_a_backend_is_named(name):
+    assert GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8, attn_backend=name)
+    assert TransformerConfig(10, 10, d_model=8, n_heads=2, attn_backend=name)
+    assert MultiHeadAttention(8, 2, attn_backend=name)
+
+
+def _entry_points():
+    yield "reference", lambda q, k, v, **kw: scaled_dot_product_attention(q, k, v, **kw)
+    yield "chunked_attention", lambda q, k, v, **kw: chunked_attention(q, k, v, **kw)
+    yield "sdpa_attention", lambda q, k, v, **kw: sdpa_attention(q, k, v, **kw)
+    for b in RUNNABLE:
+        yield b, lambda q, k, v, b=b, **kw: attention(q, k, v, backend=b, **kw)
+
+
+@pytest.mark.parametrize("entry", [f for _, f in _entry_points()], ids=[n for n, _ in _entry_points()])
+def test_one_validator_everywhere(entry):
+    q, k, v = _inputs(4, 4)
+    cases = [
+        ((q, k[..., :8], v), "head size"),
+        ((q, k, v[..., :3, :]), "number of keys"),
+        ((q, k[:1], v[:1]), r"equal leading \(batch\) dimensions"),
+        ((q, k[0], v[0]), "same number of dimensions"),
+        ((q[:, :1], k, v), "divide the query head count"),
+        ((q[0, 0, 0], k, v), r"\(\.\.\., T, d\)"),
+        ((q.long(), k, v), "floating-point"),
+        ((q, k.double(), v), "share a dtype"),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            entry(*args)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        entry(q, k, v, mask=torch.ones(3, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="q must be a torch.Tensor"):
+        entry([1.0], k, v)
+
+
 def test_bad_input_names_the_problem():
     q, k, v = _inputs(4, 4)
-    with pytest.raises(ValueError, match="unknown backend 'flash'; supported: auto, naive, chunked, sdpa, triton"):
+    with pytest.raises(ValueError, match="unknown backend 'flash'; choose one of auto, naive, chunked, sdpa, triton"):
         attention(q, k, v, backend="flash")
-    with pytest.raises(ValueError, match="needs CUDA"):
+    with pytest.raises(ValueError, match="not written yet"):
         attention(q, k, v, backend="triton")
-    with pytest.raises(ValueError, match="head size"):
-        attention(q, k[..., :8], v)
-    with pytest.raises(ValueError, match="same length"):
-        attention(q, k, v[..., :3, :])
-    with pytest.raises(ValueError, match="leading dimensions"):
-        attention(q, k[:1], v[:1])
-    with pytest.raises(ValueError, match="does not broadcast"):
-        attention(q, k, v, mask=torch.ones(3, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no attention dropout"):
+        attention(q, k, v, backend="chunked", dropout_p=0.1)
+    with pytest.raises(ValueError, match="dropout_p"):
+        attention(q, k, v, dropout_p=1.0)
     with pytest.raises(ValueError, match="block_size"):
         chunked_attention(q, k, v, block_size=0)
-    assert "auto" in BACKENDS
 
 
 @pytest.mark.gpu
@@ -107,3 +251,12 @@ def test_cuda_backends_match_naive():
     for backend in ("chunked", "sdpa"):
         for a, b in zip(_out_and_grads(backend, q, k, v, causal=True), _out_and_grads("naive", q, k, v, causal=True)):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cuda_gqa_bottom_right_matches_torch(dtype):
+    q, k, v = (t.detach().cuda().to(dtype) for t in _inputs(64, 200, heads=8, kv_heads=2))
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(64, 200).cuda(), enable_gqa=True)
+    for backend in RUNNABLE:
+        torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want, atol=2e-2, rtol=2e-2)

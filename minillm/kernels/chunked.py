@@ -23,13 +23,20 @@ scores plus O(T·d) for the output and the per-row statistics, instead of the O(
 cache-sized tiles also keep the element-wise softmax work in the CPU cache. With ``causal=True``
 tiles that lie entirely in the queries' future are skipped, which halves the work.
 
+Grouped-query attention costs no copy here: the H query heads are viewed as (H_kv, group) and
+each K/V head broadcasts over its group; in backward, dK and dV sum over the group, because one
+K/V head served every query head of its group.
+
 Docs: docs/quadratic-cost.md.
 """
 
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor
+
+from minillm.kernels.checks import check_attention_inputs
 
 __all__ = ["chunked_attention"]
 
@@ -100,6 +107,8 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k):
         out[..., i0:i1, :] = torch.where(dead, 0.0, acc / denom.masked_fill(dead, 1.0))
         lse[..., i0:i1, :] = torch.where(dead, float("inf"), m + torch.log(denom.masked_fill(dead, 1.0)))
     return out, lse
+
+
 # --8<-- [end:flash-forward]
 
 
@@ -108,7 +117,7 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):
     t_q, t_k = q.shape[-2], k.shape[-2]
     offset = t_k - t_q
     acc_dtype = _acc_dtype(q)
-    up = lambda t: t.to(acc_dtype)  # noqa: E731
+    up = lambda t: t.to(acc_dtype)
     q_scaled = q * scale
     d_out = up(d_out)
     d_row = (d_out * up(out)).sum(dim=-1, keepdim=True)  # (..., T_q, 1) = rowsum(dO ∘ O)
@@ -127,10 +136,11 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):
             s = _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset)
             p = s.sub_(lse[..., i0:i1, :]).exp_()  # (..., rows, cols): the softmax, recomputed
             do_tile = d_out[..., i0:i1, :]
-            dv_tile += p.transpose(-2, -1) @ do_tile
+            # sum_to_size: with grouped-query attention a K/V head gets the sum over its group
+            dv_tile += (p.transpose(-2, -1) @ do_tile).sum_to_size(dv_tile.shape)
             ds = (do_tile @ v_tile.transpose(-2, -1)).sub_(d_row[..., i0:i1, :]).mul_(p)  # P ∘ (dP - D)
             dq[..., i0:i1, :] += ds @ up(k_tile)
-            dk_tile += ds.transpose(-2, -1) @ up(q_tile)  # q_tile carries one factor of scale
+            dk_tile += (ds.transpose(-2, -1) @ up(q_tile)).sum_to_size(dk_tile.shape)  # q_tile holds one scale
         dk[..., j0:j1, :] = dk_tile
         dv[..., j0:j1, :] = dv_tile
     return (dq * scale).to(q.dtype), dk, dv
@@ -151,6 +161,20 @@ class _ChunkedAttention(torch.autograd.Function):
         return dq, dk, dv, None, None, None, None, None
 
 
+def _group_heads(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, group: int):
+    """View H query heads as (H_kv, group) so that each K/V head broadcasts over its group."""
+    q = rearrange(q, "... (h g) t d -> ... h g t d", g=group)  # (..., H_kv, g, T_q, d)
+    k = rearrange(k, "... h t d -> ... h 1 t d")  # (..., H_kv, 1, T_k, d)
+    v = rearrange(v, "... h t d -> ... h 1 t d")  # (..., H_kv, 1, T_k, d_v)
+    if mask is not None:
+        mask = mask[(None,) * (q.dim() - 1 - mask.dim())]  # (..., H or 1, T_q, T_k): the scores' rank
+        if mask.shape[-3] == 1:
+            mask = mask.unsqueeze(-3)  # (..., 1, 1, T_q, T_k)
+        else:
+            mask = rearrange(mask, "... (h g) i j -> ... h g i j", g=group)  # (..., H_kv, g, T_q, T_k)
+    return q, k, v, mask
+
+
 def chunked_attention(
     q: Tensor,
     k: Tensor,
@@ -163,14 +187,19 @@ def chunked_attention(
 ) -> Tensor:
     """Exact attention, key block by key block; O(T·block) extra memory in forward and backward.
 
-    q (..., T_q, d), k (..., T_k, d), v (..., T_k, d_v) with equal leading dimensions. ``causal``
-    aligns queries with the *last* T_q keys (decoding with a cache). ``mask``: bool (True = may
-    attend) or float additive, broadcastable to (..., T_q, T_k); no gradient flows into it.
-    ``block_size`` keys × ``block_q`` queries per tile (``block_q=None``: same as ``block_size``);
-    512 × 256 was fastest on a 2-core x86 CPU in fp32.
+    q (..., H, T_q, d), k (..., H_kv, T_k, d), v (..., H_kv, T_k, d_v) as minillm.kernels.checks
+    describes (H_kv divides H). ``causal``: the queries are the *last* T_q of the T_k positions
+    (bottom-right). ``mask``: bool (True = may attend) or float additive, broadcastable to
+    (..., H, T_q, T_k); no gradient flows into it. ``block_size`` keys × ``block_q`` queries per
+    tile (``block_q=None``: same as ``block_size``); 512 × 256 was fastest on a 2-core x86 CPU in fp32.
     """
+    group = check_attention_inputs(q, k, v, mask)
     block_q = block_size if block_q is None else block_q
     if block_size < 1 or block_q < 1:
         raise ValueError(f"block sizes must be >= 1, got block_size={block_size}, block_q={block_q}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size)
+    if group == 1:
+        return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size)
+    qg, kg, vg, mask = _group_heads(q, k, v, mask, group)
+    out = _ChunkedAttention.apply(qg, kg, vg, mask, causal, scale, block_q, block_size)  # (..., H_kv, g, T_q, d_v)
+    return rearrange(out, "... h g t d -> ... (h g) t d")  # (..., H, T_q, d_v)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minillm.nn.attention import ATTENTION_BACKENDS
+from minillm.kernels import check_backend
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
@@ -55,7 +55,7 @@ class GPTConfig:
     activation: str = "gelu_tanh"  # GPT-2 uses the tanh approximation of GELU
     pos_embedding: str = "learned"  # "learned" (GPT-2), "sinusoidal" or "rope"
     tie_embeddings: bool = True
-    attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused
+    attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused, "auto", …
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -69,8 +69,7 @@ class GPTConfig:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
         if self.pos_embedding not in POSITION_KINDS:
             raise ValueError(f"unknown pos_embedding {self.pos_embedding!r}; choose one of {POSITION_KINDS}")
-        if self.attn_backend not in ATTENTION_BACKENDS:
-            raise ValueError(f"unknown attn_backend {self.attn_backend!r}; choose one of {ATTENTION_BACKENDS}")
+        check_backend(self.attn_backend, "attn_backend")  # "auto" or a name in minillm.kernels.BACKENDS
         if self.pos_embedding == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"rope needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from minillm.nn.attention import ATTENTION_BACKENDS
+from minillm.kernels import check_backend
 from minillm.nn.embeddings import SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
@@ -63,8 +63,7 @@ class TransformerConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
-        if self.attn_backend not in ATTENTION_BACKENDS:
-            raise ValueError(f"unknown attn_backend {self.attn_backend!r}; choose one of {ATTENTION_BACKENDS}")
+        check_backend(self.attn_backend, "attn_backend")  # "auto" or a name in minillm.kernels.BACKENDS
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(
                 "share_embeddings needs one vocabulary: "

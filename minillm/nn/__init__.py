@@ -7,17 +7,17 @@ from minillm.nn.kv_cache import KVCache
 from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
 
 __all__ = [
-    "scaled_dot_product_attention",
+    "DecoderLayer",
+    "EncoderLayer",
+    "FeedForward",
+    "GPTBlock",
+    "KVCache",
+    "LearnedPositionalEmbedding",
     "MultiHeadAttention",
+    "RoPE",
+    "SinusoidalPositionalEncoding",
+    "TokenEmbedding",
     "causal_mask",
     "padding_mask",
-    "FeedForward",
-    "TokenEmbedding",
-    "SinusoidalPositionalEncoding",
-    "LearnedPositionalEmbedding",
-    "RoPE",
-    "KVCache",
-    "EncoderLayer",
-    "DecoderLayer",
-    "GPTBlock",
+    "scaled_dot_product_attention",
 ]

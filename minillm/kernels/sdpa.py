@@ -1,0 +1,50 @@
+"""PyTorch's fused attention with minillm's conventions (backend "sdpa", what "auto" picks).
+
+torch.nn.functional.scaled_dot_product_attention dispatches to FlashAttention, memory-efficient or
+C++ math kernels (report §3.2: the same numbers as the explicit softmax, far less memory traffic).
+Two of torch's conventions differ from minillm's, so this wrapper bridges them:
+
+- torch's ``is_causal`` is top-left aligned and does not combine with a mask; minillm's causal
+  triangle is bottom-right (minillm.kernels.masks), so for T_q != T_k or with a mask it is folded
+  into the mask;
+- a query row with no visible key is NaN or arbitrary across torch versions; minillm returns 0.
+
+Grouped-query K/V go straight to torch's ``enable_gqa`` (the same head mapping as minillm's).
+
+Docs: docs/quadratic-cost.md#one-entry-point-several-backends.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from minillm.kernels.checks import check_attention_inputs
+from minillm.kernels.masks import add_causal
+
+__all__ = ["sdpa_attention"]
+
+
+def sdpa_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+) -> Tensor:
+    """torch's fused attention; shapes and conventions as minillm.kernels.checks describes."""
+    group = check_attention_inputs(q, k, v, mask, dropout_p)
+    if causal and (mask is not None or q.shape[-2] != k.shape[-2]):
+        mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], device=q.device), False  # bottom-right
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=causal, scale=scale, dropout_p=dropout_p, enable_gqa=group > 1
+    )  # (..., H, T_q, d_v)
+    if mask is not None:
+        visible = (
+            mask.any(-1, keepdim=True) if mask.dtype == torch.bool else (mask > float("-inf")).any(-1, keepdim=True)
+        )
+        out = out.masked_fill(~visible, 0.0)  # (..., H, T_q, d_v): rows that see nothing are 0
+    return out
