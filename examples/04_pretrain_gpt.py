@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minillm.data.tokens import TokenData, prepare_tokens
+from minillm.models import GPTConfig
 from minillm.train import TrainConfig, Trainer
 
 
@@ -61,11 +62,7 @@ def main(argv=None) -> dict:
         out_dir=str(out / "run"),
         resume=args.resume,
         seed=args.seed,
-        n_layer=4,
-        n_head=4,
-        n_embd=128,
-        block_size=128,
-        dropout=0.1,
+        model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.1),  # vocab_size: from the data
         batch_size=32,
         max_steps=args.steps,
         lr=2e-3,
@@ -78,8 +75,8 @@ def main(argv=None) -> dict:
         sample_prompt="The ",
     )
     if args.quick:
-        config = TrainConfig(
-            **{
+        config = TrainConfig.from_dict(  # flat names: the model's fields beside the run's
+            {
                 **config.to_dict(),
                 "n_layer": 2,
                 "n_embd": 64,
@@ -93,8 +90,8 @@ def main(argv=None) -> dict:
     trainer = Trainer(config)
     n = trainer.model.num_parameters()
     print(
-        f"model: GPT {config.n_layer} layers x {config.n_embd} wide, {n:,} parameters; "
-        f"{config.batch_size} x {config.block_size} = {config.batch_size * config.block_size:,} tokens per step"
+        f"model: GPT {config.model.n_layer} layers x {config.model.n_embd} wide, {n:,} parameters; "
+        f"{config.batch_size} x {config.model.block_size} = {config.batch_size * config.model.block_size:,} tokens per step"
     )
     baseline = unigram_loss(np.asarray(data.train), np.asarray(data.val), data.vocab_size)
     print(

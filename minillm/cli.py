@@ -1,21 +1,28 @@
-"""The ``minillm`` console script.
+"""The ``minillm`` console script: one argparse dispatcher for every subcommand.
 
-minillm info                      version, torch, device, where each report section lives
-minillm params gpt2               parameter count of a named config (gpt2*, transformer-base)
-minillm costs report              the report's §3.2 numbers, computed
-minillm bench attention [--quick] the quadratic attention benchmark (table + JSON + PNG)
-minillm bench train               training tokens/s and MFU (eager and torch.compile)
-minillm prepare SOURCE... --out D text files / python-docs / minillm-docs → token files for training
-minillm train --data-dir D ...    pre-train a GPT (every TrainConfig field is a flag; torchrun works)
-minillm sample --ckpt C --prompt  generate text from a checkpoint
-minillm rlhf [--quick]            the SFT → reward model → PPO / DPO pipeline
-minillm demo [rlhf --quick]       the instructor's demo: §3.2 claims beside measured numbers (≤ 2 min)
+minillm info                        version, torch, device, where each report section lives
+minillm params gpt2                 parameter count of a named config (gpt2*, transformer-base)
+minillm costs report                the report's §3.2 numbers, computed
+minillm bench attention [--quick]   the quadratic attention benchmark (table + JSON + PNG)
+minillm bench components [--quick]  where one GPT block's time goes as the context grows
+minillm bench train                 training tokens/s and MFU (eager and torch.compile)
+minillm prepare SOURCE... --out D   text files / python-docs / minillm-docs → token files for training
+minillm train --data-dir D ...      pre-train a GPT (every TrainConfig and GPTConfig field is a flag;
+                                    --config FILE.json with the same names; an explicit flag wins)
+minillm sample --ckpt C --prompt P  generate text from a checkpoint or run directory
+minillm rlhf [--quick]              the SFT → reward model → PPO / DPO pipeline (report §1.2.2)
+minillm demo [rlhf --quick]         the instructor's demo: §3.2 claims beside measured numbers (≤ 2 min)
+
+A user error — a bad flag, a bad value, a missing file — is one line on stderr,
+``minillm <cmd>: error: …``, and exit status 2; ``minillm --debug <cmd> …`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+__all__ = ["UsageError", "build_parser", "main"]
 
 SECTION_MAP = [
     ("§1.2.1 self-attention, multi-head", "minillm/nn/attention.py", "examples/01_attention_by_hand.py"),
@@ -32,8 +39,25 @@ SECTION_MAP = [
     ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs.py", "examples/05_quadratic_cost.py"),
     ("§3.2 instructor demo", "minillm/demo.py", "minillm demo"),
 ]
+GPT2_NAMES = ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
 
 
+class UsageError(Exception):
+    """argparse's own complaint about the command line, raised instead of printing usage and exiting."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become one line, not a usage block (subparsers inherit the class)."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message)
+
+
+# -- handlers: each takes the parsed arguments and returns the exit status -------------------------
 def _info(_args) -> int:
     import torch
 
@@ -129,17 +153,9 @@ def _prepare(args) -> int:
 
 
 def _train(args) -> int:
-    import json
-
     from minillm.train import TrainConfig, Trainer
 
-    config = TrainConfig.from_args(args)
-    if args.config:  # a JSON file of TrainConfig fields; flags given explicitly still win
-        with open(args.config, encoding="utf-8") as f:
-            values = json.load(f)
-        explicit = {k: v for k, v in vars(args).items() if k in config.to_dict() and v != _DEFAULTS.get(k)}
-        config = TrainConfig.from_dict({**config.to_dict(), **values, **explicit})
-    trainer = Trainer(config)
+    trainer = Trainer(TrainConfig.from_args(args))  # explicit flag > --config file > default
     try:
         result = trainer.train()
     finally:
@@ -168,9 +184,7 @@ def _sample(args) -> int:
     model = GPT(GPTConfig(**model_cfg))
     load_checkpoint(path, model)
     tok = load_tokenizer(path / "tokenizer.json")
-    ids = tok.encode(args.prompt)
-    if not ids:
-        raise ValueError("the prompt encodes to no tokens; give a non-empty --prompt")
+    prompt, ids = _encode_prompt(tok, args.prompt)
     g = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):
         out = model.generate(
@@ -182,79 +196,128 @@ def _sample(args) -> int:
             generator=g,
         )
         print(f"--- sample {i + 1} (step {state['step']} of {path.parent.name}) ---")
-        print(args.prompt + tok.decode(out[0, len(ids[-model.max_len :]) :].tolist()))
+        print(prompt + tok.decode(out[0, len(ids[-model.max_len :]) :].tolist()))
     return 0
 
 
-_DEFAULTS: dict = {}
+def _encode_prompt(tok, prompt: str | None) -> tuple[str, list[int]]:
+    """The prompt's ids. A prompt the user typed must encode; the default "\n" falls back to token 0
+    for a vocabulary without newlines (a corpus of one line)."""
+    if prompt is not None:
+        try:
+            ids = tok.encode(prompt)
+        except KeyError as err:  # the char tokenizer never saw this character
+            raise ValueError(f"--prompt {prompt!r} cannot be encoded: {err.args[0]}") from None
+        if not ids:
+            raise ValueError("the prompt encodes to no tokens; give a non-empty --prompt")
+        return prompt, ids
+    try:
+        return "\n", tok.encode("\n")
+    except KeyError:
+        return tok.decode([0]), [0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["rlhf"]:  # the pipeline has its own argument parser
-        from minillm.rlhf.pipeline import main as rlhf_pipeline
+# -- the parser ------------------------------------------------------------------------------------
+def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, **kw)
+    if handler is not None:  # a group (bench, costs) has none: its own subcommands do
+        p.set_defaults(func=handler, prog=p.prog)
+    return p
 
-        rlhf_pipeline(argv[1:])
-        return 0
-    if argv[:2] == ["bench", "attention"]:  # the benchmark has its own argument parser
-        from minillm.bench.attention import main as bench_attention
 
-        return bench_attention(argv[2:])
-    if argv[:1] == ["demo"]:  # the instructor's demo has its own argument parser
-        from minillm.demo import main as demo
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
+    from minillm import demo
+    from minillm.bench import attention as bench_attention
+    from minillm.bench import components as bench_components
+    from minillm.bench import train as bench_train
+    from minillm.train.config import TrainConfig
 
-        return demo(argv[1:])
-    if argv[:2] == ["bench", "train"]:
-        from minillm.bench.train import main as bench_train
+    parser = _Parser(prog="minillm", description="minillm: the report's Transformer, step by step")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(sub, "info", _info, "versions and the report-section → module map")
+    p = _command(sub, "params", _params, "parameter count of a named configuration")
+    p.add_argument("name", choices=[*GPT2_NAMES, "transformer-base"])
 
-        return bench_train(argv[2:])
-    parser = argparse.ArgumentParser(prog="minillm", description="minillm: the report's Transformer, step by step")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions and the report-section → module map").set_defaults(func=_info)
-    p = sub.add_parser("params", help="parameter count of a named configuration")
-    p.add_argument("name", choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "transformer-base"])
-    p.set_defaults(func=_params)
-    costs = sub.add_parser("costs", help="report §3.2 cost numbers").add_subparsers(dest="what", required=True)
-    p = costs.add_parser("report", help="reproduce the report's compute and memory numbers")
+    costs = _command(sub, "costs", None, "report §3.2 cost numbers")
+    costs = costs.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = _command(costs, "report", _costs_report, "reproduce the report's compute and memory numbers")
     p.add_argument("--scale", type=int, default=32, help="context multiplier (report: 32)")
-    p.add_argument("--model", default="gpt2", choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"])
+    p.add_argument("--model", default="gpt2", choices=GPT2_NAMES)
     p.add_argument("--context", type=int, default=1024, help="base context length")
-    p.set_defaults(func=_costs_report)
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="what", required=True)
-    bench.add_parser("attention", help="time and memory of attention backends vs context length (see --help)")
-    bench.add_parser("train", help="training tokens/s and MFU, eager and compiled (see --help)")
-    sub.add_parser("rlhf", help="the RLHF pipeline of report §1.2.2 (see minillm rlhf --help)")
-    sub.add_parser("demo", help="instructor demo: report §3.2 claims vs measured (`minillm demo rlhf --quick`: §1.2.2)")
-    p = sub.add_parser("prepare", help="tokenise text into train.bin/val.bin for `minillm train`")
+
+    bench = _command(sub, "bench", None, "benchmarks (table + JSON + PNG)")
+    bench = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
+    for name, module, what in [
+        ("attention", bench_attention, "time and memory of attention backends vs context length"),
+        ("components", bench_components, "where one GPT block's time goes as the context grows"),
+        ("train", bench_train, "training tokens/s and MFU, eager and compiled"),
+    ]:
+        module.add_arguments(_command(bench, name, module.run, what))
+
+    _add_rlhf(_command(sub, "rlhf", None, "the RLHF pipeline of report §1.2.2: SFT → reward model → PPO / DPO"))
+    demo.add_arguments(_command(sub, "demo", demo.run, "instructor demo: §3.2 claims vs measured (rlhf: §1.2.2)"))
+
+    p = _command(sub, "prepare", _prepare, "tokenise text into train.bin/val.bin for `minillm train`")
     p.add_argument("sources", nargs="+", help="text files, directories, 'python-docs' or 'minillm-docs'")
     p.add_argument("--out", required=True, help="data directory to write")
     p.add_argument("--tokenizer", choices=["char", "bpe"], default="char")
     p.add_argument("--vocab-size", type=int, default=2048, help="BPE vocabulary size (bytes + merges)")
     p.add_argument("--val-fraction", type=float, default=0.1)
-    p.set_defaults(func=_prepare)
-    p = sub.add_parser("train", help="pre-train a GPT on a prepared data directory (see --help for every flag)")
-    from minillm.train.config import TrainConfig
 
+    p = _command(sub, "train", _train, "pre-train a GPT on a prepared data directory (every config field is a flag)")
     TrainConfig.add_arguments(p)
-    p.add_argument("--config", help="JSON file of TrainConfig fields (unknown keys are an error)")
-    p.set_defaults(func=_train)
-    _DEFAULTS.update(TrainConfig().to_dict())
-    p = sub.add_parser("sample", help="generate text from a training checkpoint")
+
+    p = _command(sub, "sample", _sample, "generate text from a training checkpoint or run directory")
     p.add_argument("--ckpt", required=True, help="a ckpt-* directory or a run directory (newest checkpoint)")
-    p.add_argument("--prompt", default="\n")
+    p.add_argument("--prompt", default=None, help='default: "\\n" where the tokenizer knows it')
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_sample)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _add_rlhf(p: argparse.ArgumentParser) -> None:
+    # until minillm.rlhf.run_pipeline(PipelineConfig) lands, the pipeline parses its own flags
+    p.set_defaults(func=_rlhf, prog=p.prog, forward_extras=True)
+
+
+def _rlhf(args) -> int:
+    from minillm.rlhf.pipeline import main as rlhf_pipeline
+
+    rlhf_pipeline(args.extras)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+    prog = "minillm"
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback
-        print(f"minillm {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        args, extras = build_parser().parse_known_args(argv)
+        prog = args.prog
+        if extras and not getattr(args, "forward_extras", False):
+            raise UsageError(args.prog, f"unrecognized arguments: {' '.join(extras)}")
+        args.extras = extras
+        return int(args.func(args) or 0)
+    except UsageError as err:  # argparse's own complaint: one line, as for every other user error
+        if debug:
+            raise
+        _complain(err.prog, str(err))
+    except (ValueError, OSError) as err:  # bad input: ValueError, CheckpointError, missing files
+        if debug:
+            raise
+        _complain(prog, str(err))
+    return 2
+
+
+def _complain(prog: str, message: str) -> None:
+    one_line = " ".join(message.split())  # a multi-line message still prints as one line
+    print(f"{prog}: error: {one_line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

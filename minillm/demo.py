@@ -17,7 +17,9 @@ import json
 import time
 from pathlib import Path
 
-__all__ = ["main"]
+from minillm.bench.common import positive_ints
+
+__all__ = ["add_arguments", "main", "quadratic_cost", "run"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -95,8 +97,8 @@ def quadratic_cost(out: Path, lengths: str | None = None) -> dict:
     return {"ratios": ratios, "rows": rows}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="minillm demo", description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``minillm demo`` (the CLI's dispatcher and ``main`` share them)."""
     p.add_argument(
         "topic",
         nargs="?",
@@ -106,8 +108,18 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out", default="out/demo", help="where JSON and plots go")
     p.add_argument("--quick", action="store_true", help="rlhf: the ~1-minute version")
-    p.add_argument("--lengths", default=None, help="cost: comma list of T instead of 256,512,1024,2048,4096")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--lengths", type=positive_ints, default=None, help="cost: comma list of T instead of 256,512,1024,2048,4096"
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="minillm demo", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.topic == "rlhf":
         from minillm.rlhf.pipeline import main as rlhf
@@ -115,5 +127,5 @@ def main(argv=None) -> int:
         rlhf((["--quick"] if args.quick else []) + ["--out", str(out / "rlhf")])
         print(f"the chapter: {_chapter('rlhf.md')}  (中文: {_chapter('zh/rlhf.md')})")
         return 0
-    quadratic_cost(out, args.lengths)
+    quadratic_cost(out, ",".join(map(str, args.lengths)) if args.lengths else None)
     return 0

@@ -60,7 +60,7 @@ def test_two_processes_match_one(tmp_path):
     for name in rank0:  # DDP keeps the replicas identical, bit for bit
         assert torch.equal(rank0[name], rank1[name]), name
 
-    single = Trainer(TrainConfig(**cfg, out_dir=str(tmp_path / "single")), log=lambda *_: None)
+    single = Trainer(TrainConfig.from_dict({**cfg, "out_dir": str(tmp_path / "single")}), log=lambda *_: None)
     single.train()
     # Same global batch and the same averaged gradient; only the order of float additions differs
     # (all-reduce vs one backward over all rows), so agreement is to float32 rounding, not bitwise.

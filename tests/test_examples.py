@@ -131,17 +131,6 @@ def test_example_06_quick_pipeline_runs_and_the_kl_leash_holds(tmp_path):
         assert (tmp_path / f"rlhf_{stage}.safetensors").stat().st_size > 0
 
 
-def test_cli_info_and_params(capsys):
-    from minillm.cli import main
-
-    assert main(["params", "gpt2"]) == 0
-    assert "124,439,808" in capsys.readouterr().out
-    assert main(["info"]) == 0
-    assert "minillm/nn/attention.py" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["params", "gpt5"])
-
-
 def test_tests_named_in_the_docs_exist():
     """`tests/x.py::name` (and a following `::other`) in the docs and README name real test functions."""
     for doc in [*DOCS, "README.md"]:

@@ -50,7 +50,7 @@ def tiny(data_dir, out_dir, **kw) -> TrainConfig:
         sample_tokens=8,
         progress=False,
     )
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig.from_dict({**base, **kw})  # flat names: the model's fields beside the run's
 
 
 def quiet(*_):
@@ -106,15 +106,40 @@ def test_data_errors(tmp_path, data_dir):
 def test_config_validation_and_cli_round_trip():
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         TrainConfig(batch_size=0)
-    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['n_layers'\]"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_layers'\]"):
         TrainConfig.from_dict({"n_layers": 3})
     with pytest.raises(ValueError, match="not divisible by grad_accum"):
         TrainConfig(batch_size=6, grad_accum=4)
     parser = argparse.ArgumentParser()
     TrainConfig.add_arguments(parser)
     cfg = TrainConfig.from_args(parser.parse_args(["--n-layer", "3", "--lr", "0.01", "--no-bias", "--compile"]))
-    assert (cfg.n_layer, cfg.lr, cfg.bias, cfg.compile) == (3, 0.01, False, True)
+    assert (cfg.model.n_layer, cfg.lr, cfg.model.bias, cfg.compile) == (3, 0.01, False, True)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_train_config_composes_the_model_config():
+    from dataclasses import fields
+
+    from minillm.models import GPTConfig
+
+    flags = set(TrainConfig().to_dict())
+    assert {f.name for f in fields(GPTConfig)} - flags == {"vocab_size"}  # every model field but the data's
+    cfg = TrainConfig.from_dict({"activation": "relu", "tie_embeddings": False, "n_layer": 1})
+    assert cfg.model == GPTConfig(
+        **{**TrainConfig().model.to_dict(), "activation": "relu", "tie_embeddings": False, "n_layer": 1}
+    )
+    for bad, match in [
+        ({"bias": "false"}, r"bias='false' is not a valid bool"),
+        ({"lr": float("inf")}, r"lr=inf is not a valid float"),
+        ({"dropout": float("nan")}, r"dropout=nan is not a valid float"),
+        ({"n_layer": 2.0}, r"n_layer=2.0 is not a valid int"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            TrainConfig.from_dict(bad)
+    with pytest.raises(ValueError, match=r"TrainConfig: grad_clip=nan"):
+        TrainConfig(grad_clip=float("nan"))
+    with pytest.raises(ValueError, match=r"GPTConfig: dropout=inf"):
+        TrainConfig(model=GPTConfig(dropout=float("inf")))
 
 
 # -- training and resume ------------------------------------------------------------------------
@@ -241,12 +266,37 @@ def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"learning_rate": 0.1}))
     assert main(["train", "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "x"), "--config", str(bad)]) == 2
-    assert "unknown config key(s) ['learning_rate']" in capsys.readouterr().err
+    assert "unknown key(s) ['learning_rate']" in capsys.readouterr().err
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "y")]) == 2
     assert "not a prepared data directory" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written on bad input
-    with pytest.raises(ValueError, match="cannot be encoded"):
-        Trainer(tiny(data_dir, tmp_path / "z", sample_prompt="€"), log=quiet)
+
+
+def test_unencodable_sample_prompt_falls_back_to_a_known_token(data_dir, tmp_path):
+    logged = []
+    trainer = Trainer(tiny(data_dir, tmp_path, sample_prompt="€"), log=logged.append)
+    first = int(trainer.data.train[0])
+    assert trainer.prompt_ids == [first] and "cannot be encoded" in logged[0]
+    assert isinstance(trainer.sample(4), str)
+    trainer = Trainer(tiny(data_dir, tmp_path / "empty", sample_prompt=""), log=logged.append)
+    assert trainer.prompt_ids == [first] and "encodes to no tokens" in logged[-1]
+
+
+def test_default_prompt_works_on_a_corpus_without_newlines(tmp_path):
+    src = tmp_path / "one_line.txt"
+    src.write_text("abcdefgh " * 200, encoding="utf-8")
+    prepare_tokens([str(src)], tmp_path / "data", tokenizer="char")
+    cfg = TrainConfig.from_dict({**tiny(tmp_path / "data", tmp_path / "out").to_dict(), "sample_prompt": "\n"})
+    assert Trainer(cfg, log=quiet).prompt_ids  # the default "\n" is not in this vocabulary: no refusal
+
+
+def test_trainer_leaves_the_callers_rng_alone(data_dir, tmp_path):
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    trainer = Trainer(tiny(data_dir, tmp_path, max_steps=3, warmup_steps=1, eval_interval=3), log=quiet)
+    trainer.train()
+    assert torch.equal(torch.rand(3), expected)  # as if the Trainer had never run
 
 
 def test_prepare_minillm_docs_includes_the_chinese_chapters(tmp_path):

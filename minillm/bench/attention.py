@@ -9,9 +9,9 @@ the median time, the achieved TFLOP/s and the peak extra memory, then fits the l
 time against T (2 = quadratic). It prints a table, writes JSON (device, dtype, torch version,
 every measurement) and a PNG: time vs T on log-log axes with a slope-2 guide, and memory vs T.
 
-FLOPs: forward 4·B·H·T²·d (Q Kᵀ and P V), halved when causal; forward+backward 3.5× forward
-(the backward has five T×T products to the forward's two), the convention of the
-FlashAttention papers. The naive backend is skipped where its T×T matrices would not fit.
+FLOPs come from ``minillm.costs.attention_flops``: forward 4·B·H·pairs·d (Q Kᵀ and P V; pairs = T²,
+or T(T+1)/2 causal); forward+backward 3.5× forward (the backward has five T×T products to the
+forward's two), the convention of the FlashAttention papers. The naive backend is skipped where its T×T matrices would not fit.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ from minillm.bench.common import (
     device_info,
     loglog_slope,
     peak_extra_memory,
+    positive_int,
+    positive_ints,
     steady_allocator,
     time_call,
     write_json,
 )
+from minillm.costs import attention_flops
 from minillm.kernels import attention
 from minillm.plotting import pyplot
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def attention_flops(b: int, h: int, t: int, d: int, causal: bool, mode: str) -> float:
-    fwd = 4 * b * h * t * t * d * (0.5 if causal else 1.0)
-    return fwd * (3.5 if mode == "fwd+bwd" else 1.0)
 
 
 def naive_bytes(b: int, h: int, t: int, mode: str) -> int:
@@ -46,23 +44,24 @@ def naive_bytes(b: int, h: int, t: int, mode: str) -> int:
     return (4 if mode == "fwd" else 7) * b * h * t * t * 4
 
 
-def _parse(argv):
-    p = argparse.ArgumentParser(prog="minillm bench attention", description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``minillm bench attention`` (the CLI's dispatcher and ``main`` share them)."""
     p.add_argument("--backends", default=None, help="comma list of naive,chunked,sdpa (default: all)")
-    p.add_argument("--lengths", default=None, help="comma list of T (default: CPU 128..8192, GPU 512..32768)")
     p.add_argument(
-        "--batch", type=int, default=None, help="default 1 on CPU; on GPU 16384 / T (FlashAttention-2 setup)"
+        "--lengths", type=positive_ints, default=None, help="comma list of T (default: CPU 128..8192, GPU 512..32768)"
     )
-    p.add_argument("--heads", type=int, default=None, help="default 8 on CPU, 16 on GPU")
-    p.add_argument("--head-dim", type=int, default=None, help="default 64 on CPU, 128 on GPU")
+    p.add_argument(
+        "--batch", type=positive_int, default=None, help="default 1 on CPU; on GPU 16384 / T (FlashAttention-2 setup)"
+    )
+    p.add_argument("--heads", type=positive_int, default=None, help="default 8 on CPU, 16 on GPU")
+    p.add_argument("--head-dim", type=positive_int, default=None, help="default 64 on CPU, 128 on GPU")
     p.add_argument("--dtype", choices=list(DTYPES), default=None, help="default fp32 on CPU, bf16 on GPU")
     p.add_argument("--causal", choices=["false", "true", "both"], default="both")
     p.add_argument("--mode", choices=["fwd", "fwd+bwd", "both"], default="both")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--out", default="out/bench_attention", help="path prefix for .json and .png")
     p.add_argument("--quick", action="store_true", help="class demo: T = 256..4096, non-causal, ≤ 2 min on a laptop")
-    return p.parse_args(argv)
 
 
 def _settings(args) -> dict:
@@ -76,13 +75,11 @@ def _settings(args) -> dict:
         causal = {"false": [False], "true": [True], "both": [False, True]}[args.causal]
         modes = {"fwd": ["fwd"], "fwd+bwd": ["fwd+bwd"], "both": ["fwd", "fwd+bwd"]}[args.mode]
     if args.lengths:
-        lengths = [int(x) for x in args.lengths.split(",")]
+        lengths = args.lengths
     backends = args.backends.split(",") if args.backends else ["naive", "chunked", "sdpa"]
     for b in backends:
         if b not in ("naive", "chunked", "sdpa", "triton"):
             raise ValueError(f"unknown backend {b!r}; choose from naive, chunked, sdpa, triton")
-    if any(t <= 0 for t in lengths):
-        raise ValueError(f"context lengths must be positive, got {lengths}")
     return dict(
         device=device,
         lengths=lengths,
@@ -118,12 +115,19 @@ def run_one(backend, t, causal, mode, s, repeats) -> dict:
         memory = peak_extra_memory(step, device)
     except torch.OutOfMemoryError:
         return {**row, "skipped": "out of memory"}
-    flops = attention_flops(b, h, t, d, causal, mode)
+    flops = attention_flops(b, h, t, t, d, causal, mode)
     return {**row, "seconds": seconds, "tflops": flops / seconds / 1e12, "peak_extra_bytes": memory}
 
 
 def main(argv=None) -> int:
-    args = _parse(argv)
+    """``python benchmarks/bench_attention.py ...``: the same flags as ``minillm bench attention``."""
+    p = argparse.ArgumentParser(prog="minillm bench attention", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure, print the table, write the JSON and the PNG."""
     s = _settings(args)
     steady_allocator()
     info = {**device_info(s["device"]), "dtype": str(s["dtype"]).replace("torch.", "")}

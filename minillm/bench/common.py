@@ -7,6 +7,7 @@ counter, on Linux CPUs by resetting the process's peak resident set size (writin
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -18,13 +19,15 @@ from typing import Callable
 import torch
 
 __all__ = [
-    "steady_allocator",
-    "device_info",
-    "time_call",
-    "peak_extra_memory",
     "available_memory",
-    "write_json",
+    "device_info",
     "loglog_slope",
+    "peak_extra_memory",
+    "positive_int",
+    "positive_ints",
+    "steady_allocator",
+    "time_call",
+    "write_json",
 ]
 
 
@@ -167,3 +170,23 @@ def write_json(path: str | Path, data: dict) -> Path:
     from minillm.fileio import atomic_write
 
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))  # never half a JSON
+
+
+# -- argparse types: a bad value is argparse's one-line error, naming the flag --------------------
+def positive_int(text: str) -> int:
+    """``--repeats 3``: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_ints(text: str) -> list[int]:
+    """``--lengths 256,512,1024``: a comma list of positive integers."""
+    try:
+        return [positive_int(x.strip()) for x in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of positive integers, got {text!r}") from None

@@ -10,9 +10,10 @@ For one block and T tokens it times, separately, the parts of a forward pass:
     feed-forward d → 4d → d                                      2 · T · 8d²            (linear)
     rest         two LayerNorms and the residual additions       (memory-bound, small)
 
-and prints measured shares beside the analytic FLOP shares. Analytically the T × T attention
-overtakes the block's linear layers (projections + feed-forward, 24·T·d²) at T = 6·d (4,608 for
-GPT-2 small); the measured crossover depends on how fast this device runs each kind of work.
+and prints measured shares beside the analytic FLOP shares (``minillm.costs.block_flops``).
+Analytically the T × T attention overtakes the block's linear layers (projections + feed-forward,
+24·T·d²) at T = 6·d (4,608 for GPT-2 small); the measured crossover depends
+on how fast this device runs each kind of work.
 """
 
 from __future__ import annotations
@@ -22,16 +23,13 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench.common import device_info, steady_allocator, time_call, write_json
+from minillm.bench.common import device_info, positive_int, positive_ints, steady_allocator, time_call, write_json
+from minillm.costs import block_flops
 from minillm.kernels import attention
 from minillm.nn.layers import GPTBlock
 from minillm.plotting import pyplot
 
 PARTS = ("projections", "attention", "feed-forward", "rest")
-
-
-def analytic_flops(t: int, d: int) -> dict:
-    return {"projections": 8 * t * d * d, "attention": 4 * t * t * d, "feed-forward": 16 * t * d * d, "rest": 0}
 
 
 def measure(block: GPTBlock, t: int, device, repeats: int) -> dict:
@@ -47,20 +45,30 @@ def measure(block: GPTBlock, t: int, device, repeats: int) -> dict:
         return {name: time_call(fn, device, repeats) for name, fn in zip(PARTS, (proj, core, ff, rest))}
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``minillm bench components`` (the CLI's dispatcher and ``main`` share them)."""
+    p.add_argument("--n-embd", type=positive_int, default=768)
+    p.add_argument("--n-head", type=positive_int, default=12)
+    p.add_argument("--lengths", type=positive_ints, default=None, help="comma list of T (default 256 … 8192)")
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--out", default="out/bench_components", help="path prefix for .json and .png")
+    p.add_argument("--quick", action="store_true", help="T = 256 … 2048, ~20 s")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="bench_components", description=__doc__.splitlines()[0])
-    p.add_argument("--n-embd", type=int, default=768)
-    p.add_argument("--n-head", type=int, default=12)
-    p.add_argument("--lengths", default=None, help="comma list of T (default 256 … 8192)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", default="out/bench_components")
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args(argv)
+    """``python benchmarks/bench_components.py ...``: the same flags as ``minillm bench components``."""
+    p = argparse.ArgumentParser(prog="minillm bench components", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Time each part of one block at each length; print, write JSON and a PNG."""
     if args.n_embd % args.n_head:
         raise ValueError(f"n_embd={args.n_embd} is not divisible by n_head={args.n_head}")
     lengths = [256, 512, 1024, 2048] if args.quick else [256, 512, 1024, 2048, 4096, 8192]
     if args.lengths:
-        lengths = [int(x) for x in args.lengths.split(",")]
+        lengths = args.lengths
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     steady_allocator()
     info = device_info(device)
@@ -73,7 +81,7 @@ def main(argv=None) -> int:
     rows = []
     for t in lengths:
         ms = measure(block, t, device, args.repeats)
-        fl = analytic_flops(t, d)
+        fl = {**block_flops(t, d), "rest": 0.0}  # norms and residuals: no matmuls
         share = ms["attention"] / sum(ms.values())
         flop_share = fl["attention"] / sum(fl.values())
         rows.append({"T": t, "seconds": ms, "flops": fl, "attention_share": share, "attention_flop_share": flop_share})

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minillm.bench.common import device_info, write_json
+from minillm.bench.common import device_info, positive_int, write_json
 from minillm.costs import training_flops
 from minillm.data.tokens import write_token_files
-from minillm.models.gpt import GPT2_SIZES
+from minillm.models.gpt import GPT2_SIZES, GPTConfig
 from minillm.train import TrainConfig, Trainer
 
-__all__ = ["PEAK_BF16", "peak_flops", "main"]
+__all__ = ["PEAK_BF16", "add_arguments", "main", "peak_flops", "run"]
 
 # Dense bf16 tensor-core peak FLOP/s by device-name substring (most specific first).
 PEAK_BF16 = [
@@ -78,39 +78,49 @@ def _measure(config: TrainConfig, steps: int, warmup: int) -> dict:
     seconds = (time.perf_counter() - start) / steps
     return {
         "seconds_per_step": seconds,
-        "tokens_per_s": config.batch_size * config.block_size / seconds,
+        "tokens_per_s": config.batch_size * config.model.block_size / seconds,
         "warmup_seconds": warm,
         "device": trainer.device,
         "dtype": str(trainer.dtype or torch.float32),
     }
 
 
-def main(argv=None) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``minillm bench train`` (the CLI's dispatcher and ``main`` share them)."""
     gpu = torch.cuda.is_available()
-    p = argparse.ArgumentParser(prog="minillm bench train", description=__doc__.splitlines()[0])
     p.add_argument(
         "--model",
         default="gpt2" if gpu else "small",
         choices=["small", *GPT2_SIZES],
         help="GPT-2 size, or 'small' (4 layers x 256, for CPUs)",
     )
-    p.add_argument("--batch-size", type=int, default=12 if gpu else 8)
-    p.add_argument("--block-size", type=int, default=1024 if gpu else 256)
+    p.add_argument("--batch-size", type=positive_int, default=12 if gpu else 8)
+    p.add_argument("--block-size", type=positive_int, default=1024 if gpu else 256)
     p.add_argument(
         "--vocab-size",
-        type=int,
+        type=positive_int,
         default=50304 if gpu else 8192,
         help="50304 = GPT-2's 50257 rounded up to a multiple of 64, as nanoGPT does",
     )
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--steps", type=int, default=20 if gpu else 10, help="timed steps")
+    p.add_argument("--grad-accum", type=positive_int, default=1)
+    p.add_argument("--steps", type=positive_int, default=20 if gpu else 10, help="timed steps")
     p.add_argument("--warmup", type=int, default=5 if gpu else 2, help="untimed steps first")
     p.add_argument("--modes", default="eager,compiled", help="comma-separated: eager, compiled")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--attn-backend", default="sdpa")
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, if not in the table")
     p.add_argument("--out", default="benchmarks/results/train_" + ("gpu" if gpu else "cpu") + ".json")
-    args = p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """``python benchmarks/bench_train.py ...``: the same flags as ``minillm bench train``."""
+    p = argparse.ArgumentParser(prog="minillm bench train", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Time eager and/or compiled training steps; print the table and write the JSON."""
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in ("eager", "compiled") for m in modes):
         raise ValueError(f"--modes must list 'eager' and/or 'compiled', got {args.modes!r}")
@@ -119,11 +129,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         _random_data(Path(tmp), args.vocab_size, max(4 * args.block_size, 1 << 16))
         for mode in modes:
+            model = GPTConfig(**size, block_size=args.block_size, attn_backend=args.attn_backend)
             config = TrainConfig(
                 data_dir=tmp,
                 out_dir=str(Path(tmp) / "out"),
-                **size,
-                block_size=args.block_size,
+                model=model,
                 batch_size=args.batch_size,
                 grad_accum=args.grad_accum,
                 max_steps=args.warmup + args.steps + 1,
@@ -132,7 +142,6 @@ def main(argv=None) -> int:
                 progress=False,
                 dtype=args.dtype,
                 compile=mode == "compiled",
-                attn_backend=args.attn_backend,
             )
             r = _measure(config, args.steps, args.warmup)
             rows.append({"mode": mode, **{k: v for k, v in r.items() if k != "device"}})
@@ -140,8 +149,6 @@ def main(argv=None) -> int:
     info = device_info(device)
     dtype_name = "bfloat16" if "bfloat16" in rows[0]["dtype"] else "float32"
     peak, peak_source = peak_flops(info["device_name"], dtype_name, args.peak_tflops)
-    from minillm.models import GPTConfig
-
     flops_per_token = (
         training_flops(GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, **size), args.block_size).total
         / args.block_size

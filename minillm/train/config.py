@@ -1,17 +1,26 @@
 """``TrainConfig``: every hyper-parameter of a pre-training run, in one validated dataclass.
 
-The defaults train a small GPT on a laptop CPU; every field is also a command-line flag of
-``minillm train`` (``--n-layer 6``, ``--no-bias``, ...). Schedule and optimizer values follow
-GPT-2/GPT-3 practice (Brown et al. 2020, appendix B: AdamW β = (0.9, 0.95), weight decay 0.1,
-gradient clipping at 1.0, linear warm-up then cosine decay to 10 % of the peak rate).
+Report §1.2 (pre-training). The model is *composed*, not copied: ``TrainConfig.model`` is the
+``GPTConfig`` the run builds (its ``vocab_size`` comes from the data and is filled in by the
+``Trainer``). On the command line and in ``--config`` JSON files every field, the model's included,
+has one flat name: ``minillm train --n-layer 6 --activation swiglu --no-bias`` or
+``{"n_layer": 6, "lr": 3e-4}`` (``minillm.configs`` holds those rules; an explicit flag beats the file).
+Schedule and optimizer values follow GPT-2/GPT-3 practice (Brown et al. 2020, appendix B: AdamW
+β = (0.9, 0.95), weight decay 0.1, gradient clipping at 1.0, linear warm-up then cosine decay to
+10 % of the peak rate).
+
+Docs: docs/training.md.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
+from minillm.configs import add_config_arguments, check_fields, config_from_args, from_flat_dict, to_flat_dict
+from minillm.models.gpt import GPTConfig
+
+__all__ = ["FROM_DATA", "RESUMABLE_CHANGES", "TrainConfig", "small_gpt"]
 
 # Fields a resumed run may change without changing the optimisation itself.
 RESUMABLE_CHANGES = frozenset(
@@ -31,24 +40,25 @@ RESUMABLE_CHANGES = frozenset(
     }
 )
 
+# GPTConfig fields that come from the data, so they are neither flags nor config-file keys.
+FROM_DATA = frozenset({"vocab_size"})
+
+
+def small_gpt(**overrides) -> GPTConfig:
+    """The default model of ``minillm train``: a GPT small enough to train on a laptop CPU."""
+    return GPTConfig(**{"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, **overrides})
+
 
 @dataclass
 class TrainConfig:
-    """A pre-training run: data, model size, optimisation, logging. Sizes are in tokens/sequences."""
+    """A pre-training run: data, model, optimisation, logging. Sizes are in tokens/sequences."""
 
     # data and output
     data_dir: str = "data/python-docs"  # written by `minillm prepare`
     out_dir: str = "out/train"
     resume: bool = False  # continue from the newest checkpoint in out_dir
-    # model (the vocabulary size comes from the data)
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 128
-    dropout: float = 0.0
-    bias: bool = True
-    pos_embedding: str = "learned"
-    attn_backend: str = "sdpa"
+    # the model; its vocab_size is replaced by the data's
+    model: GPTConfig = field(default_factory=small_gpt)
     # optimisation; batch_size is the global batch in sequences per optimizer step
     batch_size: int = 32
     grad_accum: int = 1  # micro-batches per step (per process)
@@ -67,7 +77,7 @@ class TrainConfig:
     checkpoint_interval: int = 500  # a checkpoint is also written at the end
     keep_last: int = 3
     sample_tokens: int = 200  # generated at every evaluation; 0 disables
-    sample_prompt: str = "\n"
+    sample_prompt: str = "\n"  # a prompt the tokenizer cannot encode falls back to a token it can
     progress: bool = True  # tqdm progress bar
     # system
     seed: int = 0
@@ -76,11 +86,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
 
     def __post_init__(self):
+        check_fields(self)  # types first: a string for a bool or a float, inf or nan, is refused here
         positive = (
-            "n_layer",
-            "n_head",
-            "n_embd",
-            "block_size",
             "batch_size",
             "grad_accum",
             "max_steps",
@@ -91,9 +98,8 @@ class TrainConfig:
             "keep_last",
         )
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} is not divisible by grad_accum={self.grad_accum}")
         if not 0 <= self.warmup_steps <= self.max_steps:
@@ -114,16 +120,13 @@ class TrainConfig:
         return self.batch_size // self.grad_accum
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat names (the model's fields beside the run's), as flags and checkpoints use them."""
+        return {k: v for k, v in to_flat_dict(self).items() if k not in FROM_DATA}
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        """Build from a dict (e.g. a JSON file); an unknown key is an error, not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
+        """Build from flat names (e.g. a JSON file); an unknown key or a mistyped value is an error naming it."""
+        return from_flat_dict(cls, values, skip=FROM_DATA, source=source)
 
     def changes_from(self, saved: dict) -> list[str]:
         """The fields that differ from a saved config and would change the optimisation."""
@@ -134,15 +137,10 @@ class TrainConfig:
     # -- command line ------------------------------------------------------------------------
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One flag per field: ``n_layer`` → ``--n-layer``; booleans get ``--x`` / ``--no-x``."""
-        for f in fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not MISSING else None
-            if isinstance(default, bool):
-                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-            else:
-                parser.add_argument(flag, type=type(default), default=default, help=f"default: {default!r}")
+        """One flag per flat field (``n_layer`` → ``--n-layer``, ``--bias/--no-bias``) and ``--config``."""
+        add_config_arguments(parser, cls, skip=FROM_DATA)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainConfig:
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+        """Explicit flag > ``--config`` JSON file > default."""
+        return config_from_args(cls, args, skip=FROM_DATA)

@@ -15,6 +15,7 @@ optimizer state travels in the checkpoint, so ``10 steps + resume + 10 steps == 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minillm.data.tokens import TokenData
-from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.gpt import GPT
 from minillm.train import distributed as dist_utils
 from minillm.train.checkpoint import (
     CheckpointError,
@@ -64,7 +65,7 @@ class Trainer:
         self.config = c = config
         self.log = log
         self.data = TokenData.open(c.data_dir)  # missing or damaged data: error now
-        self.data.check_block_size(c.block_size)
+        self.data.check_block_size(c.model.block_size)
         self.dist = dist_utils.init_distributed("cuda" if c.device != "cpu" and torch.cuda.is_available() else "cpu")
         self.device = _resolve_device(c.device, self.dist.local_rank)
         if c.batch_size % (self.dist.world_size * c.grad_accum):
@@ -76,31 +77,17 @@ class Trainer:
         self.tokenizer, self.prompt_ids = None, []
         if c.sample_tokens:
             self.tokenizer = self.data.tokenizer()
-            try:
-                self.prompt_ids = self.tokenizer.encode(c.sample_prompt)
-            except KeyError as err:  # a character the char tokenizer never saw
-                raise ValueError(f"sample_prompt {c.sample_prompt!r} cannot be encoded: {err}") from None
-            if not self.prompt_ids:
-                raise ValueError(f"sample_prompt {c.sample_prompt!r} encodes to no tokens")
+            self.prompt_ids = self._prompt_ids(c.sample_prompt)
 
-        self.model_config = GPTConfig(
-            vocab_size=self.data.vocab_size,
-            block_size=c.block_size,
-            n_layer=c.n_layer,
-            n_head=c.n_head,
-            n_embd=c.n_embd,
-            dropout=c.dropout,
-            bias=c.bias,
-            pos_embedding=c.pos_embedding,
-            attn_backend=c.attn_backend,
-        )
+        self.model_config = dataclasses.replace(c.model, vocab_size=self.data.vocab_size)  # the data's vocabulary
         resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
-        torch.manual_seed(c.seed)  # identical initial weights on every rank
-        self.model = GPT(self.model_config).to(self.device)
+        with self._own_rng():  # seeded: identical initial weights on every rank; the caller's RNG untouched
+            torch.manual_seed(c.seed)
+            self.model = GPT(self.model_config).to(self.device)
         self.optimizer = make_optimizer(self.model, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type)
         self.step = 0
         if resume_from is not None:
-            ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict(), True)
+            ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict())
             self.step = ckpt.step
             self.log(f"resumed from {ckpt.path} at step {self.step}")
         self.dtype = self._autocast_dtype()
@@ -146,6 +133,26 @@ class Trainer:
             raise ValueError(f"cannot resume {latest} with a changed config: " + "; ".join(changed))
         return latest
 
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        """The sample prompt's ids; one it cannot encode (a character the data never had) falls back
+        to the first token of the training data, which the tokenizer always can."""
+        try:
+            ids = self.tokenizer.encode(prompt)
+        except (KeyError, ValueError) as err:  # the char tokenizer has no id for an unseen character
+            ids, why = [], f"cannot be encoded ({err})"
+        else:
+            why = "encodes to no tokens"
+        if not ids:
+            ids = [int(self.data.train[0])]
+            self.log(f"sample_prompt {prompt!r} {why}; sampling from {self.tokenizer.decode(ids)!r} instead")
+        return ids
+
+    def _own_rng(self):
+        """Fork torch's RNG: the run seeds it freely (weights, per-step dropout masks), the caller's state
+        comes back untouched. Resume stays exact because every step reseeds from (seed, step, rank)."""
+        devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()] if self.device.type == "cuda" else []
+        return torch.random.fork_rng(devices=devices)
+
     def _autocast_dtype(self) -> torch.dtype | None:
         want = self.config.dtype
         if want == "auto":
@@ -160,7 +167,7 @@ class Trainer:
     def _micro_batches(self, split: str, step: int, seed: int):
         """This rank's micro-batches of the global batch of ``step``."""
         c, d = self.config, self.dist
-        x, y = self.data.batch(split, c.batch_size, c.block_size, seed, step)  # (batch_size, T)
+        x, y = self.data.batch(split, c.batch_size, c.model.block_size, seed, step)  # (batch_size, T)
         per_rank = c.batch_size // d.world_size
         x, y = x[d.rank * per_rank : (d.rank + 1) * per_rank], y[d.rank * per_rank : (d.rank + 1) * per_rank]
         for xm, ym in zip(x.chunk(c.grad_accum), y.chunk(c.grad_accum)):  # (micro_batch / world, T) each
@@ -202,7 +209,7 @@ class Trainer:
             raise ValueError("sampling needs sample_tokens > 0 in the config (it loads the tokenizer)")
         n = self.config.sample_tokens if max_new_tokens is None else max_new_tokens
         g = torch.Generator(device=self.device).manual_seed(self.config.seed)
-        idx = torch.tensor([self.prompt_ids[-self.config.block_size :]], device=self.device)
+        idx = torch.tensor([self.prompt_ids[-self.config.model.block_size :]], device=self.device)
         with self._autocast():
             out = self.model.generate(idx, n, temperature=temperature, top_k=top_k, generator=g)
         return self.tokenizer.decode(out[0, idx.shape[1] :].tolist())
@@ -233,9 +240,14 @@ class Trainer:
         return path
 
     def train(self) -> dict:
-        """Run until ``max_steps``; returns the final step, losses, throughput and checkpoint path."""
+        """Run until ``max_steps``; returns the final step, losses, throughput and checkpoint path.
+        Torch's global RNG is left as the caller had it (each step reseeds inside a fork)."""
+        with self._own_rng():
+            return self._run()
+
+    def _run(self) -> dict:
         c = self.config
-        tokens_per_step = c.batch_size * c.block_size
+        tokens_per_step = c.batch_size * c.model.block_size
         show = c.progress and self.dist.is_main
         bar = tqdm(
             total=c.max_steps,
