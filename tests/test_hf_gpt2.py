@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from minillm.models import GPT, GPTConfig
+from minillm.models.hf_gpt2 import weight_map
 
 transformers = pytest.importorskip("transformers")
 
@@ -46,16 +47,31 @@ def test_from_pretrained_matches_transformers(tmp_path, safe):
     assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
 
 
-def test_save_pretrained_opens_in_transformers(tmp_path):
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_save_pretrained_opens_in_transformers(tmp_path, tied):
     torch.manual_seed(0)
-    ours = GPT(GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32)).eval()
+    ours = GPT(GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32, tie_embeddings=tied)).eval()
     ours.save_pretrained(tmp_path)
     ref = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     x = tokens()
     with torch.no_grad():
         torch.testing.assert_close(ref(x).logits, ours(x)[0], atol=1e-4, rtol=0)
+    assert ref.config.tie_word_embeddings == tied
     again = GPT.from_pretrained(tmp_path)  # and back: exactly the same weights
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
+    ref.save_pretrained(tmp_path / "by-transformers")  # and transformers' own file opens here
+    with torch.no_grad():
+        torch.testing.assert_close(GPT.from_pretrained(tmp_path / "by-transformers")(x)[0], ours(x)[0])
+
+
+def test_one_key_map_covers_every_tensor_once():
+    rows = weight_map(n_layer=2, tied=True)
+    ours = [name for _, names, _ in rows for name in names]
+    model = GPT(GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32))
+    assert sorted(ours) == sorted(set(model.state_dict()) - {"lm_head.weight"})  # tied: lm_head is wte
+    hf_names = {name for name, _, _ in rows}
+    assert hf_names == set(hf_model().state_dict()) - {"lm_head.weight"}
+    assert {name for name, _, _ in weight_map(2, tied=False)} - hf_names == {"lm_head.weight"}
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
@@ -65,14 +81,17 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path):
     weights["transformer.h.1.adapter.weight"] = torch.zeros(2)
     save_file(weights, tmp_path / "model.safetensors")
     with pytest.raises(
-        ValueError, match=r"missing keys \['h.1.mlp.c_fc.bias'\], unexpected keys \['h.1.adapter.weight'\]"
+        ValueError,
+        match=r"missing keys \['transformer.h.1.mlp.c_fc.bias'\], unexpected keys \['transformer.h.1.adapter.weight'\]",
     ):
         GPT.from_pretrained(tmp_path)
 
 
 def test_bad_directories(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(ValueError, match="looked for state.json .* ckpt-\\* .* config.json"):
         GPT.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no directory"):
+        GPT.from_pretrained(tmp_path / "missing")
     hf_model().save_pretrained(tmp_path)
     cfg = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "llama"}))

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minillm.kernels import check_backend
+from minillm.models.hf_gpt2 import read_gpt2_dir, write_gpt2_dir
+from minillm.models.pretrained import load_weights, locate
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
@@ -181,20 +183,32 @@ class GPT(nn.Module):
             x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
         return self.ln_f(x)
 
-    # -- Hugging Face GPT-2 directories (minillm.models.hf_gpt2) -----------------------------
+    # -- loading and saving (minillm.models.pretrained, minillm.models.hf_gpt2) -----------------
     @classmethod
-    def from_pretrained(cls, local_dir) -> GPT:
-        """Load GPT-2 weights from a local Hugging Face directory (config.json + model.safetensors
-        or pytorch_model.bin). Never downloads: get the files first, then point here."""
-        from minillm.models.hf_gpt2 import load_gpt2_dir
-
-        return load_gpt2_dir(local_dir)
+    def from_pretrained(cls, path) -> GPT:
+        """A GPT from a local directory: a minillm checkpoint (ckpt-*), a ``minillm train`` run
+        directory (its newest checkpoint) or a Hugging Face GPT-2 directory (config.json +
+        model.safetensors or pytorch_model.bin). Never downloads. ``minillm.load`` also returns
+        the tokenizer."""
+        found = locate(path)
+        if found.kind == "checkpoint":
+            model = cls(GPTConfig(**found.model_config))
+            load_weights(found.path, model)
+            return model
+        config, state = read_gpt2_dir(found.path)
+        model = cls(GPTConfig(**config))
+        target = model.state_dict()
+        for name, value in state.items():
+            if value.shape != target[name].shape:
+                raise ValueError(
+                    f"{path}: {name} has shape {tuple(value.shape)}, config.json implies {tuple(target[name].shape)}"
+                )
+        model.load_state_dict(state, strict=True)
+        return model
 
     def save_pretrained(self, local_dir):
         """Write config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` loads."""
-        from minillm.models.hf_gpt2 import save_gpt2_dir
-
-        return save_gpt2_dir(self, local_dir)
+        return write_gpt2_dir(self.config.to_dict(), self.state_dict(), local_dir)
 
     # -- the small interface minillm.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:

@@ -1,18 +1,22 @@
 """Read and write GPT-2 weights in the Hugging Face layout, from and to a local directory.
 
-The layout is ``config.json`` plus ``model.safetensors`` (or the older ``pytorch_model.bin``).
-GPT-2's original code stores every projection as a "Conv1D" whose weight is (in, out) — the
-transpose of ``nn.Linear``'s (out, in) — and fuses the query, key and value projections into
-one ``c_attn`` of width 3·d. Converting is therefore: transpose, and split ``c_attn`` in three.
+Report §1.2 (pre-trained models you already have). The layout is ``config.json`` plus
+``model.safetensors`` (or the older ``pytorch_model.bin``). GPT-2's original code stores every
+projection as a "Conv1D" whose weight is (in, out) — the transpose of ``nn.Linear``'s (out, in) —
+and fuses the query, key and value projections into one ``c_attn`` of width 3·d. So the one key
+map below (``weight_map``) says, per Hugging Face tensor, which minillm tensors it stacks and
+whether it is transposed; loading and saving both walk it:
 
-    transformer.h.{i}.attn.c_attn   → blocks.{i}.attn.{q,k,v}_proj     (split, transposed)
-    transformer.h.{i}.attn.c_proj   → blocks.{i}.attn.out_proj         (transposed)
-    transformer.h.{i}.mlp.c_fc      → blocks.{i}.mlp.fc1               (transposed)
-    transformer.h.{i}.mlp.c_proj    → blocks.{i}.mlp.fc2               (transposed)
-    transformer.h.{i}.ln_1 / ln_2   → blocks.{i}.attn_block.norm / mlp_block.norm
-    transformer.wte / wpe / ln_f    → wte.embedding / wpe.embedding / ln_f
+    transformer.h.{i}.attn.c_attn   = blocks.{i}.attn.{q,k,v}_proj      (stacked, transposed)
+    transformer.h.{i}.attn.c_proj   = blocks.{i}.attn.out_proj          (transposed)
+    transformer.h.{i}.mlp.c_fc      = blocks.{i}.mlp.fc1                (transposed)
+    transformer.h.{i}.mlp.c_proj    = blocks.{i}.mlp.fc2                (transposed)
+    transformer.h.{i}.ln_1 / ln_2   = blocks.{i}.attn_block.norm / mlp_block.norm
+    transformer.wte / wpe / ln_f    = wte.embedding / wpe.embedding / ln_f
 
-Nothing is downloaded: point ``GPT.from_pretrained`` at a directory you already have.
+This module knows files and names only: it returns (GPTConfig fields, state dict) and takes them
+back, so ``minillm.models.gpt`` imports it and never the reverse. Nothing is downloaded: point
+``GPT.from_pretrained`` at a directory you already have. Docs: docs/training.md.
 """
 
 from __future__ import annotations
@@ -21,22 +25,67 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-__all__ = ["load_gpt2_dir", "save_gpt2_dir"]
+from minillm.fileio import atomic_write
 
-# Hugging Face activation names ↔ minillm's.
-HF_TO_ACTIVATION = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+__all__ = ["config_from_hf", "config_to_hf", "read_gpt2_dir", "weight_map", "write_gpt2_dir"]
+
 ACTIVATION_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+HF_TO_ACTIVATION = {**{hf: ours for ours, hf in ACTIVATION_TO_HF.items()}, "gelu_pytorch_tanh": "gelu_tanh"}
+# (Hugging Face config key, GPTConfig field): read one way, written the other.
+CONFIG_KEYS = (
+    ("vocab_size", "vocab_size"),
+    ("n_positions", "block_size"),
+    ("n_layer", "n_layer"),
+    ("n_head", "n_head"),
+    ("n_embd", "n_embd"),
+    ("resid_pdrop", "dropout"),
+    ("tie_word_embeddings", "tie_embeddings"),
+)
+# Per block: (Hugging Face module, the minillm modules stacked in it, stored as Conv1D (in, out)).
+LAYER_KEYS = (
+    ("attn.c_attn", ("attn.q_proj", "attn.k_proj", "attn.v_proj"), True),
+    ("attn.c_proj", ("attn.out_proj",), True),
+    ("mlp.c_fc", ("mlp.fc1",), True),
+    ("mlp.c_proj", ("mlp.fc2",), True),
+    ("ln_1", ("attn_block.norm",), False),
+    ("ln_2", ("mlp_block.norm",), False),
+)
 IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers in old checkpoints, not weights
 
 
-def _config_from_hf(hf: dict, path: Path):
-    from minillm.models.gpt import GPTConfig
+def weight_map(n_layer: int, tied: bool) -> list[tuple[str, tuple[str, ...], bool]]:
+    """(Hugging Face name, minillm names, transposed) for every tensor of an ``n_layer`` GPT-2: the
+    Hugging Face tensor is the minillm tensors stacked along their first (output) dimension, then
+    transposed when GPT-2 stores it as a Conv1D."""
+    rows = [
+        ("transformer.wte.weight", ("wte.embedding.weight",), False),
+        ("transformer.wpe.weight", ("wpe.embedding.weight",), False),
+        ("transformer.ln_f.weight", ("ln_f.weight",), False),
+        ("transformer.ln_f.bias", ("ln_f.bias",), False),
+    ]
+    for i in range(n_layer):
+        for hf, ours, conv1d in LAYER_KEYS:
+            for kind in ("weight", "bias"):
+                names = tuple(f"blocks.{i}.{name}.{kind}" for name in ours)
+                rows.append((f"transformer.h.{i}.{hf}.{kind}", names, conv1d and kind == "weight"))
+    if not tied:  # a tied output layer is wte itself and is not stored twice
+        rows.append(("lm_head.weight", ("lm_head.weight",), False))
+    return rows
 
+
+def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
+    """GPTConfig fields from a Hugging Face GPT-2 config.json; variants minillm cannot run are refused."""
+    if hf.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"{source} holds a {hf.get('model_type')!r} model; only GPT-2 ('gpt2') is supported")
+    missing = [key for key, _ in CONFIG_KEYS[:5] if key not in hf]
+    if missing:
+        raise ValueError(f"{source}: config.json lacks {missing}")
     act = hf.get("activation_function", "gelu_new")
     if act not in HF_TO_ACTIVATION:
-        raise ValueError(f"{path}: activation_function={act!r} is not supported; known: {sorted(HF_TO_ACTIVATION)}")
+        raise ValueError(f"{source}: activation_function={act!r} is not supported; known: {sorted(HF_TO_ACTIVATION)}")
     n_embd = hf["n_embd"]
     unsupported = {
         "n_inner": (hf.get("n_inner") not in (None, 4 * n_embd), "a feed-forward width other than 4·n_embd"),
@@ -46,24 +95,38 @@ def _config_from_hf(hf: dict, path: Path):
     }
     bad = [f"{k} ({why})" for k, (is_bad, why) in unsupported.items() if is_bad]
     if bad:
-        raise ValueError(f"{path}: this GPT-2 variant is not supported by minillm: {', '.join(bad)}")
-    return GPTConfig(
-        vocab_size=hf["vocab_size"],
-        block_size=hf["n_positions"],
-        n_layer=hf["n_layer"],
-        n_head=hf["n_head"],
-        n_embd=n_embd,
-        dropout=hf.get("resid_pdrop", 0.0),
-        bias=True,
-        activation=HF_TO_ACTIVATION[act],
-        pos_embedding="learned",
-        tie_embeddings=hf.get("tie_word_embeddings", True),
-    )
+        raise ValueError(f"{source}: this GPT-2 variant is not supported by minillm: {', '.join(bad)}")
+    defaults = {"resid_pdrop": 0.0, "tie_word_embeddings": True}
+    fields = {ours: hf.get(key, defaults.get(key)) for key, ours in CONFIG_KEYS}
+    return {**fields, "activation": HF_TO_ACTIVATION[act], "pos_embedding": "learned", "bias": True}
+
+
+def config_to_hf(config: dict) -> dict:
+    """A Hugging Face GPT-2 config.json for GPTConfig fields; a model GPT-2 cannot express is refused."""
+    problems = []
+    if config["pos_embedding"] != "learned":
+        problems.append(f"pos_embedding={config['pos_embedding']!r} (GPT-2 has learned positions)")
+    if not config["bias"]:
+        problems.append("bias=False (GPT-2 has biases)")
+    if config["activation"] not in ACTIVATION_TO_HF:
+        problems.append(f"activation={config['activation']!r}")
+    if problems:
+        raise ValueError("the GPT-2 layout cannot express this model: " + "; ".join(problems))
+    dropout = config["dropout"]
+    return {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        **{key: config[ours] for key, ours in CONFIG_KEYS},
+        "n_ctx": config["block_size"],
+        "n_inner": None,
+        "activation_function": ACTIVATION_TO_HF[config["activation"]],
+        "embd_pdrop": dropout,
+        "attn_pdrop": dropout,
+        "layer_norm_epsilon": 1e-5,
+    }
 
 
 def _read_weights(path: Path) -> dict[str, Tensor]:
-    from safetensors.torch import load_file
-
     single, index, legacy = (
         path / "model.safetensors",
         path / "model.safetensors.index.json",
@@ -82,134 +145,53 @@ def _read_weights(path: Path) -> dict[str, Tensor]:
     raise FileNotFoundError(f"{path} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
 
 
-def _hf_names(n_layer: int, tied: bool) -> set[str]:
-    names = {"wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"}
-    for i in range(n_layer):
-        for part in ("ln_1", "ln_2", "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
-            names |= {f"h.{i}.{part}.weight", f"h.{i}.{part}.bias"}
-    return names if tied else names | {"lm_head.weight"}
-
-
-def load_gpt2_dir(path: str | Path):
-    """A minillm ``GPT`` with the weights of the GPT-2 checkpoint in ``path`` (see the module docstring)."""
-    from minillm.models.gpt import GPT
-
+def read_gpt2_dir(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
+    """(GPTConfig fields, minillm state dict in float32) of the GPT-2 directory ``path``.
+    Missing or unexpected tensors are an error that lists them by their Hugging Face names."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    hf = json.loads((path / "config.json").read_text())
-    if hf.get("model_type", "gpt2") != "gpt2":
-        raise ValueError(f"{path} holds a {hf.get('model_type')!r} model; only GPT-2 ('gpt2') is supported")
-    config = _config_from_hf(hf, path)
-    raw = _read_weights(path)
-    sd = {}
-    for key, value in raw.items():  # GPT2LMHeadModel prefixes "transformer.", GPT2Model does not
+    try:
+        hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path / 'config.json'} is not valid JSON: {err}") from None
+    config = config_from_hf(hf, path)
+    raw = {}
+    for key, value in _read_weights(path).items():  # GPT2Model's names lack GPT2LMHeadModel's "transformer."
         if not key.endswith(IGNORED_SUFFIXES):
-            sd[key.removeprefix("transformer.")] = value
-    if config.tie_embeddings:
-        sd.pop("lm_head.weight", None)  # the same matrix as wte
-    expected = _hf_names(config.n_layer, config.tie_embeddings)
-    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+            raw[key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key] = value
+    if config["tie_embeddings"]:
+        raw.pop("lm_head.weight", None)  # the same matrix as wte
+    rows = weight_map(config["n_layer"], config["tie_embeddings"])
+    expected = {hf_name for hf_name, _, _ in rows}
+    missing, unexpected = sorted(expected - set(raw)), sorted(set(raw) - expected)
     if missing or unexpected:
         raise ValueError(
-            f"{path}: the weights do not match a {config.n_layer}-layer GPT-2: "
+            f"{path}: the weights do not match a {config['n_layer']}-layer GPT-2: "
             f"missing keys {missing}, unexpected keys {unexpected}"
         )
-
-    model = GPT(config)
-    ours = {}
-    d = config.n_embd
-    for i in range(config.n_layer):
-        h, b = f"h.{i}.", f"blocks.{i}."
-        q, k, v = sd[h + "attn.c_attn.weight"].t().split(d, dim=0)  # (3d, d) → three (d, d)
-        qb, kb, vb = sd[h + "attn.c_attn.bias"].split(d)
-        ours |= {
-            b + "attn.q_proj.weight": q,
-            b + "attn.k_proj.weight": k,
-            b + "attn.v_proj.weight": v,
-            b + "attn.q_proj.bias": qb,
-            b + "attn.k_proj.bias": kb,
-            b + "attn.v_proj.bias": vb,
-        }
-        for hf_name, name in (("attn.c_proj", "attn.out_proj"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
-            ours[b + name + ".weight"] = sd[h + hf_name + ".weight"].t()
-            ours[b + name + ".bias"] = sd[h + hf_name + ".bias"]
-        for hf_name, name in (("ln_1", "attn_block.norm"), ("ln_2", "mlp_block.norm")):
-            ours[b + name + ".weight"], ours[b + name + ".bias"] = (
-                sd[h + hf_name + ".weight"],
-                sd[h + hf_name + ".bias"],
-            )
-    ours |= {
-        "wte.embedding.weight": sd["wte.weight"],
-        "wpe.embedding.weight": sd["wpe.weight"],
-        "ln_f.weight": sd["ln_f.weight"],
-        "ln_f.bias": sd["ln_f.bias"],
-    }
-    ours["lm_head.weight"] = sd.get("lm_head.weight", sd["wte.weight"])
-    target = model.state_dict()
-    for name, value in ours.items():
-        if value.shape != target[name].shape:
-            raise ValueError(
-                f"{path}: {name} has shape {tuple(value.shape)}, config.json implies {tuple(target[name].shape)}"
-            )
-    model.load_state_dict({k: v.float() for k, v in ours.items()}, strict=True)
-    return model
+    state = {}
+    for hf_name, names, conv1d in rows:
+        value = raw[hf_name].float()
+        value = value.t() if conv1d else value  # (in, out) → nn.Linear's (out, in)
+        for name, part in zip(names, value.chunk(len(names), dim=0)):  # c_attn: (3d, d) → three (d, d)
+            state[name] = part
+    if config["tie_embeddings"]:
+        state["lm_head.weight"] = state["wte.embedding.weight"]
+    return config, state
 
 
-def save_gpt2_dir(model, path: str | Path) -> Path:
-    """Write ``model`` as config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` opens."""
-    from safetensors.torch import save_file
-
-    from minillm.fileio import atomic_write
-
-    c = model.config
-    problems = []
-    if c.pos_embedding != "learned":
-        problems.append(f"pos_embedding={c.pos_embedding!r} (GPT-2 has learned positions)")
-    if not c.bias:
-        problems.append("bias=False (GPT-2 has biases)")
-    if c.activation not in ACTIVATION_TO_HF:
-        problems.append(f"activation={c.activation!r}")
-    if problems:
-        raise ValueError("the GPT-2 layout cannot express this model: " + "; ".join(problems))
-    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    out = {
-        "transformer.wte.weight": sd["wte.embedding.weight"],
-        "transformer.wpe.weight": sd["wpe.embedding.weight"],
-        "transformer.ln_f.weight": sd["ln_f.weight"],
-        "transformer.ln_f.bias": sd["ln_f.bias"],
-    }
-    for i in range(c.n_layer):
-        h, b = f"transformer.h.{i}.", f"blocks.{i}."
-        out[h + "attn.c_attn.weight"] = torch.cat([sd[b + f"attn.{x}_proj.weight"] for x in "qkv"]).t()  # (d, 3d)
-        out[h + "attn.c_attn.bias"] = torch.cat([sd[b + f"attn.{x}_proj.bias"] for x in "qkv"])
-        for hf_name, name in (("attn.c_proj", "attn.out_proj"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
-            out[h + hf_name + ".weight"] = sd[b + name + ".weight"].t()
-            out[h + hf_name + ".bias"] = sd[b + name + ".bias"]
-        for hf_name, name in (("ln_1", "attn_block.norm"), ("ln_2", "mlp_block.norm")):
-            out[h + hf_name + ".weight"], out[h + hf_name + ".bias"] = sd[b + name + ".weight"], sd[b + name + ".bias"]
-    if not c.tie_embeddings:
-        out["lm_head.weight"] = sd["lm_head.weight"]
-    hf_config = {
-        "model_type": "gpt2",
-        "architectures": ["GPT2LMHeadModel"],
-        "vocab_size": c.vocab_size,
-        "n_positions": c.block_size,
-        "n_ctx": c.block_size,
-        "n_embd": c.n_embd,
-        "n_layer": c.n_layer,
-        "n_head": c.n_head,
-        "n_inner": None,
-        "activation_function": ACTIVATION_TO_HF[c.activation],
-        "resid_pdrop": c.dropout,
-        "embd_pdrop": c.dropout,
-        "attn_pdrop": c.dropout,
-        "layer_norm_epsilon": 1e-5,
-        "tie_word_embeddings": c.tie_embeddings,
-    }
+def write_gpt2_dir(config: dict, state: dict[str, Tensor], path: str | Path) -> Path:
+    """Write config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` opens, from
+    GPTConfig fields and a minillm state dict."""
+    hf_config = config_to_hf(config)  # refuses before anything is written
+    state = {k: v.detach().float().cpu() for k, v in state.items()}
+    tensors = {}
+    for hf_name, names, conv1d in weight_map(config["n_layer"], config["tie_embeddings"]):
+        value = torch.cat([state[name] for name in names])  # (3d, d) for c_attn
+        tensors[hf_name] = (value.t() if conv1d else value).contiguous()  # Conv1D: (in, out)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.contiguous() for k, v in out.items()}
     atomic_write(path / "model.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
     atomic_write(path / "config.json", lambda tmp: tmp.write_text(json.dumps(hf_config, indent=2)))
     return path

@@ -16,11 +16,9 @@ then are checkpoints beyond the newest ``keep_last`` deleted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,15 @@ import torch
 from torch import nn
 
 from minillm.fileio import fsync_dir
+from minillm.models.pretrained import (  # the read side of the format lives with the models that load it
+    FORMAT,
+    CheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    load_weights,
+    read_checkpoint_state,
+    sha256_file,
+)
 
 __all__ = [
     "CheckpointError",
@@ -41,22 +48,6 @@ __all__ = [
     "capture_rng",
     "restore_rng",
 ]
-
-FORMAT = "minillm-checkpoint"
-NAME = re.compile(r"^ckpt-(\d+)$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, altered, or belongs to a different model or run."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def capture_rng() -> tuple[dict, dict]:
     """(tensors, json_able): every RNG a training step may touch — torch, CUDA, NumPy, Python."""
@@ -80,20 +71,6 @@ def restore_rng(tensors: dict, plain: dict) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     version, py_state, py_gauss = plain["python"]
     random.setstate((version, tuple(py_state), py_gauss))
-
-
-def list_checkpoints(out_dir: str | Path) -> list[Path]:
-    """Complete checkpoints in ``out_dir``, oldest first (temporary directories are not listed)."""
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        return []
-    found = [p for p in out_dir.iterdir() if p.is_dir() and NAME.match(p.name)]
-    return sorted(found, key=lambda p: int(NAME.match(p.name).group(1)))
-
-
-def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    found = list_checkpoints(out_dir)
-    return found[-1] if found else None
 
 
 def save_checkpoint(
@@ -135,7 +112,7 @@ def save_checkpoint(
             "configs": configs or {},
             "metrics": metrics or {},
             "rng": rng_plain,
-            "sha256": {name: _sha256(tmp / name) for name in files},
+            "sha256": {name: sha256_file(tmp / name) for name in files},
         }
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         for name in [*files, "state.json"]:
@@ -182,30 +159,6 @@ def config_diff(saved: dict, current: dict) -> list[str]:
     ]
 
 
-def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:
-    """Validate a checkpoint directory's files against its state.json; return (path, state)."""
-    path = Path(path)
-    if path.is_dir() and not (path / "state.json").exists() and list_checkpoints(path):
-        path = latest_checkpoint(path)  # a run directory: take its newest checkpoint
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
-    if not path.is_dir() or not (path / "state.json").is_file():
-        raise CheckpointError(f"{path} is not a minillm checkpoint (expected a directory with state.json)")
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path / 'state.json'} is corrupt: {err}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a minillm checkpoint (state.json has no format={FORMAT!r})")
-    for name, digest in state.get("sha256", {}).items():
-        f = path / name
-        if not f.is_file():
-            raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
-        if _sha256(f) != digest:
-            raise CheckpointError(f"checkpoint file {f} is truncated or altered (SHA-256 does not match state.json)")
-    return path, state
-
-
 def load_checkpoint(
     path: str | Path,
     model: nn.Module | None = None,
@@ -219,8 +172,6 @@ def load_checkpoint(
     saved model config must match it field for field (the error lists the differences). The model
     and optimizer, when given, are filled in place; ``restore_rngs`` puts back all RNG states.
     """
-    from safetensors.torch import load_model
-
     path, state = read_checkpoint_state(path)
     configs = state.get("configs", {})
     if model_config is not None:
@@ -229,10 +180,7 @@ def load_checkpoint(
             raise CheckpointError(f"checkpoint {path} is for a different model architecture: " + "; ".join(diff))
     blob = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
     if model is not None:
-        try:
-            load_model(model, str(path / "model.safetensors"), strict=True, device=str(next(model.parameters()).device))
-        except RuntimeError as err:
-            raise CheckpointError(f"weights in {path} do not fit this model: {err}") from None
+        load_weights(path, model)
     if optimizer is not None:
         if "optimizer" not in blob:
             raise CheckpointError(f"checkpoint {path} has no optimizer state")

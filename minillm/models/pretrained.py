@@ -1,0 +1,139 @@
+"""The directories a GPT can be loaded from, and the read side of minillm's checkpoint format.
+
+Report §1.2: a model is pre-trained once and used many times. ``GPT.from_pretrained(path)`` and
+``minillm.load(path)`` accept three kinds of directory, told apart by what is inside:
+
+    minillm checkpoint   ckpt-0001000/ holding state.json (+ model.safetensors, trainer.pt,
+                         tokenizer.json): what ``minillm train`` and ``Trainer`` write
+    run directory        the --out-dir of ``minillm train``: ckpt-* subdirectories; the newest is read
+    Hugging Face GPT-2   config.json + model.safetensors or pytorch_model.bin (minillm.models.hf_gpt2)
+
+A checkpoint's files are checked against the SHA-256 digests in its state.json before anything
+is read, and weights are read with safetensors (or ``torch.load(weights_only=True)``): a file you
+did not write is data, never code. ``minillm.train.checkpoint`` writes checkpoints (and restores
+optimizer and RNG states to resume); it imports the reading side from here, so one module knows
+the layout and models do not depend on training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import load_model
+from torch import nn
+
+__all__ = [
+    "FORMAT",
+    "CheckpointError",
+    "Pretrained",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_weights",
+    "locate",
+    "read_checkpoint_state",
+    "sha256_file",
+]
+
+FORMAT = "minillm-checkpoint"
+NAME = re.compile(r"^ckpt-(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, altered, or belongs to a different model or run."""
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """Complete checkpoints in ``out_dir``, oldest first (temporary directories are not listed)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = [p for p in out_dir.iterdir() if p.is_dir() and NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(NAME.match(p.name).group(1)))
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:
+    """Validate a checkpoint directory's files against its state.json; return (path, state).
+    A run directory stands for its newest checkpoint."""
+    path = Path(path)
+    if path.is_dir() and not (path / "state.json").exists() and list_checkpoints(path):
+        path = latest_checkpoint(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not path.is_dir() or not (path / "state.json").is_file():
+        raise CheckpointError(f"{path} is not a minillm checkpoint (expected a directory with state.json)")
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path / 'state.json'} is corrupt: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a minillm checkpoint (state.json has no format={FORMAT!r})")
+    for name, digest in state.get("sha256", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+        if sha256_file(f) != digest:
+            raise CheckpointError(f"checkpoint file {f} is truncated or altered (SHA-256 does not match state.json)")
+    return path, state
+
+
+def load_weights(path: str | Path, model: nn.Module) -> None:
+    """Fill ``model`` in place from ``path``/model.safetensors (a tied matrix is stored once)."""
+    path = Path(path)
+    try:
+        load_model(model, str(path / "model.safetensors"), strict=True, device=str(next(model.parameters()).device))
+    except RuntimeError as err:
+        raise CheckpointError(f"weights in {path} do not fit this model: {err}") from None
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """What ``locate`` found: ``kind`` is "checkpoint" or "huggingface"; ``path`` the directory
+    holding the weights (a run directory resolves to its newest checkpoint); ``model_config`` the
+    saved GPTConfig fields (None for Hugging Face: hf_gpt2 reads config.json); ``step`` the
+    training step of a checkpoint; ``tokenizer_file`` a minillm tokenizer.json, if there is one."""
+
+    kind: str
+    path: Path
+    model_config: dict | None = None
+    step: int | None = None
+    tokenizer_file: Path | None = None
+
+
+def locate(path: str | Path) -> Pretrained:
+    """Tell which kind of directory ``path`` is (see the module docstring) and check it; a
+    checkpoint's files are verified here. Anything else is a ValueError naming what was looked for."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no directory at {path}")
+    if (path / "state.json").is_file() or list_checkpoints(path):
+        ckpt, state = read_checkpoint_state(path)
+        model_config = state.get("configs", {}).get("model")
+        if not isinstance(model_config, dict) or not model_config:
+            raise CheckpointError(f"{ckpt} has no model config in state.json; it was not written by `minillm train`")
+        tokenizer = ckpt / "tokenizer.json"
+        return Pretrained(
+            "checkpoint", ckpt, model_config, int(state["step"]), tokenizer if tokenizer.is_file() else None
+        )
+    if (path / "config.json").is_file():
+        return Pretrained("huggingface", path)
+    raise ValueError(
+        f"{path} is not a model directory: looked for state.json (a minillm checkpoint), ckpt-* "
+        "subdirectories (a `minillm train` run directory) and config.json (a Hugging Face GPT-2 directory)"
+    )
