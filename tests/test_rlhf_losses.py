@@ -148,3 +148,112 @@ def test_masked_mean_and_whiten():
     assert w[0, 3] == 0
     assert masked_mean(w, m).item() == pytest.approx(0.0, abs=1e-6)
     assert masked_mean(w**2, m).item() == pytest.approx(1.0, rel=1e-4)
+
+
+# Tests below were written against mutmut's survivors (docs/mutation.md): each pins a default, a
+# boundary or a masked reduction that the tests above left free.
+
+
+def test_masked_mean_with_dim_and_without_mask():
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 6.0, 8.0]])
+    torch.testing.assert_close(masked_mean(x, None, dim=1), torch.tensor([2.0, 6.0]))
+    assert masked_mean(x).item() == pytest.approx(4.0)
+    m = torch.tensor([[True, False, True], [False, False, False]])
+    # row 0: (1 + 3) / 2; row 1 has no masked position: 0, not 0 / 0
+    torch.testing.assert_close(masked_mean(x, m, dim=1), torch.tensor([2.0, 0.0]))
+    m1 = torch.tensor([[False, True, False], [True, True, True]])  # one position in row 0: its own value
+    torch.testing.assert_close(masked_mean(x, m1, dim=1), torch.tensor([2.0, 6.0]))
+    torch.testing.assert_close(masked_mean(x, m1, dim=0), torch.tensor([4.0, 4.0, 8.0]))
+
+
+def test_whiten_without_mask_without_shift_and_of_a_constant():
+    x = torch.tensor([[1.0, 3.0], [5.0, 7.0]])  # mean 4, std sqrt(5)
+    torch.testing.assert_close(whiten(x), (x - 4.0) / math.sqrt(5.0))
+    # shift_mean=False keeps the mean: only the spread is normalised
+    torch.testing.assert_close(whiten(x, shift_mean=False), (x - 4.0) / math.sqrt(5.0) + 4.0)
+    # a constant has zero variance: eps keeps the result finite (0), not nan
+    c = torch.full((1, 3), 2.5)
+    assert torch.equal(whiten(c, torch.ones(1, 3, dtype=torch.bool)), torch.zeros(1, 3))
+
+
+def test_ranking_loss_two_replies_and_per_prompt_pair_counts():
+    # K = 2 is the smallest ranking: one pair
+    assert pairwise_ranking_loss(torch.tensor([[0.5, -0.5]])).item() == pytest.approx(-logsig(1.0), rel=1e-6)
+    # Two prompts with different numbers of ordered pairs: each prompt averages over its own pairs,
+    # then prompts are averaged (a batch-wide pair count would weight them differently).
+    r = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 5.0]])
+    ranks = torch.tensor([[0, 1, 2], [0, 1, 1]])  # 3 pairs; 2 pairs (1 and 2 tied)
+    row0 = -(logsig(1) + logsig(2) + logsig(1)) / 3
+    row1 = -(logsig(1.0) + logsig(-4.0)) / 2
+    assert pairwise_ranking_loss(r, ranks).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="shape of rewards"):
+        pairwise_ranking_loss(r, ranks[:, :2])
+
+
+def test_gae_defaults_and_parameter_range():
+    r, v = torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.25]])
+    ones = torch.ones(1, 2, dtype=torch.bool)
+    default, _ = gae(r, v, ones)
+    explicit, _ = gae(r, v, ones, gamma=1.0, lam=0.95)
+    torch.testing.assert_close(default, explicit)
+    # γ = 0: one-step TD error r_t - V_t; λ = 1: Monte Carlo return minus value (γ = 1)
+    torch.testing.assert_close(gae(r, v, ones, gamma=0.0, lam=0.5)[0], torch.tensor([[-0.5, 0.75]]))
+    torch.testing.assert_close(gae(r, v, ones, gamma=1.0, lam=1.0)[0], torch.tensor([[0.5, 0.75]]))
+    for gamma, lam in [(1.5, 0.9), (-0.1, 0.9), (0.9, 1.5), (0.9, -0.1)]:
+        with pytest.raises(ValueError, match="gamma and lam"):
+            gae(r, v, ones, gamma=gamma, lam=lam)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        gae(r, v[:, :1], ones)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        gae(r[0], v[0], ones[0])  # same shapes but 1-D
+
+
+def test_gae_returns_are_zero_outside_the_mask():
+    r, v = torch.tensor([[9.0, 1.0, 9.0]]), torch.tensor([[9.0, 0.5, 9.0]])
+    mask = torch.tensor([[False, True, False]])
+    adv, ret = gae(r, v, mask, gamma=1.0, lam=1.0)
+    torch.testing.assert_close(adv, torch.tensor([[0.0, 0.5, 0.0]]))
+    torch.testing.assert_close(ret, torch.tensor([[0.0, 1.0, 0.0]]))  # R = A + V = the reward, masked
+
+
+def test_policy_loss_masked_values_and_stats_by_hand():
+    old = torch.tensor([[-1.0, -2.0, -0.5]])
+    ratios = [1.5, 0.9, 3.0]  # the third position is masked out
+    new = old + torch.log(torch.tensor([ratios]))
+    adv = torch.tensor([[2.0, -3.0, 7.0]])
+    mask = torch.tensor([[True, True, False]])
+    loss, stats = ppo_policy_loss(new, old, adv, mask, clip_eps=0.2)
+    # pos 0: min(1.5·2, 1.2·2) = 2.4 (clipped); pos 1: min(0.9·-3, 0.9·-3) = -2.7 (inside the range)
+    assert loss.item() == pytest.approx(-(2.4 - 2.7) / 2, rel=1e-5)
+    assert stats["clip_frac"] == pytest.approx(0.5)
+    want_kl = (0.5 * math.log(1.5) ** 2 + 0.5 * math.log(0.9) ** 2) / 2
+    assert stats["approx_kl"] == pytest.approx(want_kl, rel=1e-5)
+    # The default clip range is ε = 0.2.
+    default, _ = ppo_policy_loss(new, old, adv, mask)
+    assert default.item() == pytest.approx(loss.item())
+
+
+def test_value_loss_masked_and_both_clip_directions_by_hand():
+    old = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
+    values = torch.tensor([[2.0, 0.0, 1.1, 50.0]])  # moves +1, -1, +0.1; the last is masked out
+    ret = torch.tensor([[3.0, -2.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True, False]])
+    # pos 0: clipped 1.2 → max((2-3)², (1.2-3)²) = 3.24; pos 1: clipped 0.8 → max(4, 7.84) = 7.84;
+    # pos 2: inside the range → (1.1)² = 1.21
+    want = 0.5 * (3.24 + 7.84 + 1.21) / 3
+    assert ppo_value_loss(values, old, ret, mask, clip=0.2).item() == pytest.approx(want, rel=1e-5)
+    assert ppo_value_loss(values, old, ret, mask).item() == pytest.approx(want, rel=1e-5)  # default 0.2
+    with pytest.raises(ValueError, match="clip"):
+        ppo_value_loss(values, old, ret, mask, clip=0.0)
+
+
+def test_kl_default_is_k1_and_dpo_default_beta_and_rejected_side():
+    lp, ref = torch.tensor([-1.0, -2.0]), torch.tensor([-1.5, -1.0])
+    torch.testing.assert_close(kl_penalty(lp, ref), kl_penalty(lp, ref, "k1"))
+    # rejected reply: policy 1 below the reference → margin β·(0 - (-1)) = β
+    pc, pr, rc, rr = torch.tensor([-3.0]), torch.tensor([-6.0]), torch.tensor([-3.0]), torch.tensor([-5.0])
+    loss, margin = dpo_loss(pc, pr, rc, rr, beta=0.5)
+    assert margin.item() == pytest.approx(0.5)
+    assert loss.item() == pytest.approx(-logsig(0.5))
+    _, default_margin = dpo_loss(pc, pr, rc, rr)
+    assert default_margin.item() == pytest.approx(0.1)
