@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     results = load(args.mutants)
     print(table(results, args.target))
     if args.survivors:
-        for module, statuses in results.items():
+        for statuses in results.values():
             for name, s in statuses.items():
                 if s not in ("killed", "timeout"):
                     print(f"{s:12} {name}")
