@@ -1,13 +1,14 @@
 """Character and byte-level BPE tokenizers: exact round trips, merges by hand, files, errors."""
 
 import json
+import pathlib
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minillm.tokenizers import BPETokenizer, CharTokenizer
+from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from minillm.tokenizers.bpe import SPLIT_PATTERN
 
 CORPUS = (
@@ -132,5 +133,45 @@ def test_char_tokenizer_errors_and_files(tmp_path):
     tok.save(tmp_path / "c.json")
     assert CharTokenizer.load(tmp_path / "c.json").chars == tok.chars
     (tmp_path / "b.json").write_text("[]")
-    with pytest.raises(ValueError, match="not a minillm character tokenizer"):
+    with pytest.raises(ValueError, match="not a minillm tokenizer file"):
         CharTokenizer.load(tmp_path / "b.json")
+    (tmp_path / "bpe.json").write_text(json.dumps({"type": "minillm-bpe", "merges": []}))
+    with pytest.raises(ValueError, match="not a minillm character tokenizer"):
+        CharTokenizer.load(tmp_path / "bpe.json")
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_one_loader_reads_either_kind(kind, tmp_path):
+    tok = CharTokenizer.from_text(CORPUS) if kind == "char" else _BPE
+    tok.save(tmp_path / "tokenizer.json")
+    again = load_tokenizer(tmp_path / "tokenizer.json")
+    assert type(again) is type(tok)
+    assert again.decode(again.encode(CORPUS)) == CORPUS and again.encode(CORPUS) == tok.encode(CORPUS)
+
+
+def test_loader_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no tokenizer file"):
+        load_tokenizer(tmp_path / "missing.json")
+    (tmp_path / "hf.json").write_text(json.dumps({"version": "1.0", "model": {"type": "BPE"}}))  # a HF tokenizer
+    with pytest.raises(ValueError, match="no 'type' field"):
+        load_tokenizer(tmp_path / "hf.json")
+    (tmp_path / "other.json").write_text(json.dumps({"type": "sentencepiece"}))
+    with pytest.raises(ValueError, match=r"type 'sentencepiece'; known: \['minillm-bpe', 'minillm-char'\]"):
+        load_tokenizer(tmp_path / "other.json")
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "tokenizer.json"
+    CharTokenizer.from_text("abc").save(path)
+    before = path.read_bytes()
+
+    def crash(self, text, *args, **kwargs):  # half a file written, then the process "dies"
+        open(self, "w", encoding="utf-8").write(text[: len(text) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", crash)
+    with pytest.raises(OSError, match="disk full"):
+        CharTokenizer.from_text("xyz").save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and load_tokenizer(path).chars == ["a", "b", "c"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tokenizer.json"]  # no temporary file left behind

@@ -28,9 +28,9 @@ from torch import Tensor
 
 from minillm.data.corpus import python_docs_text
 from minillm.fileio import atomic_write
-from minillm.tokenizers import BPETokenizer, CharTokenizer
+from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 
-__all__ = ["read_sources", "prepare_tokens", "write_token_files", "TokenData", "load_tokenizer", "BUILTIN_SOURCES"]
+__all__ = ["read_sources", "prepare_tokens", "write_token_files", "TokenData", "BUILTIN_SOURCES"]
 
 BUILTIN_SOURCES = ("python-docs", "minillm-docs")
 TEXT_SUFFIXES = (".txt", ".md")
@@ -80,22 +80,6 @@ def read_sources(sources: list[str]) -> list[tuple[str, str]]:
     if not any(text.strip() for _, text in texts):
         raise ValueError(f"the sources {sources} contain no text")
     return texts
-
-
-def load_tokenizer(path: str | Path) -> CharTokenizer | BPETokenizer:
-    """Load a tokenizer.json written by either tokenizer (the file says which)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no tokenizer file at {path}")
-    try:
-        kind = json.loads(path.read_text(encoding="utf-8")).get("type")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        kind = None
-    if kind == "minillm-bpe":
-        return BPETokenizer.load(path)
-    if kind == "minillm-char":
-        return CharTokenizer.load(path)
-    raise ValueError(f"{path} is not a minillm tokenizer file (expected type minillm-char or minillm-bpe)")
 
 
 def prepare_tokens(

@@ -18,10 +18,11 @@ Docs: docs/transformer.md#tokenizers.
 from __future__ import annotations
 
 import heapq
-import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from minillm.tokenizers.jsonfile import read_tokenizer_json, write_tokenizer_json
 
 __all__ = ["BPETokenizer", "SPLIT_PATTERN"]
 
@@ -195,34 +196,35 @@ class BPETokenizer:
                 raise KeyError(f"token id {i} is outside the vocabulary [0, {self.vocab_size})")
         return b"".join(parts).decode("utf-8", errors=errors)
 
-    # -- files -------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        data = {
-            "type": "minillm-bpe",
+    # -- files (minillm.tokenizers.jsonfile; ``minillm.tokenizers.load_tokenizer`` reads either kind) --
+    TYPE = "minillm-bpe"
+
+    def to_dict(self) -> dict:
+        return {
+            "type": self.TYPE,
             "version": 1,
             "pattern": self.pattern,
             "special_tokens": list(self.special_tokens),
             "merges": [list(m) for m in self.merges],
         }
-        Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> BPETokenizer:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no tokenizer file at {path}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
-        if not isinstance(data, dict) or data.get("type") != "minillm-bpe":
-            raise ValueError(f"{path} is not a minillm BPE tokenizer file")
+    def from_dict(cls, data: dict, source: str | Path = "data") -> BPETokenizer:
+        if data.get("type") != cls.TYPE:
+            raise ValueError(f"{source} is not a minillm BPE tokenizer file")
         merges = data.get("merges")
         if not isinstance(merges, list) or not all(
             isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m) for m in merges
         ):
-            raise ValueError(f"{path}: 'merges' must be a list of [int, int] pairs")
+            raise ValueError(f"{source}: 'merges' must be a list of [int, int] pairs")
         return cls([tuple(m) for m in merges], data.get("special_tokens", []), data.get("pattern", SPLIT_PATTERN))
+
+    def save(self, path: str | Path) -> None:
+        write_tokenizer_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> BPETokenizer:
+        return cls.from_dict(read_tokenizer_json(path), path)
 
     def __repr__(self) -> str:
         special = list(self.special_tokens)

@@ -9,8 +9,9 @@ Docs: docs/transformer.md#tokenizers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from minillm.tokenizers.jsonfile import read_tokenizer_json, write_tokenizer_json
 
 __all__ = ["CharTokenizer"]
 
@@ -55,23 +56,24 @@ class CharTokenizer:
             raise KeyError(f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})")
         return "".join(self.chars[i] for i in ids)
 
+    # -- files (minillm.tokenizers.jsonfile; ``minillm.tokenizers.load_tokenizer`` reads either kind) --
+    TYPE = "minillm-char"
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "version": 1, "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str | Path = "data") -> CharTokenizer:
+        if data.get("type") != cls.TYPE or not isinstance(data.get("chars"), list):
+            raise ValueError(f"{source} is not a minillm character tokenizer file")
+        return cls(data["chars"])
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps({"type": "minillm-char", "version": 1, "chars": self.chars}, ensure_ascii=False)
-        )
+        write_tokenizer_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no tokenizer file at {path}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
-        if not isinstance(data, dict) or data.get("type") != "minillm-char" or not isinstance(data.get("chars"), list):
-            raise ValueError(f"{path} is not a minillm character tokenizer file")
-        return cls(data["chars"])
+        return cls.from_dict(read_tokenizer_json(path), path)
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"

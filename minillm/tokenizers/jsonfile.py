@@ -1,0 +1,34 @@
+"""A tokenizer on disk is one small JSON file whose ``type`` field says which class reads it.
+
+Written through the atomic writer (minillm.fileio): a crash mid-save leaves the old file, never
+half a new one. Read as plain data: JSON only, nothing in a file is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from minillm.fileio import atomic_write
+
+__all__ = ["read_tokenizer_json", "write_tokenizer_json"]
+
+
+def write_tokenizer_json(path: str | Path, data: dict) -> Path:
+    text = json.dumps(data, ensure_ascii=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_tokenizer_json(path: str | Path) -> dict:
+    """The JSON object in ``path``; FileNotFoundError if there is none, ValueError if it is not
+    a JSON object with a string ``type``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no tokenizer file at {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ValueError(f"{path} is not a minillm tokenizer file (no 'type' field)")
+    return data
