@@ -14,7 +14,6 @@ Prints the model size, the training loss, and the exact-match accuracy on held-o
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 from minillm import Transformer, TransformerConfig
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
+from minillm.train.step import TrainStep, make_optimizer
 
 
 def exact_match(model: Transformer, task: DigitTask, n: int, seed: int) -> float:
@@ -73,25 +73,22 @@ def main(argv=None) -> float:
         f"layers={config.n_encoder_layers}+{config.n_decoder_layers})"
     )
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
-    warmup = max(1, args.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
-    )
+    # AdamW with decay on matrices only, warm-up + cosine, clipping: the one step (minillm/train/step.py)
+    train_step = TrainStep(model, make_optimizer(model, args.lr), lr=args.lr, max_steps=args.steps)
+
+    def loss_fn(batch):
+        src, tgt = batch
+        logits = model(src, tgt[:, :-1])  # (B, T_tgt - 1, vocab); teacher forcing: predict tgt[1:] from tgt[:-1]
+        return F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD)
+
     gen = torch.Generator().manual_seed(args.seed + 1)
     start = time.time()
     model.train()
-    for step in range(1, args.steps + 1):
-        src, tgt = make_digit_batch(task, args.batch_size, gen)
-        logits = model(src, tgt[:, :-1])  # teacher forcing: predict tgt[1:] from tgt[:-1]
-        loss = F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % max(1, args.steps // 10) == 0 or step == 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}  ({time.time() - start:5.1f} s)")
+    for step in range(args.steps):
+        result = train_step(step, [make_digit_batch(task, args.batch_size, gen)], loss_fn)
+        if (step + 1) % max(1, args.steps // 10) == 0 or step == 0:
+            loss = result.loss.item()
+            print(f"step {step + 1:5d}  loss {loss:.4f}  lr {result.lr:.1e}  ({time.time() - start:5.1f} s)")
 
     acc = exact_match(model, task, args.eval_size, seed=10_000 + args.seed)
     src, _ = make_digit_batch(task, 3, torch.Generator().manual_seed(123))

@@ -20,6 +20,7 @@ import torch
 
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data import python_docs_text
+from minillm.train.step import TrainStep, make_optimizer
 
 
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, gen: torch.Generator):
@@ -84,12 +85,8 @@ def main(argv=None) -> dict:
     print(f"loss at random init should be ≈ ln({tok.vocab_size}) = {math.log(tok.vocab_size):.2f}")
     print(f"sample before training: {sample(model, tok, 'The ', 60)!r}")
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.1)
-    warmup = max(1, args.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: min((s + 1) / warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))),
-    )
+    # AdamW (decay on matrices only), warm-up + cosine to 10 %, clipping: the one step, minillm/train/step.py
+    train_step = TrainStep(model, make_optimizer(model, args.lr), lr=args.lr, max_steps=args.steps)
     gen = torch.Generator().manual_seed(args.seed + 1)
     history = []
     for step in range(args.steps + 1):
@@ -100,13 +97,7 @@ def main(argv=None) -> dict:
             print(f"step {step:5d}  train loss {tr:.3f}  val loss {va:.3f}  ({time.time() - start:5.1f} s)")
         if step == args.steps:
             break
-        x, y = get_batch(train, args.block_size, args.batch_size, gen)
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        train_step(step, [get_batch(train, args.block_size, args.batch_size, gen)], lambda xy: model(*xy)[1])
 
     print("\nsample after training (temperature 0.8, top-k 20):")
     print(sample(model, tok, "The ", 300))
