@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from minillm.configs import check_fields
 from minillm.kernels import check_backend
 from minillm.models.hf_gpt2 import read_gpt2_dir, write_gpt2_dir
 from minillm.models.pretrained import load_weights, locate
@@ -60,6 +61,7 @@ class GPTConfig:
     attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused, "auto", …
 
     def __post_init__(self):
+        check_fields(self)  # types first: a string for a bool, inf or nan is refused by name
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
