@@ -111,3 +111,30 @@ def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
     assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 1.0)
     with pytest.raises(ValueError, match="--modes"):
         bench_train([*args[:-4], "--modes", "jit", "--out", str(out)])
+
+
+def test_plots_leave_the_global_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    from minillm.bench.attention import plot
+    from minillm.plotting import pyplot, subplots
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # stands in for a notebook's inline backend: anything but Agg
+    try:
+        rows = [
+            {"backend": "sdpa", "causal": False, "mode": "fwd", "T": t, "seconds": t * 1e-6, "peak_extra_bytes": t}
+            for t in (64, 128)
+        ]
+        info = {"device_name": "cpu", "dtype": "float32", "torch": torch.__version__}
+        assert plot(rows, info, tmp_path / "a.png").stat().st_size > 0  # the benchmark's own plot
+        fig, ax = subplots(1, 2, figsize=(4, 2))
+        ax[0].plot([1, 2], [3, 4])
+        fig.savefig(tmp_path / "b.png")
+        pyplot().close(fig)
+        assert (tmp_path / "b.png").read_bytes().startswith(b"\x89PNG")
+        assert matplotlib.get_backend() == "svg"
+        import matplotlib.pyplot as plt
+
+        assert plt.get_fignums() == []  # no figure registered with pyplot, none left open
+    finally:
+        matplotlib.use(before)

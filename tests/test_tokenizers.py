@@ -166,7 +166,8 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def crash(self, text, *args, **kwargs):  # half a file written, then the process "dies"
-        open(self, "w", encoding="utf-8").write(text[: len(text) // 2])
+        with open(self, "w", encoding="utf-8") as f:
+            f.write(text[: len(text) // 2])
         raise OSError("disk full")
 
     monkeypatch.setattr(pathlib.Path, "write_text", crash)
