@@ -5,9 +5,9 @@ Report §1.2 (pre-training). The model is *composed*, not copied: ``TrainConfig.
 ``Trainer``). On the command line and in ``--config`` JSON files every field, the model's included,
 has one flat name: ``minillm train --n-layer 6 --activation swiglu --no-bias`` or
 ``{"n_layer": 6, "lr": 3e-4}`` (``minillm.configs`` holds those rules; an explicit flag beats the file).
-Schedule and optimizer values follow GPT-2/GPT-3 practice (Brown et al. 2020, appendix B: AdamW
-β = (0.9, 0.95), weight decay 0.1, gradient clipping at 1.0, linear warm-up then cosine decay to
-10 % of the peak rate).
+The optimizer defaults are ``minillm/train/step.py``'s (GPT-3, Brown et al. 2020, appendix B: AdamW
+β = (0.9, 0.95), weight decay 0.1, clipping at 1.0, linear warm-up over 5 % of the run, cosine decay
+to 10 % of the peak rate); ``warmup_steps`` and ``min_lr`` left at ``None`` are filled in from them.
 
 Docs: docs/training.md.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from minillm.configs import add_config_arguments, check_fields, config_from_args, from_flat_dict, to_flat_dict
 from minillm.models.gpt import GPTConfig
+from minillm.train.step import BETAS, GRAD_CLIP, MIN_LR_RATIO, WEIGHT_DECAY, default_warmup
 
 __all__ = ["FROM_DATA", "RESUMABLE_CHANGES", "TrainConfig", "small_gpt"]
 
@@ -64,12 +65,12 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per step (per process)
     max_steps: int = 2000
     lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0  # 0 disables clipping
+    min_lr: float | None = None  # None: MIN_LR_RATIO x lr
+    warmup_steps: int | None = None  # None: default_warmup(max_steps), 5 % of the run
+    weight_decay: float = WEIGHT_DECAY
+    beta1: float = BETAS[0]
+    beta2: float = BETAS[1]
+    grad_clip: float = GRAD_CLIP  # 0 disables clipping
     # logging, evaluation, checkpoints
     log_interval: int = 10
     eval_interval: int = 250
@@ -100,6 +101,10 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.min_lr is None:  # the schedule's defaults, resolved once so checkpoints record the numbers
+            self.min_lr = self.lr * MIN_LR_RATIO
+        if self.warmup_steps is None:
+            self.warmup_steps = default_warmup(self.max_steps)
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} is not divisible by grad_accum={self.grad_accum}")
         if not 0 <= self.warmup_steps <= self.max_steps:
