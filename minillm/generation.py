@@ -102,26 +102,28 @@ def generate(
 
     was_training = model.training
     model.eval()
-    max_len = model.max_len
-    caches = model.new_kv_caches() if use_cache else None
-    out, pending = idx, idx  # pending: tokens the model has not seen yet
-    finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
-    for _ in range(max_new_tokens):
-        if caches is None:
-            logits = model.decode_step(out[:, -max_len:], None)  # (B, T, V)
-        else:
-            if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
-                for cache in caches:
-                    cache.reset()
-                pending = out[:, -max_len:]
-            logits = model.decode_step(pending, caches)  # (B, T_pending, V)
-        next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
-        if eos_id is not None:
-            next_token = next_token.masked_fill(finished, eos_id)
-            finished |= next_token == eos_id
-        out = torch.cat([out, next_token[:, None]], dim=1)  # (B, T + 1)
-        pending = next_token[:, None]  # (B, 1)
-        if eos_id is not None and bool(finished.all()):
-            break
-    model.train(was_training)
+    try:  # the caller's training mode comes back even if a step raises
+        max_len = model.max_len
+        caches = model.new_kv_caches() if use_cache else None
+        out, pending = idx, idx  # pending: tokens the model has not seen yet
+        finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+        for _ in range(max_new_tokens):
+            if caches is None:
+                logits = model.decode_step(out[:, -max_len:], None)  # (B, T, V)
+            else:
+                if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
+                    for cache in caches:
+                        cache.reset()
+                    pending = out[:, -max_len:]
+                logits = model.decode_step(pending, caches)  # (B, T_pending, V)
+            next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
+            if eos_id is not None:
+                next_token = next_token.masked_fill(finished, eos_id)
+                finished |= next_token == eos_id
+            out = torch.cat([out, next_token[:, None]], dim=1)  # (B, T + 1)
+            pending = next_token[:, None]  # (B, 1)
+            if eos_id is not None and bool(finished.all()):
+                break
+    finally:
+        model.train(was_training)
     return out

@@ -95,6 +95,21 @@ def test_transformer_translate_with_beams():
     assert torch.equal(single[0], beams[1, : single.shape[1]])
 
 
+def test_training_mode_comes_back_when_the_search_or_translation_raises():
+    model = tiny_gpt().train()
+    with pytest.raises(ValueError, match="token ids"):  # 7 is outside the 3-token vocabulary: the forward raises
+        beam_search(model, torch.tensor([[0, 7]]), 2)
+    assert model.training
+    seq2seq = Transformer(TransformerConfig(11, 11, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1))
+    seq2seq.train()
+    with pytest.raises(ValueError, match="token ids"):
+        seq2seq.translate(torch.tensor([[3, 40]]), 4, bos_id=1, num_beams=3)
+    assert seq2seq.training
+    with pytest.raises(ValueError, match="num_beams"):  # a bad argument found after the encoder ran
+        seq2seq.translate(torch.tensor([[3, 4]]), 4, bos_id=1, num_beams=0)
+    assert seq2seq.training and all(m.training for m in seq2seq.modules())
+
+
 def test_bad_input():
     model = tiny_gpt()
     with pytest.raises(ValueError, match="num_beams"):

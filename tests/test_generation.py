@@ -97,6 +97,25 @@ def test_generate_restores_training_mode_and_checks_input():
         generate(torch.nn.Linear(2, 2), torch.zeros(1, 2, dtype=torch.long), 2)
 
 
+def test_training_mode_comes_back_when_generation_raises():
+    model = _gpt().train()
+    with pytest.raises(ValueError, match="token ids"):  # 99 is outside the 50-token vocabulary: the forward raises
+        generate(model, torch.tensor([[1, 99]]), 3)
+    assert model.training and all(m.training for m in model.modules())
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, torch.tensor([[1, 2]]), 3, temperature=-1.0)
+    assert model.training
+    model.eval()
+    with pytest.raises(ValueError, match="token ids"):
+        generate(model, torch.tensor([[1, 99]]), 3)
+    assert not model.training  # restored, not forced on
+    seq2seq = Transformer(TransformerConfig(20, 20, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1))
+    seq2seq.train()
+    with pytest.raises(ValueError, match="token ids"):  # the encoder sees a source token outside its vocabulary
+        seq2seq.generate(torch.tensor([[1, 25]]), 3, bos_id=1)
+    assert seq2seq.training
+
+
 def test_transformer_generate_cache_equals_no_cache():
     torch.manual_seed(0)
     model = Transformer(

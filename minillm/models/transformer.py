@@ -216,14 +216,15 @@ class Transformer(nn.Module):
 
         was_training = self.training
         self.eval()
-        if src_mask is None and self.config.pad_id is not None:
-            src_mask = src != self.config.pad_id
-        memory = self.encode(src, src_mask)
-        start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-        max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
-        out = generate(_DecoderView(self, memory, src_mask), start, max_new_tokens, eos_id=eos_id, **sampling)
-        self.train(was_training)
-        return out
+        try:  # the caller's training mode comes back even if encoding or decoding raises
+            if src_mask is None and self.config.pad_id is not None:
+                src_mask = src != self.config.pad_id
+            memory = self.encode(src, src_mask)
+            start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+            max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
+            return generate(_DecoderView(self, memory, src_mask), start, max_new_tokens, eos_id=eos_id, **sampling)
+        finally:
+            self.train(was_training)
 
     def translate(
         self,
@@ -242,18 +243,19 @@ class Transformer(nn.Module):
 
         was_training = self.training
         self.eval()
-        src_mask = kw.pop("src_mask", None)
-        if src_mask is None and self.config.pad_id is not None:
-            src_mask = src != self.config.pad_id
-        memory = self.encode(src, src_mask)  # (B, T_src, d_model): encoded once, shared by the beams
-        memory = memory.repeat_interleave(num_beams, dim=0)  # (B·k, T_src, d_model), beam layout of beam_search
-        src_mask = None if src_mask is None else src_mask.repeat_interleave(num_beams, dim=0)
-        start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-        max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
-        view = _DecoderView(self, memory, src_mask)
-        out = beam_search(view, start, max_new_tokens, num_beams, eos_id, length_penalty, **kw)
-        self.train(was_training)
-        return out
+        try:  # the caller's training mode comes back even if encoding or the search raises
+            src_mask = kw.pop("src_mask", None)
+            if src_mask is None and self.config.pad_id is not None:
+                src_mask = src != self.config.pad_id
+            memory = self.encode(src, src_mask)  # (B, T_src, d_model): encoded once, shared by the beams
+            memory = memory.repeat_interleave(num_beams, dim=0)  # (B·k, T_src, d_model), beam_search's layout
+            src_mask = None if src_mask is None else src_mask.repeat_interleave(num_beams, dim=0)
+            start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+            max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
+            view = _DecoderView(self, memory, src_mask)
+            return beam_search(view, start, max_new_tokens, num_beams, eos_id, length_penalty, **kw)
+        finally:
+            self.train(was_training)
 
 
 class _DecoderView:
