@@ -106,6 +106,7 @@ class FlatField:
     path: tuple[str, ...]
     hint: object
     default: object
+    help: str = ""  # field(metadata={"help": ...}): shown by --help
 
 
 def _is_config(hint) -> bool:
@@ -136,7 +137,7 @@ def flat_fields(cls, skip: frozenset[str] | set[str] | tuple = ()) -> dict[str, 
                 continue
             if f.name in out:
                 raise TypeError(f"{cls.__name__}: flat name {f.name!r} appears twice in the composed config")
-            out[f.name] = FlatField(f.name, prefix + (f.name,), hints[f.name], default)
+            out[f.name] = FlatField(f.name, prefix + (f.name,), hints[f.name], default, f.metadata.get("help", ""))
 
     walk(cls, (), None)
     return out
@@ -243,7 +244,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip=(), config_f
     """
     for f in flat_fields(cls, skip).values():
         shown = "required" if f.default is dataclasses.MISSING else f"default: {f.default!r}"
-        helptext = shown.replace("%", "%%")  # argparse formats help with %
+        helptext = (f"{f.help} ({shown})" if f.help else shown).replace("%", "%%")  # argparse formats help with %
         if f.hint is bool:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue

@@ -34,7 +34,7 @@ class Outer:
     name: str = "run"
     steps: int = 10
     limit: float | None = None
-    sizes: tuple[int, ...] = (1, 2)
+    sizes: tuple[int, ...] = field(default=(1, 2), metadata={"help": "sizes of 100% things"})
     inner: Inner = field(default_factory=lambda: Inner(width=4))
 
     def __post_init__(self):
@@ -106,6 +106,9 @@ def test_from_flat_dict_refuses_unknown_and_mistyped_keys():
 
 def test_flags_defaults_and_bools():
     assert parse([]) == Outer()
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, Outer)
+    assert "sizes of 100% things (default: (1, 2))" in " ".join(parser.format_help().split())
     cfg = parse(["--width", "6", "--no-on", "--sizes", "3", "4", "--limit", "2.5"])
     assert cfg == Outer(sizes=(3, 4), limit=2.5, inner=Inner(width=6, on=False))
 

@@ -65,8 +65,8 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per step (per process)
     max_steps: int = 2000
     lr: float = 1e-3
-    min_lr: float | None = None  # None: MIN_LR_RATIO x lr
-    warmup_steps: int | None = None  # None: default_warmup(max_steps), 5 % of the run
+    min_lr: float | None = field(default=None, metadata={"help": "the cosine's floor; default 10% of lr"})
+    warmup_steps: int | None = field(default=None, metadata={"help": "default 5% of max_steps (at least 1)"})
     weight_decay: float = WEIGHT_DECAY
     beta1: float = BETAS[0]
     beta2: float = BETAS[1]
