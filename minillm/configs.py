@@ -244,7 +244,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip=(), config_f
     """
     for f in flat_fields(cls, skip).values():
         shown = "required" if f.default is dataclasses.MISSING else f"default: {f.default!r}"
-        helptext = (f"{f.help} ({shown})" if f.help else shown).replace("%", "%%")  # argparse formats help with %
+        if f.help:  # a None default is explained by the help itself
+            shown = f.help if f.default is None else f"{f.help} ({shown})"
+        helptext = shown.replace("%", "%%")  # argparse formats help with %
         if f.hint is bool:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
