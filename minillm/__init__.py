@@ -7,9 +7,10 @@ __version__ = "0.1.0"
 
 from minillm.beam_search import beam_search
 from minillm.generation import generate
+from minillm.loading import load
 from minillm.models import GPT, GPTConfig, Transformer, TransformerConfig
 from minillm.nn import FeedForward, MultiHeadAttention, scaled_dot_product_attention
-from minillm.tokenizers import BPETokenizer, CharTokenizer
+from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 
 __all__ = [
     "__version__",
@@ -22,6 +23,8 @@ __all__ = [
     "TransformerConfig",
     "BPETokenizer",
     "CharTokenizer",
+    "load_tokenizer",
+    "load",
     "generate",
     "beam_search",
 ]

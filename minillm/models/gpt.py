@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from minillm.configs import check_fields
 from minillm.kernels import check_backend
 from minillm.models.hf_gpt2 import read_gpt2_dir, write_gpt2_dir
-from minillm.models.pretrained import load_weights, locate
+from minillm.models.pretrained import Pretrained, load_weights, locate
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
@@ -190,9 +190,9 @@ class GPT(nn.Module):
     def from_pretrained(cls, path) -> GPT:
         """A GPT from a local directory: a minillm checkpoint (ckpt-*), a ``minillm train`` run
         directory (its newest checkpoint) or a Hugging Face GPT-2 directory (config.json +
-        model.safetensors or pytorch_model.bin). Never downloads. ``minillm.load`` also returns
-        the tokenizer."""
-        found = locate(path)
+        model.safetensors or pytorch_model.bin), or what ``minillm.models.pretrained.locate`` found
+        there. Never downloads. ``minillm.load`` also returns the tokenizer."""
+        found = path if isinstance(path, Pretrained) else locate(path)
         if found.kind == "checkpoint":
             model = cls(GPTConfig(**found.model_config))
             load_weights(found.path, model)

@@ -1,0 +1,30 @@
+"""One line from what was saved to a model you can run: ``model, tokenizer = minillm.load(path)``.
+
+Report §1.2: pre-train once, then use. ``path`` is any directory ``GPT.from_pretrained`` reads
+(minillm.models.pretrained): a checkpoint ``ckpt-*`` or a run directory written by
+``minillm train`` / ``Trainer`` (its newest checkpoint), or a Hugging Face GPT-2 directory.
+
+The tokenizer is the minillm tokenizer.json saved in the checkpoint (``Trainer`` copies the data
+directory's), read by ``minillm.tokenizers.load_tokenizer``. It is None where there is none: a
+checkpoint saved without one, and every Hugging Face directory — minillm does not read Hugging
+Face tokenizer files (use ``transformers.AutoTokenizer`` for those).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minillm.models.gpt import GPT
+from minillm.models.pretrained import locate
+from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
+
+__all__ = ["load"]
+
+
+def load(path: str | Path) -> tuple[GPT, CharTokenizer | BPETokenizer | None]:
+    """``(model, tokenizer)`` from a checkpoint, run or Hugging Face GPT-2 directory; the model is
+    on the CPU in eval mode, the tokenizer None where the directory has none (module docstring)."""
+    found = locate(path)  # checks the files once; a directory of another kind is a ValueError naming each kind
+    model = GPT.from_pretrained(found).eval()
+    tokenizer = load_tokenizer(found.tokenizer_file) if found.tokenizer_file is not None else None
+    return model, tokenizer
