@@ -171,32 +171,25 @@ def _train(args) -> int:
 def _sample(args) -> int:
     import torch
 
-    from minillm.data.tokens import load_tokenizer
-    from minillm.models import GPT, GPTConfig
-    from minillm.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_state
+    from minillm.loading import load
 
-    path, state = read_checkpoint_state(args.ckpt)
-    model_cfg = state.get("configs", {}).get("model")
-    if not model_cfg:
-        raise CheckpointError(f"{path} has no model config; it was not written by `minillm train`")
-    if not (path / "tokenizer.json").is_file():
-        raise CheckpointError(f"{path} has no tokenizer.json, so the prompt cannot be encoded")
-    model = GPT(GPTConfig(**model_cfg))
-    load_checkpoint(path, model)
-    tok = load_tokenizer(path / "tokenizer.json")
+    model, tok = load(args.ckpt)  # a checkpoint, a run directory (its newest checkpoint) or a GPT-2 directory
+    if tok is None:
+        raise ValueError(f"{args.ckpt} has no minillm tokenizer.json, so the prompt cannot be encoded")
     prompt, ids = _encode_prompt(tok, args.prompt)
+    ids = ids[-model.max_len :]  # the newest tokens that fit the context
     g = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):
         out = model.generate(
-            torch.tensor([ids[-model.max_len :]]),
+            torch.tensor([ids]),
             args.max_new_tokens,
             temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,
             generator=g,
         )
-        print(f"--- sample {i + 1} (step {state['step']} of {path.parent.name}) ---")
-        print(prompt + tok.decode(out[0, len(ids[-model.max_len :]) :].tolist()))
+        print(f"--- sample {i + 1} of {args.ckpt} ---")
+        print(prompt + tok.decode(out[0, len(ids) :].tolist()))
     return 0
 
 

@@ -170,6 +170,9 @@ def test_sample_uses_the_trained_run(data_dir, tmp_path, capsys):
     assert main(["train", "--data-dir", str(data_dir), "--out-dir", str(out), *TINY]) == 0
     capsys.readouterr()
     assert main(["sample", "--ckpt", str(out), "--max-new-tokens", "5"]) == 0  # default prompt: not in the vocab
-    assert "--- sample 1 (step 1 of run) ---" in capsys.readouterr().out
+    assert f"--- sample 1 of {out} ---" in capsys.readouterr().out
     assert main(["sample", "--ckpt", str(out), "--prompt", "€"]) == 2
     assert "cannot be encoded" in capsys.readouterr().err
+    (out / "ckpt-0000001" / "tokenizer.json").unlink()
+    assert main(["sample", "--ckpt", str(out)]) == 2
+    assert "tokenizer.json" in capsys.readouterr().err  # the checkpoint lists it: incomplete without it
