@@ -15,7 +15,10 @@ __all__ = ["KVCache", "new_caches"]
 
 
 class KVCache:
-    """Pre-allocated (B, n_heads, max_len, head_dim) buffers for keys and values.
+    """Pre-allocated (B, n_kv_heads, max_len, head_dim) buffers for keys and values.
+
+    With grouped-query attention (MultiHeadAttention(n_kv_heads=...)) only the shared K/V heads
+    are stored, so the cache shrinks by n_heads / n_kv_heads.
 
     The buffers are allocated on the first ``update`` (so batch size, dtype and device come from
     the model); ``length`` counts how many positions are filled.
@@ -30,7 +33,7 @@ class KVCache:
         self.v: Tensor | None = None
 
     def update(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
-        """Append (B, H, T_new, d) keys/values; return all (B, H, length, d) keys/values so far."""
+        """Append (B, H_kv, T_new, d) keys/values; return all (B, H_kv, length, d) keys/values so far."""
         t_new = k_new.shape[-2]
         if self.length + t_new > self.max_len:
             raise ValueError(
