@@ -122,7 +122,7 @@ gqa_shapes = st.tuples(
 )
 
 
-@given(gqa_shapes, st.sampled_from(RUNNABLE), st.booleans(), st.integers(0, 2**31 - 1))
+@given(gqa_shapes, st.sampled_from(RUNNABLE), st.sampled_from([None, "shared", "per-head"]), st.integers(0, 2**31 - 1))
 def test_every_backend_matches_torch_gqa_with_the_bottom_right_mask(shape, backend, masked, seed):
     """Outputs and gradients equal torch SDPA (enable_gqa=True) given the explicit bottom-right mask."""
     b, h_kv, group, tq, tk, d, dv = shape
@@ -130,9 +130,10 @@ def test_every_backend_matches_torch_gqa_with_the_bottom_right_mask(shape, backe
     q = torch.randn(b, h_kv * group, tq, d, generator=g, dtype=torch.float64, requires_grad=True)
     k = torch.randn(b, h_kv, tk, d, generator=g, dtype=torch.float64, requires_grad=True)
     v = torch.randn(b, h_kv, tk, dv, generator=g, dtype=torch.float64, requires_grad=True)
-    mask = torch.rand(b, 1, tq, tk, generator=g) < 0.8 if masked else None
+    mask_heads = h_kv * group if masked == "per-head" else 1
+    mask = torch.rand(b, mask_heads, tq, tk, generator=g) < 0.8 if masked else None
     allowed = _bottom_right(tq, tk) if mask is None else _bottom_right(tq, tk) & mask  # (.., T_q, T_k)
-    keep = allowed.any(-1, keepdim=True)  # rows that see some key; minillm defines the others as 0
+    keep = allowed.any(-1, keepdim=True).expand(b, h_kv * group, tq, 1)  # rows that see a key; others are 0
     # torch's output for a row that sees nothing varies by version: let those rows see every key
     # in the reference and zero them afterwards, which also keeps their gradients at zero
     safe = allowed | ~keep

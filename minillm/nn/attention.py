@@ -27,7 +27,8 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor, nn
 
-from minillm.kernels import BACKENDS, attention, causal_mask, check_backend, padding_mask, scaled_dot_product_attention
+from minillm.kernels import BACKENDS, attention, causal_mask, check_backend, padding_mask
+from minillm.kernels.naive import scaled_dot_product_attention  # the explicit softmax(QKᵀ/√d)V
 from minillm.nn.kv_cache import KVCache
 
 __all__ = ["MultiHeadAttention", "causal_mask", "padding_mask", "scaled_dot_product_attention"]
