@@ -22,7 +22,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from minillm.tokenizers.jsonfile import read_tokenizer_json, write_tokenizer_json
+from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["BPETokenizer", "SPLIT_PATTERN"]
 
@@ -44,7 +44,7 @@ def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
     return out
 
 
-class BPETokenizer:
+class BPETokenizer(JSONFile):
     """Byte-level BPE with special tokens. Build one with ``BPETokenizer.train(text, vocab_size)``."""
 
     def __init__(
@@ -196,7 +196,7 @@ class BPETokenizer:
                 raise KeyError(f"token id {i} is outside the vocabulary [0, {self.vocab_size})")
         return b"".join(parts).decode("utf-8", errors=errors)
 
-    # -- files (minillm.tokenizers.jsonfile; ``minillm.tokenizers.load_tokenizer`` reads either kind) --
+    # -- files: ``save`` / ``load`` come from JSONFile; ``minillm.tokenizers.load_tokenizer`` reads either kind --
     TYPE = "minillm-bpe"
 
     def to_dict(self) -> dict:
@@ -218,13 +218,6 @@ class BPETokenizer:
         ):
             raise ValueError(f"{source}: 'merges' must be a list of [int, int] pairs")
         return cls([tuple(m) for m in merges], data.get("special_tokens", []), data.get("pattern", SPLIT_PATTERN))
-
-    def save(self, path: str | Path) -> None:
-        write_tokenizer_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> BPETokenizer:
-        return cls.from_dict(read_tokenizer_json(path), path)
 
     def __repr__(self) -> str:
         special = list(self.special_tokens)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm.tokenizers.jsonfile import read_tokenizer_json, write_tokenizer_json
+from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["CharTokenizer"]
 
 
-class CharTokenizer:
+class CharTokenizer(JSONFile):
     """Maps each character of a fixed alphabet to an id (ids follow the given order)."""
 
     def __init__(self, chars: str | list[str]):
@@ -56,7 +56,7 @@ class CharTokenizer:
             raise KeyError(f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})")
         return "".join(self.chars[i] for i in ids)
 
-    # -- files (minillm.tokenizers.jsonfile; ``minillm.tokenizers.load_tokenizer`` reads either kind) --
+    # -- files: ``save`` / ``load`` come from JSONFile; ``minillm.tokenizers.load_tokenizer`` reads either kind --
     TYPE = "minillm-char"
 
     def to_dict(self) -> dict:
@@ -67,13 +67,6 @@ class CharTokenizer:
         if data.get("type") != cls.TYPE or not isinstance(data.get("chars"), list):
             raise ValueError(f"{source} is not a minillm character tokenizer file")
         return cls(data["chars"])
-
-    def save(self, path: str | Path) -> None:
-        write_tokenizer_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> CharTokenizer:
-        return cls.from_dict(read_tokenizer_json(path), path)
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"

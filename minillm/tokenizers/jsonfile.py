@@ -11,7 +11,7 @@ from pathlib import Path
 
 from minillm.fileio import atomic_write
 
-__all__ = ["read_tokenizer_json", "write_tokenizer_json"]
+__all__ = ["JSONFile", "read_tokenizer_json", "write_tokenizer_json"]
 
 
 def write_tokenizer_json(path: str | Path, data: dict) -> Path:
@@ -32,3 +32,24 @@ def read_tokenizer_json(path: str | Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ValueError(f"{path} is not a minillm tokenizer file (no 'type' field)")
     return data
+
+
+class JSONFile:
+    """``save(path)`` / ``cls.load(path)`` for a tokenizer class with ``TYPE``, ``to_dict()`` and
+    ``from_dict(data, source)`` (which checks the type and the fields)."""
+
+    TYPE = ""
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str | Path = "data"):
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        write_tokenizer_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls.from_dict(read_tokenizer_json(path), path)
