@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from minillm.generation import check_decoding_inputs
+
 __all__ = ["beam_search"]
 
 
@@ -42,17 +44,9 @@ def beam_search(
     ``Tensor.repeat_interleave(num_beams, 0)`` gives — the layout ``Transformer.translate`` uses
     for its encoder output).
     """
-    for attr in ("max_len", "new_kv_caches", "decode_step"):
-        if not hasattr(model, attr):
-            raise TypeError(
-                f"beam_search() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}"
-            )
-    if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
-        raise ValueError(f"idx must be a non-empty (B, T) tensor of token ids, got {getattr(idx, 'shape', idx)}")
+    check_decoding_inputs("beam_search", model, idx, max_new_tokens)
     if not isinstance(num_beams, int) or num_beams < 1:
         raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
     if idx.shape[1] + max_new_tokens > model.max_len:
         raise ValueError(
             f"prompt length {idx.shape[1]} + max_new_tokens {max_new_tokens} exceeds the model's context "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["generate", "sample_next", "top_k_filter", "top_p_filter"]
+__all__ = ["check_decoding_inputs", "generate", "sample_next", "top_k_filter", "top_p_filter"]
 
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -71,6 +71,18 @@ def sample_next(
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)
 
 
+def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int) -> None:
+    """What every decoder (``generate``, ``beam_search``) checks before it touches the model."""
+    for attr in ("max_len", "new_kv_caches", "decode_step"):
+        if not hasattr(model, attr):
+            raise TypeError(f"{caller}() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}")
+    if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
+        shape = tuple(idx.shape) if isinstance(idx, Tensor) else type(idx).__name__
+        raise ValueError(f"idx must be a non-empty (B, T) tensor of token ids, got {shape}")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -90,14 +102,7 @@ def generate(
     does the sequence once it outgrows the context (a sliding window; with the cache on, the
     cache is then rebuilt each step, which gives exactly the no-cache result).
     """
-    for attr in ("max_len", "new_kv_caches", "decode_step"):
-        if not hasattr(model, attr):
-            raise TypeError(f"generate() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}")
-    if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
-        shape = tuple(idx.shape) if isinstance(idx, Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be a non-empty (B, T) tensor of token ids, got {shape}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    check_decoding_inputs("generate", model, idx, max_new_tokens)
     _check_sampling(temperature, top_k, top_p)
 
     was_training = model.training
