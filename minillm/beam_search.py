@@ -24,7 +24,13 @@ from torch import Tensor
 
 from minillm.generation import check_decoding_inputs
 
-__all__ = ["beam_search"]
+__all__ = ["beam_search", "check_num_beams"]
+
+
+def check_num_beams(num_beams) -> None:
+    """``num_beams`` must be a positive integer (checked before any encoding or decoding)."""
+    if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams < 1:
+        raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
 
 
 @torch.no_grad()
@@ -45,8 +51,7 @@ def beam_search(
     for its encoder output).
     """
     check_decoding_inputs("beam_search", model, idx, max_new_tokens)
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
+    check_num_beams(num_beams)
     if idx.shape[1] + max_new_tokens > model.max_len:
         raise ValueError(
             f"prompt length {idx.shape[1]} + max_new_tokens {max_new_tokens} exceeds the model's context "

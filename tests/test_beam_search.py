@@ -105,8 +105,9 @@ def test_training_mode_comes_back_when_the_search_or_translation_raises():
     with pytest.raises(ValueError, match="token ids"):
         seq2seq.translate(torch.tensor([[3, 40]]), 4, bos_id=1, num_beams=3)
     assert seq2seq.training
-    with pytest.raises(ValueError, match="num_beams"):  # a bad argument found after the encoder ran
-        seq2seq.translate(torch.tensor([[3, 4]]), 4, bos_id=1, num_beams=0)
+    for bad in (0, -2, True, 2.0):  # refused before the encoder runs, with beam_search's message
+        with pytest.raises(ValueError, match="num_beams must be a positive integer"):
+            seq2seq.translate(torch.tensor([[3, 4]]), 4, bos_id=1, num_beams=bad)
     assert seq2seq.training and all(m.training for m in seq2seq.modules())
 
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from minillm.beam_search import beam_search, check_num_beams
 from minillm.kernels import check_backend
 from minillm.nn.embeddings import SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
@@ -237,10 +238,9 @@ class Transformer(nn.Module):
         **kw,
     ) -> Tensor:
         """Greedy decoding (``num_beams=1``) or beam search (see ``minillm.beam_search``)."""
+        check_num_beams(num_beams)
         if num_beams == 1:
             return self.generate(src, max_new_tokens, bos_id, eos_id, temperature=0.0, **kw)
-        from minillm.beam_search import beam_search
-
         was_training = self.training
         self.eval()
         try:  # the caller's training mode comes back even if encoding or the search raises
