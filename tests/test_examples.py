@@ -77,14 +77,27 @@ def test_example_01_agrees_with_torch(capsys):
 def test_example_04_quick_pipeline_learns_and_resumes(tmp_path, capsys):
     main = _load_example("04_pretrain_gpt.py")["main"]
     res = main(["--quick", "--out", str(tmp_path)])
-    # Measured (seed 0, quick): val loss 5.89 after 60 steps, below the unigram 5.93 and ln(1024) = 6.93.
-    assert res["val_loss"] < res["unigram_loss"] < 6.93
+    # Baselines on val: untrained ln(1024) = 6.93; unigram (train frequencies, no context) 5.93;
+    # bigram 4.27. Measured (seed 0, quick, 60 steps): 5.889, i.e. 0.04 below the unigram. The floor
+    # asks for 0.02: the run learned more than token frequencies, but 60 steps are far from the
+    # bigram, so this floor is one a context-free model could meet (see test_learning_floors.py
+    # for one it cannot).
+    assert res["val_loss"] < res["unigram_loss"] - 0.02
     assert (tmp_path / "run" / "loss.png").is_file() and (tmp_path / "run" / "ckpt-0000060").is_dir()
+    import torch
+
+    from minillm import load
     from minillm.cli import main as cli
 
     capsys.readouterr()
-    assert cli(["sample", "--ckpt", str(tmp_path / "run"), "--prompt", "The ", "--max-new-tokens", "20"]) == 0
-    assert capsys.readouterr().out.count("The ") >= 1
+    args = ["--prompt", "The ", "--max-new-tokens", "20", "--temperature", "0.8", "--seed", "3"]
+    assert cli(["sample", "--ckpt", str(tmp_path / "run"), *args]) == 0
+    printed = capsys.readouterr().out.split("\n", 1)[1][:-1]  # between the "--- sample 1 ---" line and print's "\n"
+    model, tok = load(tmp_path / "run")  # the newest checkpoint, read back independently of the CLI
+    ids = tok.encode("The ")
+    g = torch.Generator().manual_seed(3)
+    new = model.generate(torch.tensor([ids]), 20, temperature=0.8, generator=g)[0, len(ids) :].tolist()
+    assert len(new) == 20 and printed == "The " + tok.decode(new)  # the CLI sampled the trained model
     assert cli(["train", "--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "run")]) == 2
     assert "already holds checkpoints" in capsys.readouterr().err
 
@@ -99,7 +112,39 @@ def test_example_02_quick_learns_to_reverse():
 def test_example_03_quick_loss_falls():
     history = _load_example("03_char_gpt.py")["main"](["--quick"])["history"]
     first_val, last_val = history[0][2], history[-1][2]
-    assert first_val > 4.0 and last_val < 3.2
+    unigram = _char_unigram_val_loss()
+    # Baselines on val: untrained ln(103) = 4.63 (measured 4.50 at step 0); unigram 3.24; bigram 2.32.
+    # Measured (seed 0, quick, 60 steps): 2.65, 0.59 below the unigram; the floor asks for 0.4.
+    assert first_val > unigram + 1.0
+    assert last_val < unigram - 0.4, (last_val, unigram)
+
+
+def _char_unigram_val_loss() -> float:
+    """Cross-entropy on example 03's val split of next-character frequencies from its train split (add-one)."""
+    import math
+    from collections import Counter
+
+    from minillm import CharTokenizer
+    from minillm.data import python_docs_text
+
+    text = python_docs_text()
+    ids = CharTokenizer.from_text(text).encode(text)
+    split = int(0.9 * len(ids))  # the example's split
+    counts, vocab = Counter(ids[:split]), len(set(ids))
+    total = split + vocab
+    return -sum(math.log((counts[i] + 1) / total) for i in ids[split:]) / (len(ids) - split)
+
+
+@pytest.mark.slow
+def test_example_05_quick_measures_and_plots(tmp_path, capsys):
+    """Runs and reports; how fast attention grows on this machine is the benchmark's business
+    (benchmarks/, `minillm bench attention`), so no measured time or ratio is asserted here."""
+    pytest.importorskip("matplotlib")
+    result = _load_example("05_quadratic_cost.py")["main"](["--quick", "--out", str(tmp_path / "q.png")])
+    out = capsys.readouterr().out
+    assert "32x context -> attention FLOPs x1024" in out and "400 GB" in out  # minillm.costs' prediction
+    assert result["lengths"] == [256, 512, 1024, 2048] and len(result["seconds"]) == 4
+    assert all(s > 0 for s in result["seconds"]) and (tmp_path / "q.png").is_file()
 
 
 @pytest.mark.slow
