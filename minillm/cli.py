@@ -275,14 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_rlhf(p: argparse.ArgumentParser) -> None:
-    # until minillm.rlhf.run_pipeline(PipelineConfig) lands, the pipeline parses its own flags
-    p.set_defaults(func=_rlhf, prog=p.prog, forward_extras=True)
+    from minillm.configs import add_config_arguments
+    from minillm.rlhf import PipelineConfig
+
+    add_config_arguments(p, PipelineConfig)  # one flag per field: --sft-steps, --kl-coef, --quick, ...
+    p.set_defaults(func=_rlhf, prog=p.prog)
 
 
 def _rlhf(args) -> int:
-    from minillm.rlhf.pipeline import main as rlhf_pipeline
+    from minillm.configs import config_from_args
+    from minillm.rlhf import PipelineConfig, run_pipeline
+    from minillm.rlhf.evaluate import summary_table
 
-    rlhf_pipeline(args.extras)
+    out = run_pipeline(config_from_args(PipelineConfig, args))  # explicit flag > --config file > default
+    print(summary_table(out["evaluation"]))
     return 0
 
 
@@ -293,9 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, extras = build_parser().parse_known_args(argv)
         prog = args.prog
-        if extras and not getattr(args, "forward_extras", False):
+        if extras:  # argparse would name only "minillm"; name the subcommand, as every other error does
             raise UsageError(args.prog, f"unrecognized arguments: {' '.join(extras)}")
-        args.extras = extras
         return int(args.func(args) or 0)
     except UsageError as err:  # argparse's own complaint: one line, as for every other user error
         if debug:

@@ -122,9 +122,11 @@ def main(argv=None) -> int:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.topic == "rlhf":
-        from minillm.rlhf.pipeline import main as rlhf
+        from minillm.rlhf import PipelineConfig, run_pipeline
+        from minillm.rlhf.evaluate import summary_table
 
-        rlhf((["--quick"] if args.quick else []) + ["--out", str(out / "rlhf")])
+        result = run_pipeline(PipelineConfig(quick=args.quick, out_dir=str(out / "rlhf")))
+        print(summary_table(result["evaluation"]))
         print(f"the chapter: {_chapter('rlhf.md')}  (中文: {_chapter('zh/rlhf.md')})")
         return 0
     quadratic_cost(out, ",".join(map(str, args.lengths)) if args.lengths else None)

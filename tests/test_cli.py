@@ -126,6 +126,19 @@ def test_explicit_flag_beats_config_file(tmp_path):
     assert (cfg.model.n_layer, cfg.lr, cfg.compile) == (4, 0.01, False)
 
 
+def test_rlhf_flags_come_from_pipeline_config(tmp_path, capsys):
+    from minillm.configs import config_from_args
+    from minillm.rlhf import PipelineConfig
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"sft_steps": 5, "kl_coef": 0.5}))
+    args = build_parser().parse_args(["rlhf", "--config", str(path), "--sft-steps", "600", "--no-quick"])
+    assert config_from_args(PipelineConfig, args) == PipelineConfig(sft_steps=600, kl_coef=0.5)  # 600: the default
+    path.write_text(json.dumps({"kl_coef": "0.5"}))
+    assert main(["rlhf", "--config", str(path)]) == 2
+    assert "kl_coef='0.5' is not a valid float" in capsys.readouterr().err
+
+
 def test_explicit_flag_beats_config_file_in_the_trained_model(data_dir, tmp_path, capsys):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"n_layer": 2, "n_embd": 32}))

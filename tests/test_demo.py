@@ -3,8 +3,8 @@
 import json
 import re
 
-from minillm import demo
 from minillm.cli import main
+from minillm.rlhf import PipelineConfig
 
 
 def test_demo_prints_claims_beside_measurements(tmp_path, capsys):
@@ -20,7 +20,9 @@ def test_demo_prints_claims_beside_measurements(tmp_path, capsys):
 
 def test_demo_rlhf_runs_the_quick_pipeline(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr("minillm.rlhf.pipeline.main", lambda argv: calls.append(argv))
-    assert demo.main(["rlhf", "--quick", "--out", str(tmp_path)]) == 0
-    assert calls == [["--quick", "--out", str(tmp_path / "rlhf")]]
-    assert "rlhf.md" in capsys.readouterr().out
+    monkeypatch.setattr("minillm.rlhf.run_pipeline", lambda config: calls.append(config) or {"evaluation": {}})
+    monkeypatch.setattr("minillm.rlhf.evaluate.summary_table", lambda evaluation: "TABLE")
+    assert main(["demo", "rlhf", "--quick", "--out", str(tmp_path)]) == 0
+    assert calls == [PipelineConfig(quick=True, out_dir=str(tmp_path / "rlhf"))]
+    out = capsys.readouterr().out
+    assert "TABLE" in out and "rlhf.md" in out
