@@ -1,7 +1,6 @@
 """The benchmark machinery runs and records what it claims (no timing assertions here)."""
 
 import json
-import runpy
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,6 @@ def test_peak_memory_sees_a_large_allocation():
     assert 0.9 * 64 * 2**20 <= got <= 1.5 * 64 * 2**20
 
 
-@pytest.mark.slow
-def test_example_05_quick_shows_superlinear_growth(tmp_path):
-    result = runpy.run_path(str(ROOT / "examples" / "05_quadratic_cost.py"), run_name="example")["main"](
-        ["--quick", "--out", str(tmp_path / "q.png")]
-    )
-    assert result["measured_ratio"] > 8  # 8× context: linear growth would give 8×, quadratic 64×
-
-
 def test_components_bench_runs(tmp_path):
     from minillm.bench.components import main as components_main
 
@@ -78,8 +69,6 @@ def test_peak_flops_lookup_never_guesses():
 
 def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
     from minillm.bench.train import main as bench_train
-    from minillm.costs import training_flops
-    from minillm.models import GPTConfig
 
     out = tmp_path / "train.json"
     args = [
@@ -102,8 +91,9 @@ def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
     ]
     assert bench_train(args) == 0
     r = json.loads(out.read_text())
-    cfg = GPTConfig(vocab_size=128, block_size=32, n_layer=4, n_head=4, n_embd=256)
-    assert r["flops_per_token"] == training_flops(cfg, 32).total / 32
+    # by hand: forward 2 FLOPs per weight, 4 layers x 12 x 256^2 + the 128 x 256 head = 3,178,496 weights
+    # -> 6,356,992; attention QK^T and AV over T = 32 keys: 2 x 2 x 4 layers x 32 x 256 = 131,072; training = 3x
+    assert r["flops_per_token"] == 3 * (6_356_992 + 131_072) == 19_464_192
     row = r["rows"][0]
     assert row["mode"] == "eager" and row["tokens_per_s"] > 0 and row["mfu"] is None  # CPU: no peak known
     assert bench_train([*args, "--peak-tflops", "1.0"]) == 0
