@@ -1,4 +1,5 @@
-"""SFT masking, the synthetic labeler, and a reward model that actually learns the ranking."""
+"""SFT masking, the synthetic labeler, a reward model that learns the ranking, PPO, DPO, and the
+one shape every stage shares (config fields, records with step/loss/lr/time_s, run_pipeline)."""
 
 import random
 
@@ -7,6 +8,12 @@ import torch
 
 from minillm import GPT, GPTConfig
 from minillm.rlhf import (
+    RECORD_KEYS,
+    DPOConfig,
+    DPOTrainer,
+    PipelineConfig,
+    PPOConfig,
+    PPOTrainer,
     Ranking,
     RewardConfig,
     RewardModel,
@@ -15,12 +22,17 @@ from minillm.rlhf import (
     SFTTrainer,
     SortTask,
     SyntheticLabeler,
+    generate_replies,
+    run_pipeline,
     sft_batch,
+    token_logprobs,
     true_score,
 )
+from minillm.train.step import lr_at
 
 TASK = SortTask(3, 5)
-ENC = TASK.tokenizer.encode
+TOK = TASK.tokenizer
+ENC = TOK.encode
 
 
 def tiny_gpt(seed=0):
@@ -71,11 +83,17 @@ def test_prompt_tokens_get_zero_gradient():
 
 def test_sft_bad_input():
     with pytest.raises(ValueError, match="non-empty"):
-        SFTTrainer(tiny_gpt(), [], ENC, pad_id=0)
+        SFTTrainer(tiny_gpt(), [], TOK, pad_id=0)
     with pytest.raises(ValueError, match="exceed block_size"):
-        SFTTrainer(tiny_gpt(), [("\n" + "1" * 20 + ">", "1\n")], ENC, pad_id=0)
-    with pytest.raises(ValueError, match="positive"):
-        SFTConfig(steps=0)
+        SFTTrainer(tiny_gpt(), [("\n" + "1" * 20 + ">", "1\n")], TOK, pad_id=0)
+    with pytest.raises(ValueError, match="max_steps must be positive"):
+        SFTConfig(max_steps=0)
+    with pytest.raises(ValueError, match="lr='1e-3' is not a valid float"):
+        SFTConfig(lr="1e-3")
+    with pytest.raises(ValueError, match="finite"):
+        DPOConfig(lr=float("inf"))
+    with pytest.raises(ValueError, match="max_steps=True is not a valid int"):
+        PPOConfig(max_steps=True)
 
 
 def _rankings(n, seed):
@@ -97,10 +115,10 @@ def _rankings(n, seed):
 def test_reward_model_learns_the_labelers_ranking():
     torch.manual_seed(0)
     rm = RewardModel(tiny_gpt())
-    trainer = RewardModelTrainer(rm, _rankings(400, seed=1), ENC, pad_id=0, config=RewardConfig(steps=300, lr=2e-3))
+    trainer = RewardModelTrainer(rm, _rankings(400, seed=1), TOK, pad_id=0, config=RewardConfig(max_steps=300, lr=2e-3))
     held_out = _rankings(100, seed=2)
     before = trainer.accuracy(held_out)
-    losses = trainer.train()
+    losses = [r["loss"] for r in trainer.train()]
     after = trainer.accuracy(held_out)
     assert before < 0.6  # zero-initialised head: all rewards equal, no pair is "right"
     # Chance is 0.5; the noisy labels agree with the true score on 0.92 of these pairs; measured 0.805.
@@ -114,47 +132,34 @@ def test_rankings_bad_input():
     with pytest.raises(ValueError, match="only ties"):
         Ranking("\n12>", ["12\n", "21\n"], [0, 0])
     with pytest.raises(ValueError, match="non-empty"):
-        RewardModelTrainer(RewardModel(tiny_gpt()), [], ENC, pad_id=0)
+        RewardModelTrainer(RewardModel(tiny_gpt()), [], TOK, pad_id=0)
     long = Ranking("\n1>", ["1" * 30 + "\n", "1\n"], [0, 1])
     with pytest.raises(ValueError, match="exceeds the model's block_size=16"):
-        RewardModelTrainer(RewardModel(tiny_gpt()), [long], ENC, pad_id=0)
+        RewardModelTrainer(RewardModel(tiny_gpt()), [long], TOK, pad_id=0)
     with pytest.raises(TypeError, match="GPT trunk"):
         RewardModel(torch.nn.Linear(2, 2))
 
 
 # ------------------------------------------------------------------ PPO and DPO
-from minillm.rlhf import DPOConfig, DPOTrainer, PPOConfig, PPOTrainer  # noqa: E402
-
-
 def _sft_policy(steps=150):
     rng = random.Random(0)
     demos = [(TASK.prompt(d), TASK.demonstration(d, rng, 0.3)) for d in (TASK.sample_digits(rng) for _ in range(500))]
     policy = tiny_gpt()
-    SFTTrainer(policy, demos, ENC, TASK.eos_id, SFTConfig(steps=steps, batch_size=32, lr=3e-3)).train()
+    SFTTrainer(policy, demos, TOK, TASK.eos_id, SFTConfig(max_steps=steps, batch_size=32, lr=3e-3)).train()
     return policy
 
 
 def _ppo(policy, rm, **kw):
-    cfg = PPOConfig(**{**dict(iterations=6, batch_size=32, max_new_tokens=7, minibatch_size=16), **kw})
-    return PPOTrainer(
-        policy,
-        rm,
-        lambda r: TASK.prompt(TASK.sample_digits(r)),
-        ENC,
-        TASK.tokenizer.decode,
-        TASK.eos_id,
-        TASK.eos_id,
-        cfg,
-        score_fn=lambda p, r: true_score(p.strip()[:-1], TASK.parse_reply(r)),
-    )
+    cfg = PPOConfig(**{"max_steps": 6, "batch_size": 32, "max_new_tokens": 7, "minibatch_size": 16, **kw})
+    return PPOTrainer(policy, rm, TASK.sample_prompt, TOK, TASK.eos_id, cfg, score_fn=TASK.score)
 
 
 @pytest.mark.slow
 def test_ppo_raises_the_reward_models_score():
     policy = _sft_policy()
     rm = RewardModel.from_policy(policy)
-    RewardModelTrainer(rm, _rankings(300, seed=1), ENC, TASK.eos_id, RewardConfig(steps=150, lr=2e-3)).train()
-    hist = _ppo(policy, rm, iterations=10, kl_coef=0.0, target_kl=None, lr=1e-3).train()
+    RewardModelTrainer(rm, _rankings(300, seed=1), TOK, TASK.eos_id, RewardConfig(max_steps=150, lr=2e-3)).train()
+    hist = _ppo(policy, rm, max_steps=10, kl_coef=0.0, target_kl=0.0, lr=1e-3).train()
     first, last = hist[0]["rm_score"], sum(h["rm_score"] for h in hist[-3:]) / 3
     assert last > first + 0.2, f"RM score {first:.2f} -> {last:.2f}"
     assert {"kl", "entropy", "clip_frac", "approx_kl", "value_loss", "explained_variance", "true_score"} <= set(hist[0])
@@ -192,7 +197,7 @@ def test_dpo_prefers_the_chosen_replies():
         d = TASK.sample_digits(rng)
         triples.append((TASK.prompt(d), "".join(sorted(d)) + "\n", "".join(sorted(d, reverse=True)) + "\n"))
     policy = tiny_gpt()
-    hist = DPOTrainer(policy, triples, ENC, TASK.eos_id, DPOConfig(steps=40, batch_size=16, lr=2e-3)).train()
+    hist = DPOTrainer(policy, triples, TOK, TASK.eos_id, DPOConfig(max_steps=40, batch_size=16, lr=2e-3)).train()
     assert hist[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # policy == reference: log 2
     assert sum(h["loss"] for h in hist[-5:]) / 5 < 0.5
     assert hist[-1]["accuracy"] > 0.9
@@ -202,9 +207,9 @@ def test_dpo_bad_input():
     with pytest.raises(ValueError, match="beta"):
         DPOConfig(beta=0)
     with pytest.raises(ValueError, match="non-empty"):
-        DPOTrainer(tiny_gpt(), [], ENC, 0)
+        DPOTrainer(tiny_gpt(), [], TOK, 0)
     with pytest.raises(ValueError, match="exceed block_size"):
-        DPOTrainer(tiny_gpt(), [("\n1>", "1" * 30, "2\n")], ENC, 0)
+        DPOTrainer(tiny_gpt(), [("\n1>", "1" * 30, "2\n")], TOK, 0)
 
 
 def test_failed_stage_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatch):
@@ -231,3 +236,93 @@ def test_failed_stage_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkey
     again = tiny_gpt(2)
     load_model(again, str(path))
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), first.state_dict().values()))
+
+
+# ------------------------------------------------------------------ one shape for every stage
+def _check_records(records, n, lr, max_steps=None):
+    assert [r["step"] for r in records] == list(range(1, n + 1))
+    for r in records:
+        assert set(RECORD_KEYS) <= set(r) and all(isinstance(r[k], (int, float)) for k in RECORD_KEYS)
+    assert [r["time_s"] for r in records] == sorted(r["time_s"] for r in records)
+    if max_steps is None:  # one optimizer step per record: the lr is the schedule's at that step
+        assert [r["lr"] for r in records] == pytest.approx([lr_at(s, lr, n) for s in range(n)])
+
+
+def test_every_stage_returns_records_with_the_shared_keys():
+    rng = random.Random(0)
+    digits = [TASK.sample_digits(rng) for _ in range(8)]
+    pairs = [(TASK.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
+    policy = tiny_gpt()
+    _check_records(SFTTrainer(policy, pairs, TOK, 0, SFTConfig(max_steps=3, batch_size=4)).train(), 3, 1e-3)
+    rm = RewardModel(tiny_gpt(1))
+    records = RewardModelTrainer(rm, _rankings(4, seed=1), TOK, 0, RewardConfig(max_steps=2, batch_size=2)).train()
+    _check_records(records, 2, 1e-3)
+    triples = [(p, r, r[::-1]) for p, r in pairs]
+    records = DPOTrainer(policy, triples, TOK, 0, DPOConfig(max_steps=2, batch_size=4)).train()
+    _check_records(records, 2, 5e-4)
+    assert 0 <= records[0]["accuracy"] <= 1
+    small = {"max_steps": 2, "batch_size": 4, "minibatch_size": 2, "ppo_epochs": 1}
+    records = _ppo(policy, rm, **small).train()
+    _check_records(records, 2, 3e-4, max_steps=8)
+    assert [r["lr"] for r in records] == [3e-4, 3e-4]  # PPO's default: a constant learning rate
+    assert {"rm_score", "kl", "value_loss", "true_score"} <= set(records[0])
+    ppo = _ppo(policy, rm, lr_schedule="cosine", **small)
+    assert ppo.config.updates == 2 * 1 * 2
+    records = ppo.train()  # the schedule spans every minibatch update of the run
+    assert records[-1]["lr"] == pytest.approx(lr_at(ppo.config.updates - 1, 3e-4, ppo.config.updates))
+
+
+def test_token_logprobs_match_one_prefix_at_a_time():
+    model = tiny_gpt().eval()
+    inputs, targets = sft_batch([("\n31>", "13\n"), ("\n5>", "5\n")], ENC, pad_id=0, block_size=16)
+    logp, entropy = token_logprobs(model, inputs, targets)
+    for b in range(2):
+        for t in range(inputs.shape[1]):
+            if targets[b, t] == -100:
+                assert logp[b, t] == 0 and entropy[b, t] == 0
+                continue
+            dist = torch.log_softmax(model(inputs[b : b + 1, : t + 1])[0][0, -1], -1)  # the prefix alone
+            torch.testing.assert_close(logp[b, t], dist[targets[b, t]], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(entropy[b, t], -(dist.exp() * dist).sum(), atol=1e-5, rtol=1e-5)
+
+
+def test_generate_replies_groups_prompts_but_answers_each_alone():
+    from minillm.generation import generate
+
+    model, prompts = tiny_gpt(), [ENC("\n31>"), ENC("\n4567>"), ENC("\n92>")]
+    replies = generate_replies(model, prompts, 6, TASK.eos_id, temperature=0.0)
+    for p, reply in zip(prompts, replies):
+        alone = generate(model, torch.tensor([p]), 6, temperature=0.0)[0, len(p) :].tolist()
+        cut = alone[: alone.index(TASK.eos_id) + 1] if TASK.eos_id in alone else alone
+        assert reply == cut
+    with pytest.raises(ValueError, match="non-empty"):
+        generate_replies(model, [[]], 3, TASK.eos_id)
+
+
+def test_pipeline_config_is_flat_and_checked():
+    import dataclasses
+
+    assert all(f.type in ("int", "float", "bool", "str") for f in dataclasses.fields(PipelineConfig))
+    quick = PipelineConfig(quick=True)
+    assert (quick.sft_steps, quick.ppo_steps) == (300, 12)
+    with pytest.raises(ValueError, match="sft_steps must be positive"):
+        PipelineConfig(sft_steps=-5)
+    with pytest.raises(ValueError, match="error_rate"):
+        PipelineConfig(error_rate=1.5)
+    with pytest.raises(TypeError, match="PipelineConfig"):
+        run_pipeline({"quick": True})
+
+
+def test_run_pipeline_returns_each_stages_records(tmp_path):
+    config = PipelineConfig(
+        sft_steps=3, rm_prompts=4, rm_steps=2, ppo_steps=1, dpo_steps=2, n_eval=4, out_dir=str(tmp_path)
+    )
+    lines = []
+    out = run_pipeline(config, log=lines.append)
+    for stage, n in (("sft", 3), ("reward_model", 2), ("ppo", 1), ("ppo_beta0", 1), ("dpo", 2)):
+        assert len(out[stage]) == n and set(RECORD_KEYS) <= set(out[stage][-1])
+        assert (tmp_path / f"{stage}.safetensors").stat().st_size > 0
+    ev = out["evaluation"]
+    assert ev["sft"]["kl"] == pytest.approx(0.0, abs=1e-5)  # the reference against itself
+    assert 0 <= ev["rm_true_accuracy"] <= 1 and 0 <= ev["ppo"]["true"] <= 1
+    assert len(lines) == 5 and (tmp_path / "records.json").is_file()

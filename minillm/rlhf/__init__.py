@@ -1,4 +1,9 @@
-"""RLHF, report §1.2.2-1/2: losses, SFT, reward model, PPO, DPO, and a synthetic labeler."""
+"""RLHF, report §1.2.2-1/2: losses, SFT, reward model, PPO, DPO, a synthetic labeler, the pipeline.
+
+Every stage is a config (``StageConfig`` fields: max_steps, batch_size, lr, weight_decay, grad_clip,
+seed) and a trainer whose ``train()`` returns records with ``step``, ``loss``, ``lr`` and ``time_s``
+(rlhf/stage.py); ``run_pipeline(PipelineConfig())`` runs them in order (rlhf/pipeline.py).
+"""
 
 from minillm.rlhf.losses import (
     dpo_loss,
@@ -21,26 +26,35 @@ __all__ = [
     "ppo_value_loss",
     "whiten",
 ]
-from minillm.rlhf.dpo import DPOConfig, DPOTrainer  # noqa: E402
-from minillm.rlhf.ppo import Critic, PPOConfig, PPOTrainer  # noqa: E402
-from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer  # noqa: E402
-from minillm.rlhf.sft import SFTConfig, SFTTrainer, sft_batch  # noqa: E402
-from minillm.rlhf.tasks import SortTask, SyntheticLabeler, true_score  # noqa: E402
+from minillm.rlhf.dpo import DPOConfig, DPOTrainer
+from minillm.rlhf.pipeline import PipelineConfig, run_pipeline
+from minillm.rlhf.ppo import Critic, PPOConfig, PPOTrainer
+from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer
+from minillm.rlhf.sampling import generate_replies, token_logprobs
+from minillm.rlhf.sft import SFTConfig, SFTTrainer, sft_batch
+from minillm.rlhf.stage import RECORD_KEYS, StageConfig
+from minillm.rlhf.tasks import SortTask, SyntheticLabeler, true_score
 
 __all__ += [
+    "RECORD_KEYS",
+    "Critic",
     "DPOConfig",
     "DPOTrainer",
-    "Critic",
     "PPOConfig",
     "PPOTrainer",
+    "PipelineConfig",
     "Ranking",
     "RewardConfig",
     "RewardModel",
     "RewardModelTrainer",
     "SFTConfig",
     "SFTTrainer",
-    "sft_batch",
     "SortTask",
+    "StageConfig",
     "SyntheticLabeler",
+    "generate_replies",
+    "run_pipeline",
+    "sft_batch",
+    "token_logprobs",
     "true_score",
 ]

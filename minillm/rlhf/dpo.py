@@ -14,41 +14,32 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from minillm.models.gpt import GPT
 from minillm.rlhf.losses import dpo_loss
+from minillm.rlhf.sampling import token_logprobs
 from minillm.rlhf.sft import sft_batch
-from minillm.train.schedule import cosine_lr
+from minillm.rlhf.stage import StageConfig, Timer, make_step, record
 
-__all__ = ["DPOConfig", "DPOTrainer", "reply_logprob"]
-
-
-def reply_logprob(model: GPT, inputs: Tensor, targets: Tensor) -> Tensor:
-    """Σ_t log p(target_t) over the non-ignored targets of each row → (B,)."""
-    logits = model(inputs)[0].float()  # (B, T, V)
-    keep = targets != -100
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp_min(0)[..., None]).squeeze(-1)  # (B, T)
-    return (logp * keep).sum(-1)
+__all__ = ["DPOConfig", "DPOTrainer"]
 
 
 @dataclass
-class DPOConfig:
-    steps: int = 300
+class DPOConfig(StageConfig):
+    max_steps: int = 300
     batch_size: int = 32  # preference pairs per step
     lr: float = 5e-4
-    beta: float = 0.1
-    seed: int = 0
+    beta: float = 0.1  # how far the policy may move from the reference (smaller β: further)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.beta <= 0:
             raise ValueError(f"beta must be > 0, got {self.beta}")
-        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError(f"steps, batch_size and lr must be positive, got {self}")
 
 
 class DPOTrainer:
@@ -58,41 +49,39 @@ class DPOTrainer:
         self,
         policy: GPT,
         triples: Sequence[tuple[str, str, str]],
-        encode: Callable[[str], list[int]],
+        tokenizer,
         pad_id: int,
         config: DPOConfig | None = None,
     ):
         if not triples:
             raise ValueError("DPOTrainer needs a non-empty list of (prompt, chosen, rejected) triples")
-        self.policy, self.triples, self.encode, self.pad_id = policy, list(triples), encode, pad_id
+        self.policy, self.triples, self.tokenizer, self.pad_id = policy, list(triples), tokenizer, pad_id
         self.config = config or DPOConfig()
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)
         for p, w, l_ in self.triples[:1]:  # fail before training on a reply that does not fit
-            sft_batch([(p, w), (p, l_)], encode, pad_id, policy.config.block_size)
+            sft_batch([(p, w), (p, l_)], tokenizer.encode, pad_id, policy.config.block_size)
         self.rng = random.Random(self.config.seed)
 
-    def _logps(self, model: GPT, pairs) -> Tensor:
-        return reply_logprob(model, *sft_batch(pairs, self.encode, self.pad_id, self.policy.config.block_size))
+    def reply_logprob(self, model: GPT, pairs: Sequence[tuple[str, str]]) -> Tensor:
+        """log π(reply | prompt) of each (prompt, reply) pair → (B,)."""
+        inputs, targets = sft_batch(pairs, self.tokenizer.encode, self.pad_id, self.policy.config.block_size)
+        return token_logprobs(model, inputs, targets)[0].sum(-1)  # (B,)
+
+    def loss(self, batch: Sequence[tuple[str, str, str]]) -> tuple[Tensor, dict]:
+        chosen = [(p, w) for p, w, _ in batch]
+        rejected = [(p, l_) for p, _, l_ in batch]
+        with torch.no_grad():
+            ref_w, ref_l = self.reply_logprob(self.ref, chosen), self.reply_logprob(self.ref, rejected)
+        pol_w, pol_l = self.reply_logprob(self.policy, chosen), self.reply_logprob(self.policy, rejected)
+        loss, margin = dpo_loss(pol_w, pol_l, ref_w, ref_l, self.config.beta)
+        return loss, {"accuracy": (margin > 0).float().mean()}  # share of pairs the policy now prefers right
 
     def train(self) -> list[dict]:
-        c = self.config
-        opt = torch.optim.AdamW(self.policy.parameters(), lr=c.lr, weight_decay=0.0)
-        history = []
+        c, clock = self.config, Timer()
+        step = make_step(self.policy, c)
+        records = []
         self.policy.train()
-        for step in range(c.steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, c.lr, c.steps, max(1, c.steps // 20), c.lr / 10)
+        for s in range(c.max_steps):
             batch = [self.rng.choice(self.triples) for _ in range(c.batch_size)]
-            chosen = [(p, w) for p, w, _ in batch]
-            rejected = [(p, l_) for p, _, l_ in batch]
-            with torch.no_grad():
-                ref_w, ref_l = self._logps(self.ref, chosen), self._logps(self.ref, rejected)
-            loss, margin = dpo_loss(
-                self._logps(self.policy, chosen), self._logps(self.policy, rejected), ref_w, ref_l, c.beta
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.policy.parameters(), 1.0)
-            opt.step()
-            history.append({"step": step, "loss": loss.item(), "accuracy": (margin > 0).float().mean().item()})
-        return history
+            records.append(record(s + 1, step(s, [batch], self.loss), clock()))
+        return records

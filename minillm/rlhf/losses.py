@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "masked_mean",
-    "whiten",
-    "pairwise_ranking_loss",
+    "dpo_loss",
     "gae",
+    "kl_penalty",
+    "masked_mean",
+    "pairwise_ranking_loss",
     "ppo_policy_loss",
     "ppo_value_loss",
-    "kl_penalty",
-    "dpo_loss",
+    "whiten",
 ]
 
 
@@ -81,6 +81,8 @@ def pairwise_ranking_loss(rewards: Tensor, ranks: Tensor | None = None) -> Tenso
     margin = rewards[:, :, None] - rewards[:, None, :]  # (B, K, K): r_i - r_j
     per_pair = -F.logsigmoid(margin) * better  # zero where i is not above j
     return (per_pair.sum(dim=(1, 2)) / n_pairs).mean()
+
+
 # --8<-- [end:ranking]
 
 
@@ -113,6 +115,8 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: 
         next_adv = torch.where(mask[:, t], adv_t, next_adv)
     returns = (advantages + values) * m
     return advantages, returns
+
+
 # --8<-- [end:gae]
 
 
@@ -134,6 +138,8 @@ def ppo_policy_loss(
             "approx_kl": masked_mean(0.5 * log_ratio**2, mask).item(),
         }
     return loss, stats
+
+
 # --8<-- [end:ppo]
 
 
@@ -170,4 +176,6 @@ def dpo_loss(
         raise ValueError(f"beta must be > 0, got {beta}")
     margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))  # (B,)
     return -F.logsigmoid(margin).mean(), margin.detach()
+
+
 # --8<-- [end:dpo]

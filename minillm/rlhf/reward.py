@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from minillm.models.gpt import GPT
 from minillm.rlhf.losses import pairwise_ranking_loss
-from minillm.train.schedule import cosine_lr
+from minillm.rlhf.stage import StageConfig, Timer, make_step, record
 
-__all__ = ["RewardModel", "RewardConfig", "RewardModelTrainer", "Ranking"]
+__all__ = ["Ranking", "RewardConfig", "RewardModel", "RewardModelTrainer", "encode_rankings", "ranking_rewards"]
 
 
 class RewardModel(nn.Module):
@@ -89,50 +89,44 @@ def encode_rankings(
     return idx, lengths, ranks
 
 
+def ranking_rewards(model: RewardModel, rankings: Sequence[Ranking], encode, pad_id: int) -> tuple[Tensor, Tensor]:
+    """r(x, y) of every reply of every ranking, (B, K), beside the labelers' ranks, (B, K)."""
+    idx, lengths, ranks = encode_rankings(rankings, encode, pad_id, model.trunk.config.block_size)
+    return model(idx, lengths).view(ranks.shape), ranks
+
+
 @dataclass
-class RewardConfig:
-    steps: int = 300
+class RewardConfig(StageConfig):
+    max_steps: int = 300
     batch_size: int = 16  # prompts per step (each with K replies)
     lr: float = 1e-3
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError(f"steps, batch_size and lr must be positive, got {self}")
 
 
 class RewardModelTrainer:
     """Trains a RewardModel on rankings; ``accuracy`` measures held-out pairwise agreement."""
 
-    def __init__(self, model: RewardModel, rankings: Sequence[Ranking], encode, pad_id: int, config=None):
+    def __init__(self, model: RewardModel, rankings: Sequence[Ranking], tokenizer, pad_id: int, config=None):
         if not rankings:
             raise ValueError("RewardModelTrainer needs a non-empty list of rankings")
-        self.model, self.rankings, self.encode, self.pad_id = model, list(rankings), encode, pad_id
+        self.model, self.rankings, self.tokenizer, self.pad_id = model, list(rankings), tokenizer, pad_id
         self.config = config or RewardConfig()
-        self.block_size = model.trunk.config.block_size
-        encode_rankings(self.rankings, encode, pad_id, self.block_size)  # validate everything up front
+        encode_rankings(self.rankings, tokenizer.encode, pad_id, model.trunk.config.block_size)  # validate now
         self.rng = random.Random(self.config.seed)
 
-    def _scores(self, batch: Sequence[Ranking]) -> tuple[Tensor, Tensor]:
-        idx, lengths, ranks = encode_rankings(batch, self.encode, self.pad_id, self.block_size)
-        return self.model(idx, lengths).view(ranks.shape), ranks  # (B, K), (B, K)
+    def rewards(self, rankings: Sequence[Ranking]) -> tuple[Tensor, Tensor]:
+        """Rewards (B, K) of the rankings' replies and their ranks (B, K)."""
+        return ranking_rewards(self.model, rankings, self.tokenizer.encode, self.pad_id)
 
-    def train(self) -> list[float]:
-        c = self.config
-        opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=0.0)
-        losses = []
+    def train(self) -> list[dict]:
+        c, clock = self.config, Timer()
+        step = make_step(self.model, c)
+        records = []
         self.model.train()
-        for step in range(c.steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, c.lr, c.steps, max(1, c.steps // 20), c.lr / 10)
-            rewards, ranks = self._scores([self.rng.choice(self.rankings) for _ in range(c.batch_size)])
-            loss = pairwise_ranking_loss(rewards, ranks)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            opt.step()
-            losses.append(loss.item())
-        return losses
+        for s in range(c.max_steps):
+            batch = [self.rng.choice(self.rankings) for _ in range(c.batch_size)]
+            result = step(s, [batch], lambda b: pairwise_ranking_loss(*self.rewards(b)))
+            records.append(record(s + 1, result, clock()))
+        return records
 
     @torch.no_grad()
     def accuracy(self, rankings: Sequence[Ranking]) -> float:
@@ -140,7 +134,7 @@ class RewardModelTrainer:
         self.model.eval()
         right = total = 0
         for i in range(0, len(rankings), 64):
-            rewards, ranks = self._scores(rankings[i : i + 64])
+            rewards, ranks = self.rewards(rankings[i : i + 64])
             above = ranks[:, :, None] < ranks[:, None, :]
             right += int(((rewards[:, :, None] > rewards[:, None, :]) & above).sum())
             total += int(above.sum())

@@ -13,13 +13,13 @@ so they contribute exactly zero gradient (tests/test_rlhf.py checks it).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from minillm.train import train_lm
+from minillm.rlhf.stage import StageConfig, Timer, make_step, record
 
 __all__ = ["SFTConfig", "SFTTrainer", "sft_batch"]
 
@@ -50,32 +50,35 @@ def sft_batch(
 
 
 @dataclass
-class SFTConfig:
-    steps: int = 300
-    batch_size: int = 32
+class SFTConfig(StageConfig):
+    max_steps: int = 300
+    batch_size: int = 32  # (prompt, response) pairs per step
     lr: float = 1e-3
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError(f"steps, batch_size and lr must be positive, got {self}")
 
 
 class SFTTrainer:
-    """Fine-tunes a GPT on (prompt, response) pairs; ``train()`` returns the loss per step."""
+    """Fine-tunes a GPT on (prompt, response) pairs; ``train()`` returns one record per step."""
 
-    def __init__(self, model, pairs: Sequence[tuple[str, str]], encode, pad_id: int, config: SFTConfig | None = None):
+    def __init__(
+        self, model, pairs: Sequence[tuple[str, str]], tokenizer, pad_id: int, config: SFTConfig | None = None
+    ):
         if not pairs:
             raise ValueError("SFTTrainer needs a non-empty list of (prompt, response) pairs")
-        self.model, self.pairs, self.encode, self.pad_id = model, list(pairs), encode, pad_id
+        self.model, self.pairs, self.tokenizer, self.pad_id = model, list(pairs), tokenizer, pad_id
         self.config = config or SFTConfig()
-        sft_batch(self.pairs[:1], encode, pad_id, model.config.block_size)  # fail now, not mid-training
+        self.batch(self.pairs[:1])  # a pair that does not fit: fail now, not mid-training
         self.rng = random.Random(self.config.seed)
 
-    def _batch(self):
-        chosen = [self.rng.choice(self.pairs) for _ in range(self.config.batch_size)]
-        return sft_batch(chosen, self.encode, self.pad_id, self.model.config.block_size)
+    def batch(self, pairs: Sequence[tuple[str, str]]) -> tuple[Tensor, Tensor]:
+        return sft_batch(pairs, self.tokenizer.encode, self.pad_id, self.model.config.block_size)
 
-    def train(self) -> list[float]:
-        c = self.config
-        return train_lm(self.model, self._batch, c.steps, lr=c.lr, weight_decay=0.0)
+    def train(self) -> list[dict]:
+        c, clock = self.config, Timer()
+        step = make_step(self.model, c)
+        records = []
+        self.model.train()
+        for s in range(c.max_steps):
+            batch = self.batch([self.rng.choice(self.pairs) for _ in range(c.batch_size)])
+            result = step(s, [batch], lambda xy: self.model(*xy)[1])
+            records.append(record(s + 1, result, clock()))
+        return records

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 from minillm.tokenizers import CharTokenizer
 
@@ -35,7 +36,7 @@ def true_score(prompt_digits: str, reply: str) -> float:
         raise ValueError("prompt_digits must not be empty")
     length = max(0.0, 1.0 - abs(len(reply) - n) / n)
     overlap = sum((Counter(prompt_digits) & Counter(reply)).values()) / n
-    pairs = list(zip(reply, reply[1:]))
+    pairs = list(pairwise(reply))
     sortedness = sum(a <= b for a, b in pairs) / len(pairs) if pairs else (1.0 if reply else 0.0)
     return (length + overlap + sortedness) / 3
 
@@ -68,6 +69,13 @@ class SortTask:
             chars[i], chars[j] = chars[j], chars[i]
             reply = "".join(chars)
         return reply + "\n"
+
+    def sample_prompt(self, rng: random.Random) -> str:
+        return self.prompt(self.sample_digits(rng))
+
+    def score(self, prompt: str, reply: str) -> float:
+        """The hidden true score of a reply text (as generated) to a prompt text."""
+        return true_score(prompt.strip()[:-1], self.parse_reply(reply))
 
     def parse_reply(self, text: str) -> str:
         """Generated text after the prompt → reply digits (up to the first newline)."""
