@@ -21,13 +21,13 @@ import torch
 
 from minillm.bench.common import device_info, loglog_slope, steady_allocator, time_call
 from minillm.costs import report_numbers
-from minillm.kernels import attention
+from minillm.kernels import BACKEND_NAMES, attention
 from minillm.plotting import pyplot
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", default="sdpa", choices=["sdpa", "chunked", "naive"])
+    p.add_argument("--backend", default="sdpa", choices=list(BACKEND_NAMES))
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--head-dim", type=int, default=64)
     p.add_argument("--out", default="out/05_quadratic_cost.png")

@@ -33,7 +33,7 @@ from minillm.bench.common import (
     write_json,
 )
 from minillm.costs import attention_flops
-from minillm.kernels import attention
+from minillm.kernels import attention, check_backend
 from minillm.plotting import pyplot
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,7 +46,7 @@ def naive_bytes(b: int, h: int, t: int, mode: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``minillm bench attention`` (the CLI's dispatcher and ``main`` share them)."""
-    p.add_argument("--backends", default=None, help="comma list of naive,chunked,sdpa (default: all)")
+    p.add_argument("--backends", default=None, help="comma list of backend names, e.g. naive,chunked,sdpa,auto (default: naive,chunked,sdpa)")
     p.add_argument(
         "--lengths", type=positive_ints, default=None, help="comma list of T (default: CPU 128..8192, GPU 512..32768)"
     )
@@ -78,8 +78,7 @@ def _settings(args) -> dict:
         lengths = args.lengths
     backends = args.backends.split(",") if args.backends else ["naive", "chunked", "sdpa"]
     for b in backends:
-        if b not in ("naive", "chunked", "sdpa", "triton"):
-            raise ValueError(f"unknown backend {b!r}; choose from naive, chunked, sdpa, triton")
+        check_backend(b)  # any registered name, "auto" included
     return dict(
         device=device,
         lengths=lengths,
