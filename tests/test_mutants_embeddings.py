@@ -44,6 +44,13 @@ def test_rope_default_context_and_no_saved_state():
     rope = RoPE(head_dim=8)
     x = torch.randn(1, 1, 1, 8)
     rope(x, offset=4095)  # the default table covers positions 0..4095
-    with pytest.raises(ValueError, match="max_len=4096"):
+    with pytest.raises(ValueError, match="RoPE table's max_len=4096"):
         rope(x, offset=4096)
     assert rope.state_dict() == {}  # the tables are recomputed, never stored in checkpoints
+
+
+def test_rope_on_any_leading_shape_keeps_the_input_dtype():
+    rope = RoPE(head_dim=4, max_len=8)
+    x = torch.randn(2, 5, 4)  # (B, T, hd): no head axis, T != hd
+    torch.testing.assert_close(rope(x), rope(x[:, None])[:, 0])
+    assert rope(x.to(torch.bfloat16)).dtype == torch.bfloat16  # the tables follow the input, not float32
