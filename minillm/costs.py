@@ -24,6 +24,9 @@ Activation memory per GPT layer follows Korthikanti et al. 2022 ("Reducing Activ
 Recomputation in Large Transformer Models", §4.1): s·b·d·(34 + 5·a·s/d) bytes with 2-byte
 activations, dropout masks included; with full recomputation only each layer's input is kept.
 
+Inference weights (on-device): ``storage_bytes`` / ``on_device_table`` give fp32/bf16/int8/int4 sizes
+of 0.5B-7B models (minillm/quantize.py stores those formats; docs/adaptation.md).
+
 Docs: docs/quadratic-cost.md. CLI: ``minillm costs report``.
 """
 
@@ -41,8 +44,10 @@ __all__ = [
     "attention_pairs",
     "block_flops",
     "forward_flops",
+    "on_device_table",
     "param_count",
     "report_numbers",
+    "storage_bytes",
     "training_flops",
     "training_memory",
 ]
@@ -268,3 +273,35 @@ def report_numbers(context_scale: int = 32, model: str = "gpt2", base_context: i
         "params_100b_mixed_adam_bytes": n_100b * 16,
         "gpt2_params": param_count(cfg),
     }
+
+
+# --8<-- [start:on-device]
+# Storage per weight for inference (on-device, 端侧): the weights alone, no gradients or optimizer.
+BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
+SCALE_BYTES = 4  # one float32 scale per group of quantized weights, as minillm.quantize stores them
+ON_DEVICE_SIZES = (0.5e9, 1.5e9, 7e9)  # the small open models of 2024-25 (Qwen2.5 0.5B / 1.5B / 7B class)
+
+
+def storage_bytes(n_params: float, fmt: str, group_size: int | None = None) -> float:
+    """Bytes to store ``n_params`` weights as ``fmt`` (fp32, bf16, int8, int4); with ``group_size``
+    one float32 scale per group is added (int8 per output channel: the row width; int4: 32-128)."""
+    if fmt not in BYTES_PER_WEIGHT:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {sorted(BYTES_PER_WEIGHT)}")
+    if not n_params > 0:
+        raise ValueError(f"n_params must be positive, got {n_params!r}")
+    if group_size is not None:
+        _check_positive(group_size=group_size)
+    scales = 0.0 if group_size is None else n_params / group_size * SCALE_BYTES
+    return n_params * BYTES_PER_WEIGHT[fmt] + scales
+
+
+def on_device_table(sizes=ON_DEVICE_SIZES, int4_group: int = 128) -> list[dict]:
+    """GB of weights of each model size in every format (int4 with one scale per ``int4_group`` weights;
+    int8's per-row scales add under 0.5 % at widths ≥ 896 and are left out)."""
+    return [
+        {"params": n, **{f: storage_bytes(n, f, int4_group if f == "int4" else None) / 1e9 for f in BYTES_PER_WEIGHT}}
+        for n in sizes
+    ]
+
+
+# --8<-- [end:on-device]

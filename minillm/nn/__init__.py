@@ -5,6 +5,7 @@ from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPo
 from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
+from minillm.nn.lora import LoRALinear, apply_lora, load_lora, merge_lora, save_lora
 
 __all__ = [
     "DecoderLayer",
@@ -13,11 +14,16 @@ __all__ = [
     "GPTBlock",
     "KVCache",
     "LearnedPositionalEmbedding",
+    "LoRALinear",
     "MultiHeadAttention",
     "RoPE",
     "SinusoidalPositionalEncoding",
     "TokenEmbedding",
+    "apply_lora",
     "causal_mask",
+    "load_lora",
+    "merge_lora",
     "padding_mask",
+    "save_lora",
     "scaled_dot_product_attention",
 ]

@@ -1,4 +1,4 @@
-"""RLHF, report §1.2.2-1/2: losses, SFT, reward model, PPO, DPO, a synthetic labeler, the pipeline.
+"""RLHF, report §1.2.2-1/2: losses, SFT, reward model, PPO, DPO, GRPO, a synthetic labeler, the pipeline.
 
 Every stage is a config (``StageConfig`` fields: max_steps, batch_size, lr, weight_decay, grad_clip,
 seed) and a trainer whose ``train()`` returns records with ``step``, ``loss``, ``lr`` and ``time_s``
@@ -8,6 +8,8 @@ seed) and a trainer whose ``train()`` returns records with ``step``, ``loss``, `
 from minillm.rlhf.losses import (
     dpo_loss,
     gae,
+    grpo_advantages,
+    grpo_loss,
     kl_penalty,
     masked_mean,
     pairwise_ranking_loss,
@@ -19,6 +21,8 @@ from minillm.rlhf.losses import (
 __all__ = [
     "dpo_loss",
     "gae",
+    "grpo_advantages",
+    "grpo_loss",
     "kl_penalty",
     "masked_mean",
     "pairwise_ranking_loss",
@@ -27,6 +31,7 @@ __all__ = [
     "whiten",
 ]
 from minillm.rlhf.dpo import DPOConfig, DPOTrainer
+from minillm.rlhf.grpo import GRPOConfig, GRPOTrainer
 from minillm.rlhf.pipeline import PipelineConfig, run_pipeline
 from minillm.rlhf.ppo import Critic, PPOConfig, PPOTrainer
 from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer
@@ -40,6 +45,8 @@ __all__ += [
     "Critic",
     "DPOConfig",
     "DPOTrainer",
+    "GRPOConfig",
+    "GRPOTrainer",
     "PPOConfig",
     "PPOTrainer",
     "PipelineConfig",

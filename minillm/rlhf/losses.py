@@ -14,6 +14,7 @@ reward. Every formula of steps 2 and 3 lives here, with no state, so each can be
     KL penalty per token (Ziegler et al. 2019): log π_θ - log π_ref  (k1; k2, k3 estimators too)
     DPO (Rafailov et al. 2023, eq. 7):
         loss = -log σ(β [(log π_θ(y_w) - log π_ref(y_w)) - (log π_θ(y_l) - log π_ref(y_l))])
+    GRPO (Shao et al. 2024): Â_i = (r_i - mean_group) / (std_group + eps), PPO's clip + β·k3 KL
 
 Tensors are (B, T) per token with a (B, T) mask that is True on the response tokens being trained.
 
@@ -29,6 +30,8 @@ from torch import Tensor
 __all__ = [
     "dpo_loss",
     "gae",
+    "grpo_advantages",
+    "grpo_loss",
     "kl_penalty",
     "masked_mean",
     "pairwise_ranking_loss",
@@ -179,3 +182,67 @@ def dpo_loss(
 
 
 # --8<-- [end:dpo]
+
+
+# GRPO (Shao et al. 2024, DeepSeekMath §4.1): no value model. G replies are sampled per prompt and
+# each reply's advantage is its reward standardised within its own group:
+#     Â_i = (r_i - mean(r_1..r_G)) / (std(r_1..r_G) + eps)
+# and every token of reply i gets Â_i. The loss is PPO's clipped surrogate plus β·KL to the reference,
+# with the k3 estimator per token, averaged over each reply's tokens and then over replies (eq. 3):
+#     L = -1/G Σ_i 1/|o_i| Σ_t [ min(ρ_t Â_i, clip(ρ_t, 1-ε, 1+ε) Â_i) - β · k3_t ]
+GRPO_EPS = 1e-4  # added to the group std (TRL's GRPOTrainer uses the same)
+
+
+# --8<-- [start:grpo-advantages]
+def grpo_advantages(rewards: Tensor, eps: float = GRPO_EPS) -> Tensor:
+    """Group-relative advantages: rewards (P prompts, G replies) → (P, G), standardised per row.
+
+    The std is the *sample* std (Bessel's n-1, torch's default, as TRL and DeepSeek's reference code)
+    and ``eps`` = 1e-4 is added to it, so a group of equal rewards gets advantages of exactly 0
+    (nothing to learn from a group whose replies are all as good as each other).
+    """
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards must be (prompts, G replies), got shape {tuple(rewards.shape)}")
+    if rewards.shape[1] < 2:
+        raise ValueError(f"GRPO needs G >= 2 replies per prompt to compare, got G = {rewards.shape[1]}")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    mean = rewards.mean(dim=1, keepdim=True)  # (P, 1)
+    std = rewards.std(dim=1, keepdim=True)  # (P, 1), sample std (n - 1)
+    return (rewards - mean) / (std + eps)  # (P, G)
+
+
+# --8<-- [end:grpo-advantages]
+
+
+# --8<-- [start:grpo-loss]
+def grpo_loss(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    ref_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    clip_eps: float = 0.2,
+    beta: float = 0.04,
+) -> tuple[Tensor, dict]:
+    """GRPO's loss from per-token log-probabilities (B, T) of B replies, their advantages (B,) and the
+    reply-token mask (B, T): per token -[min(ρÂ, clip(ρ)Â) - β·k3], mean over a reply's tokens, then
+    over replies (each reply weighs the same, however long). Returns (loss, figures)."""
+    if clip_eps <= 0 or beta < 0:
+        raise ValueError(f"need clip_eps > 0 and beta >= 0, got clip_eps={clip_eps}, beta={beta}")
+    if advantages.dim() != 1 or advantages.shape[0] != logprobs.shape[0]:
+        raise ValueError(f"advantages must be (B,) = ({logprobs.shape[0]},), got {tuple(advantages.shape)}")
+    if not (logprobs.shape == old_logprobs.shape == ref_logprobs.shape == mask.shape):
+        raise ValueError("logprobs, old_logprobs, ref_logprobs and mask must all be (B, T)")
+    ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
+    adv = advantages[:, None]  # (B, 1): every token of a reply shares its advantage
+    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv)  # (B, T)
+    kl = kl_penalty(logprobs, ref_logprobs, "k3")  # (B, T), ≥ 0
+    per_reply = masked_mean(-(surrogate - beta * kl), mask, dim=1)  # (B,)
+    with torch.no_grad():
+        clipped = ((ratio - 1).abs() > clip_eps).float()  # tokens whose ratio left [1-ε, 1+ε]
+        figures = {"kl_k3": masked_mean(kl, mask, dim=1).mean().item(), "clip_frac": masked_mean(clipped, mask).item()}
+    return per_reply.mean(), figures
+
+
+# --8<-- [end:grpo-loss]
