@@ -1,4 +1,4 @@
-"""RoPE against hand-computed rotations and a float64 reference (written against mutmut survivors).
+"""RoPE against hand values and a float64 reference; the other embeddings at their edges (mutmut survivors).
 
 The property tests in test_embeddings_ff_layers.py (relative offset, norm, identity at 0) hold for
 any frequencies, so a wrong exponent or base passed them; these pin the values. docs/mutation.md.
@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from minillm.nn.embeddings import RoPE
+from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
 
 
 def test_rope_rotates_each_pair_by_position_times_frequency_by_hand():
@@ -54,3 +54,42 @@ def test_rope_on_any_leading_shape_keeps_the_input_dtype():
     x = torch.randn(2, 5, 4)  # (B, T, hd): no head axis, T != hd
     torch.testing.assert_close(rope(x), rope(x[:, None])[:, 0])
     assert rope(x.to(torch.bfloat16)).dtype == torch.bfloat16  # the tables follow the input, not float32
+
+
+def test_position_tables_fit_exactly_at_the_edge_and_name_themselves():
+    learned, sinus = LearnedPositionalEmbedding(4, 2), SinusoidalPositionalEncoding(2, max_len=4)
+    x = torch.zeros(1, 4, 2)
+    torch.testing.assert_close(learned(x), learned.weight[None])  # default offset 0: positions 0..3
+    torch.testing.assert_close(sinus(x), sinus.pe[None])
+    torch.testing.assert_close(learned(x[:, :1], offset=3), learned.weight[None, 3:])  # the last position fits
+    for module, name in [(learned, "learned position table's"), (sinus, "sinusoidal encoding's")]:
+        with pytest.raises(ValueError, match=f"{name} max_len=4"):
+            module(x[:, :2], offset=3)
+        with pytest.raises(ValueError, match="max_len=4"):
+            module(x[:, :1], offset=-1)
+
+
+def test_sinusoidal_defaults_dtype_and_no_saved_state():
+    enc = SinusoidalPositionalEncoding(4)  # default: 5000 positions, no dropout
+    x = torch.zeros(2, 1, 4)
+    torch.testing.assert_close(enc(x, offset=4999), enc.pe[None, 4999:].expand(2, 1, 4))
+    enc.train()
+    torch.testing.assert_close(enc(x), enc.pe[None, :1].expand(2, 1, 4))  # dropout 0 even in training
+    assert enc(x.to(torch.bfloat16)).dtype == torch.bfloat16
+    assert enc.state_dict() == {}
+
+
+def test_token_embedding_edges():
+    emb = TokenEmbedding(10, 4, scale=False)
+    ids = torch.tensor([[0, 9]])  # both ends of the vocabulary are valid ids
+    for dtype in (torch.long, torch.int):
+        torch.testing.assert_close(emb(ids.to(dtype)), emb.weight[ids])  # unscaled
+    assert emb(torch.zeros(1, 0, dtype=torch.long)).shape == (1, 0, 4)  # an empty batch is fine
+    with pytest.raises(ValueError, match="got min -1"):
+        emb(torch.tensor([[-1, 3]]))
+    padded = TokenEmbedding(10, 4, padding_idx=0)
+    assert torch.all(padded(torch.tensor([[0]])) == 0)
+    assert (padded.vocab_size, padded.d_model, padded.scale) == (10, 4, 2.0)
+    for bad in [(0, 4), (10, 0)]:
+        with pytest.raises(ValueError, match="must be positive"):
+            TokenEmbedding(*bad)
