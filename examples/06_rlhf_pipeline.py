@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
     labeler, tok, eos = SyntheticLabeler(noise=0.05, seed=c.seed), task.tokenizer, task.eos_id
 
     # 1. Supervised policy: imitate the labeler's demonstrations.
-    digits = [task.sample_digits(rng) for _ in range(4000)]
+    digits = (task.sample_digits(rng) for _ in range(4000))  # drawn one by one, each then demonstrated
     demos = [(task.prompt(d), task.demonstration(d, rng, c.error_rate)) for d in digits]
     policy = GPT(c.policy(task))
     SFTTrainer(policy, demos, tok, eos, c.sft()).train()
@@ -69,8 +69,9 @@ def main(argv=None) -> dict:
     print(f"[1] SFT on {len(demos)} demonstrations ({c.error_rate:.0%} with a slip): {time.time() - start:.0f} s")
 
     # 2. Reward model from the labeler's rankings of the SFT policy's own samples.
-    rankings = make_rankings(sft, task, labeler, [task.sample_digits(rng) for _ in range(c.rm_prompts + 300)], c.seed)
-    train_r, test_r = rankings[:-300], rankings[-300:]
+    n_rank = c.rm_prompts + c.rm_test_prompts  # the last rm_test_prompts are held out
+    rankings = make_rankings(sft, task, labeler, [task.sample_digits(rng) for _ in range(n_rank)], c.seed)
+    train_r, test_r = rankings[: c.rm_prompts], rankings[c.rm_prompts :]
     rm = RewardModel.from_policy(sft)
     rm_trainer = RewardModelTrainer(rm, train_r, tok, eos, c.reward())
     rm_trainer.train()

@@ -313,10 +313,10 @@ def test_pipeline_config_is_flat_and_checked():
         run_pipeline({"quick": True})
 
 
+@pytest.mark.slow  # ~10 s on an idle 2-core CPU: PPO's rollouts of 64 prompts
 def test_run_pipeline_returns_each_stages_records(tmp_path):
-    config = PipelineConfig(
-        sft_steps=3, rm_prompts=4, rm_steps=2, ppo_steps=1, dpo_steps=2, n_eval=4, out_dir=str(tmp_path)
-    )
+    sizes = {"sft_steps": 3, "rm_prompts": 4, "rm_test_prompts": 4, "rm_steps": 2, "ppo_steps": 1, "dpo_steps": 2}
+    config = PipelineConfig(**sizes, n_eval=4, out_dir=str(tmp_path))
     lines = []
     out = run_pipeline(config, log=lines.append)
     for stage, n in (("sft", 3), ("reward_model", 2), ("ppo", 1), ("ppo_beta0", 1), ("dpo", 2)):

@@ -24,7 +24,7 @@ from minillm.models.gpt import GPT
 from minillm.rlhf.losses import dpo_loss
 from minillm.rlhf.sampling import token_logprobs
 from minillm.rlhf.sft import sft_batch
-from minillm.rlhf.stage import StageConfig, Timer, make_step, record
+from minillm.rlhf.stage import StageConfig, run_steps
 
 __all__ = ["DPOConfig", "DPOTrainer"]
 
@@ -77,11 +77,7 @@ class DPOTrainer:
         return loss, {"accuracy": (margin > 0).float().mean()}  # share of pairs the policy now prefers right
 
     def train(self) -> list[dict]:
-        c, clock = self.config, Timer()
-        step = make_step(self.policy, c)
-        records = []
-        self.policy.train()
-        for s in range(c.max_steps):
-            batch = [self.rng.choice(self.triples) for _ in range(c.batch_size)]
-            records.append(record(s + 1, step(s, [batch], self.loss), clock()))
-        return records
+        """``max_steps`` steps on random batches of triples; one record per step (with ``accuracy``)."""
+        c = self.config
+        sample = lambda: [self.rng.choice(self.triples) for _ in range(c.batch_size)]
+        return run_steps(self.policy, c, sample, self.loss)

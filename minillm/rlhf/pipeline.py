@@ -48,7 +48,8 @@ class PipelineConfig:
     """Every knob of the pipeline, flat (one ``minillm rlhf`` flag each)."""
 
     sft_steps: int = 600
-    rm_prompts: int = 1500  # prompts whose K replies the labeler ranks (300 more are held out)
+    rm_prompts: int = 1500  # prompts whose K replies the labeler ranks for training
+    rm_test_prompts: int = 300  # more, held out: the reward model's accuracy
     rm_steps: int = 500
     ppo_steps: int = 40  # rollouts
     dpo_steps: int = 300
@@ -66,7 +67,16 @@ class PipelineConfig:
         if self.quick:
             for name, value in QUICK.items():
                 setattr(self, name, value)
-        for name in ("sft_steps", "rm_prompts", "rm_steps", "ppo_steps", "dpo_steps", "kl_horizon", "n_eval"):
+        for name in (
+            "sft_steps",
+            "rm_prompts",
+            "rm_test_prompts",
+            "rm_steps",
+            "ppo_steps",
+            "dpo_steps",
+            "kl_horizon",
+            "n_eval",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.kl_coef < 0 or self.target_kl < 0:
@@ -146,8 +156,9 @@ def run_pipeline(config: PipelineConfig, log=print) -> dict:
     done("sft", policy, SFTTrainer(policy, demos, tok, eos, c.sft()).train())
     sft = copy.deepcopy(policy).eval()
 
-    rankings = make_rankings(sft, task, labeler, [task.sample_digits(rng) for _ in range(c.rm_prompts + 300)], c.seed)
-    train_r, test_r = rankings[:-300], rankings[-300:]
+    n_rank = c.rm_prompts + c.rm_test_prompts
+    rankings = make_rankings(sft, task, labeler, [task.sample_digits(rng) for _ in range(n_rank)], c.seed)
+    train_r, test_r = rankings[: c.rm_prompts], rankings[c.rm_prompts :]
     rm = RewardModel.from_policy(sft)
     rm_trainer = RewardModelTrainer(rm, train_r, tok, eos, c.reward())
     done("reward_model", rm, rm_trainer.train())

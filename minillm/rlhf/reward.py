@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from minillm.models.gpt import GPT
 from minillm.rlhf.losses import pairwise_ranking_loss
-from minillm.rlhf.stage import StageConfig, Timer, make_step, record
+from minillm.rlhf.stage import StageConfig, run_steps
 
 __all__ = ["Ranking", "RewardConfig", "RewardModel", "RewardModelTrainer", "encode_rankings", "ranking_rewards"]
 
@@ -118,15 +118,10 @@ class RewardModelTrainer:
         return ranking_rewards(self.model, rankings, self.tokenizer.encode, self.pad_id)
 
     def train(self) -> list[dict]:
-        c, clock = self.config, Timer()
-        step = make_step(self.model, c)
-        records = []
-        self.model.train()
-        for s in range(c.max_steps):
-            batch = [self.rng.choice(self.rankings) for _ in range(c.batch_size)]
-            result = step(s, [batch], lambda b: pairwise_ranking_loss(*self.rewards(b)))
-            records.append(record(s + 1, result, clock()))
-        return records
+        """``max_steps`` steps on random batches of rankings; one record per step."""
+        c = self.config
+        sample = lambda: [self.rng.choice(self.rankings) for _ in range(c.batch_size)]
+        return run_steps(self.model, c, sample, lambda batch: pairwise_ranking_loss(*self.rewards(batch)))
 
     @torch.no_grad()
     def accuracy(self, rankings: Sequence[Ranking]) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from minillm.rlhf.stage import StageConfig, Timer, make_step, record
+from minillm.rlhf.stage import StageConfig, run_steps
 
 __all__ = ["SFTConfig", "SFTTrainer", "sft_batch"]
 
@@ -73,12 +73,7 @@ class SFTTrainer:
         return sft_batch(pairs, self.tokenizer.encode, self.pad_id, self.model.config.block_size)
 
     def train(self) -> list[dict]:
-        c, clock = self.config, Timer()
-        step = make_step(self.model, c)
-        records = []
-        self.model.train()
-        for s in range(c.max_steps):
-            batch = self.batch([self.rng.choice(self.pairs) for _ in range(c.batch_size)])
-            result = step(s, [batch], lambda xy: self.model(*xy)[1])
-            records.append(record(s + 1, result, clock()))
-        return records
+        """``max_steps`` steps on random batches of pairs; one record per step."""
+        c = self.config
+        sample = lambda: self.batch([self.rng.choice(self.pairs) for _ in range(c.batch_size)])
+        return run_steps(self.model, c, sample, lambda xy: self.model(*xy)[1])

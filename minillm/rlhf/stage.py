@@ -14,14 +14,16 @@ warm-up + cosine to 10 %, gradient clipping, the defaults of GPT-3 (Brown et al.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from minillm.configs import check_fields
 from minillm.train.step import GRAD_CLIP, WEIGHT_DECAY, StepResult, TrainStep, make_optimizer
 
-__all__ = ["RECORD_KEYS", "StageConfig", "Timer", "make_step", "record"]
+__all__ = ["RECORD_KEYS", "StageConfig", "Timer", "make_step", "record", "run_steps"]
 
 RECORD_KEYS = ("step", "loss", "lr", "time_s")  # every record of every stage has these
 
@@ -74,3 +76,13 @@ class Timer:
 def record(step: int, result: StepResult, time_s: float, **figures: float) -> dict:
     """One record: steps done so far (1-based, as ``Trainer``'s metrics), loss, lr, time, the stage's figures."""
     return {"step": step, "loss": result.loss.item(), "lr": result.lr, "time_s": time_s, **result.figures, **figures}
+
+
+def run_steps(model: nn.Module, config: StageConfig, next_batch: Callable[[], Any], loss_fn: Callable) -> list[dict]:
+    """``config.max_steps`` steps of ``loss_fn(next_batch())`` — the whole ``train()`` of SFT, the
+    reward model and DPO; one record per step."""
+    step, clock, records = make_step(model, config), Timer(), []
+    model.train()
+    for s in range(config.max_steps):
+        records.append(record(s + 1, step(s, [next_batch()], loss_fn), clock()))
+    return records
