@@ -6,6 +6,8 @@ minillm costs report                the report's §3.2 numbers, computed
 minillm bench attention [--quick]   the quadratic attention benchmark (table + JSON + PNG)
 minillm bench components [--quick]  where one GPT block's time goes as the context grows
 minillm bench train                 training tokens/s and MFU (eager and torch.compile)
+minillm bench gpu [--dry-run]       everything GPU in one go: Triton vs SDPA vs FlexAttention, MFU, memory
+minillm kernels compile --arch sm_90  compile the Triton kernels for a GPU (no GPU needed): registers, spills
 minillm prepare SOURCE... --out D   text files / python-docs / minillm-docs → token files for training
 minillm train --data-dir D ...      pre-train a GPT (every TrainConfig and GPTConfig field is a flag;
                                     --config FILE.json with the same names; an explicit flag wins)
@@ -199,15 +201,26 @@ def _encode_prompt(tok, prompt: str | None) -> tuple[str, list[int]]:
     if prompt is not None:
         try:
             ids = tok.encode(prompt)
-        except KeyError as err:  # the char tokenizer never saw this character
-            raise ValueError(f"--prompt {prompt!r} cannot be encoded: {err.args[0]}") from None
+        except ValueError as err:  # the char tokenizer never saw this character
+            raise ValueError(f"--prompt {prompt!r} cannot be encoded: {err}") from None
         if not ids:
             raise ValueError("the prompt encodes to no tokens; give a non-empty --prompt")
         return prompt, ids
     try:
         return "\n", tok.encode("\n")
-    except KeyError:
+    except ValueError:
         return tok.decode([0]), [0]
+
+
+def _kernels_compile(args) -> int:
+    from minillm.bench.gpu import roofline_table
+    from minillm.kernels import triton_compile
+
+    status = triton_compile.run(args)  # the compile table (or --json records)
+    if not args.json:
+        print()
+        print(roofline_table())  # the bound on paper beside it
+    return status
 
 
 # -- the parser ------------------------------------------------------------------------------------
@@ -223,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     from minillm import demo
     from minillm.bench import attention as bench_attention
     from minillm.bench import components as bench_components
+    from minillm.bench import gpu as bench_gpu
     from minillm.bench import train as bench_train
+    from minillm.kernels import triton_compile
     from minillm.train.config import TrainConfig
 
     parser = _Parser(prog="minillm", description="minillm: the report's Transformer, step by step")
@@ -246,8 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("attention", bench_attention, "time and memory of attention backends vs context length"),
         ("components", bench_components, "where one GPT block's time goes as the context grows"),
         ("train", bench_train, "training tokens/s and MFU, eager and compiled"),
+        ("gpu", bench_gpu, "one command for a GPU: attention kernels, GPT-2 MFU, memory estimate, pytest -m gpu"),
     ]:
         module.add_arguments(_command(bench, name, module.run, what))
+
+    kernels = _command(sub, "kernels", None, "the Triton attention kernels (report §3.2)")
+    kernels = kernels.add_subparsers(dest="what", required=True, metavar="WHAT")
+    triton_compile.add_arguments(_command(kernels, "compile", _kernels_compile, "compile for a GPU ahead of time"))
 
     _add_rlhf(_command(sub, "rlhf", None, "the RLHF pipeline of report §1.2.2: SFT → reward model → PPO / DPO"))
     demo.add_arguments(_command(sub, "demo", demo.run, "instructor demo: §3.2 claims vs measured (rlhf: §1.2.2)"))

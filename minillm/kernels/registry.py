@@ -1,9 +1,9 @@
 """The one backend registry and the one entry point ``attention`` (report §3.2 kernels).
 
-    attention(q, k, v, causal=False, mask=None, backend="auto", scale=None, dropout_p=0.0)
+    attention(q, k, v, causal=False, mask=None, backend="auto", scale=None, dropout_p=0.0, window=None)
 
 Each backend is a name, a function with one signature ``fn(q, k, v, causal, mask, scale,
-dropout_p)`` and a check that says why it cannot run given inputs (None when it can). Adding a
+dropout_p, window)`` and a check that says why it cannot run given inputs (None when it can). Adding a
 kernel is one line in ``BACKENDS``; ``"auto"`` is accepted wherever a backend is named
 (minillm.kernels.attention, MultiHeadAttention, GPTConfig, TransformerConfig, the benchmarks).
 
@@ -17,6 +17,8 @@ Docs: docs/quadratic-cost.md#one-entry-point-several-backends.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
 from minillm.kernels.chunked import chunked_attention
+from minillm.kernels.masks import check_window
 from minillm.kernels.naive import scaled_dot_product_attention
 from minillm.kernels.sdpa import sdpa_attention
 
@@ -32,41 +35,57 @@ __all__ = ["AUTO_ORDER", "BACKENDS", "BACKEND_NAMES", "Backend", "attention", "c
 
 @dataclass(frozen=True)
 class Backend:
-    """One attention kernel: ``fn(q, k, v, causal, mask, scale, dropout_p)`` and when it can run."""
+    """One attention kernel: ``fn(q, k, v, causal, mask, scale, dropout_p, window)`` and when it can run."""
 
     name: str
     fn: Callable[..., Tensor]
     dropout: bool  # whether it implements dropout on the attention weights
     unavailable: Callable[[Tensor], str | None]  # q -> why it cannot run on q's device/dtype, or None
+    window: bool = False  # whether it implements the causal sliding window (kernels/masks.py)
 
 
 def _runs_anywhere(q: Tensor) -> str | None:
     return None
 
 
-def _naive(q, k, v, causal, mask, scale, dropout_p):
-    return scaled_dot_product_attention(q, k, v, mask=mask, is_causal=causal, dropout_p=dropout_p, scale=scale)
+def _naive(q, k, v, causal, mask, scale, dropout_p, window=None):
+    return scaled_dot_product_attention(
+        q, k, v, mask=mask, is_causal=causal, dropout_p=dropout_p, scale=scale, window=window
+    )
 
 
-def _chunked(q, k, v, causal, mask, scale, dropout_p):
-    return chunked_attention(q, k, v, causal=causal, mask=mask, scale=scale)
+def _chunked(q, k, v, causal, mask, scale, dropout_p, window=None):
+    return chunked_attention(q, k, v, causal=causal, mask=mask, scale=scale, window=window)
 
 
-def _triton_not_written(q: Tensor) -> str | None:
-    return "the Triton kernel is not written yet (it will be minillm/kernels/triton.py); use 'sdpa' or 'chunked'"
+def _triton_module():
+    """minillm.kernels.triton_attention, imported on the first backend="triton" call: Triton reads
+    TRITON_INTERPRET when its decorators run, and importing minillm must work without triton."""
+    return importlib.import_module("minillm.kernels.triton_attention")
 
 
-def _unreachable(*args):
-    raise AssertionError("resolve_backend refuses unavailable backends before they are called")
+def _triton_unavailable(q: Tensor) -> str | None:
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install triton; Linux x86-64, or CUDA builds of torch bring it)"
+    try:
+        return _triton_module().unsupported(q)  # device, dtype, head size (triton_attention.py)
+    except ImportError as err:
+        return f"triton does not import ({err})"
+
+
+def _triton(q, k, v, causal, mask, scale, dropout_p, window=None):  # window: refused by resolve_backend
+    return _triton_module().triton_attention(q, k, v, causal=causal, mask=mask, scale=scale)
 
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("naive", _naive, True, _runs_anywhere),  # the explicit softmax(QKᵀ/√d)V (kernels/naive.py)
-        Backend("chunked", _chunked, False, _runs_anywhere),  # FlashAttention in PyTorch (kernels/chunked.py)
-        Backend("sdpa", sdpa_attention, True, _runs_anywhere),  # torch's fused kernels (kernels/sdpa.py)
-        Backend("triton", _unreachable, False, _triton_not_written),  # replaced by the kernel's entry when it lands
+        Backend("naive", _naive, True, _runs_anywhere, window=True),  # the explicit softmax(QKᵀ/√d)V (kernels/naive.py)
+        Backend("chunked", _chunked, False, _runs_anywhere, window=True),  # FlashAttention in PyTorch (kernels/chunked.py)
+        Backend("sdpa", sdpa_attention, True, _runs_anywhere, window=True),  # torch's fused kernels (kernels/sdpa.py)
+        Backend(
+            "triton", _triton, False, _triton_unavailable
+        ),  # FlashAttention-2 in Triton (kernels/triton_attention.py)
     )
 }
 BACKEND_NAMES = ("auto", *BACKENDS)
@@ -84,11 +103,12 @@ def check_backend(name: str, what: str = "backend") -> str:
     return name
 
 
-def resolve_backend(name: str, q: Tensor, dropout_p: float = 0.0) -> str:
+def resolve_backend(name: str, q: Tensor, dropout_p: float = 0.0, window: int | None = None) -> str:
     """The registered backend that runs for ``name`` on queries like ``q`` ("auto" resolved).
 
     A named backend that cannot run these inputs (wrong device or dtype, dropout, not written) is
-    a ValueError that says why; "auto" picks the first of ``AUTO_ORDER`` that can.
+    a ValueError that says why (a sliding ``window`` it does not implement included); "auto" picks
+    the first of ``AUTO_ORDER`` that can.
     """
     check_backend(name)
     for candidate in AUTO_ORDER if name == "auto" else (name,):
@@ -96,6 +116,9 @@ def resolve_backend(name: str, q: Tensor, dropout_p: float = 0.0) -> str:
         reason = backend.unavailable(q)
         if reason is None and dropout_p and not backend.dropout:
             reason = f"it has no attention dropout (got dropout_p={dropout_p}); use 0, 'sdpa' or 'naive'"
+        if reason is None and window is not None and not backend.window:
+            windowed = ", ".join(repr(b.name) for b in BACKENDS.values() if b.window)
+            reason = f"it has no sliding window (got window={window}); use one of {windowed}"
         if reason is None:
             return candidate
         if name != "auto":
@@ -112,6 +135,7 @@ def attention(
     backend: str = "auto",
     scale: float | None = None,
     dropout_p: float = 0.0,
+    window: int | None = None,
 ) -> Tensor:
     """Exact attention softmax(QKᵀ·scale + mask)V with the chosen backend; all give one result.
 
@@ -119,7 +143,9 @@ def attention(
     (grouped-query attention). ``causal``: the queries are the *last* T_q of the T_k positions.
     ``mask``: bool (True = may attend) or float (added), broadcastable to (..., H, T_q, T_k).
     ``scale`` defaults to 1/√d; ``dropout_p`` drops attention weights ("naive" and "sdpa").
+    ``window`` W (needs ``causal``): the query at position p sees only keys p - W + 1 … p.
     """
     check_attention_inputs(q, k, v, mask, dropout_p)
-    name = resolve_backend(backend, q, dropout_p)
-    return BACKENDS[name].fn(q, k, v, causal, mask, scale, dropout_p)  # (..., H, T_q, d_v)
+    check_window(window, causal)
+    name = resolve_backend(backend, q, dropout_p, window)
+    return BACKENDS[name].fn(q, k, v, causal, mask, scale, dropout_p, window)  # (..., H, T_q, d_v)
