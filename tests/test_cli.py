@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -43,6 +44,9 @@ BAD = [
     (["bench", "components", "--n-embd", "30", "--n-head", "4"], "minillm bench components"),
     (["bench", "train", "--modes", "fast"], "minillm bench train"),
     (["bench", "train", "--block-size", "-1"], "minillm bench train"),
+    (["bench", "gpu", "--parts", "nosuch", "--dry-run"], "minillm bench gpu"),
+    (["kernels"], "minillm kernels"),
+    (["kernels", "compile", "--arch", "sm_75"], "minillm kernels compile"),
     (["rlhf", "--sft-steps", "-5"], "minillm rlhf"),
     (["rlhf", "--sft-steps", "abc"], "minillm rlhf"),
     (["demo", "nosuch"], "minillm demo"),
@@ -68,11 +72,21 @@ def test_bad_argument_is_one_line_and_exit_2(argv, prog, tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # nothing written on bad input
 
 
-def test_command_groups_list_every_subcommand():
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"info", "params", "costs", "bench", "rlhf", "demo", "prepare", "train", "sample"}
-    bench = next(a for a in sub.choices["bench"]._actions if a.dest == "what")
-    assert set(bench.choices) == {"attention", "components", "train"}
+def _commands(parser, prefix=()):
+    """Every command path the parser knows, e.g. ("bench", "attention")."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _commands(sub, (*prefix, name))
+
+
+def test_every_subcommand_has_a_bad_argument_case():
+    """A new subcommand must join BAD above, so that its errors are checked too."""
+    paths = list(_commands(build_parser()))
+    assert {"train", "bench attention", "rlhf"} <= {" ".join(p) for p in paths}  # the walk finds commands
+    missing = [" ".join(p) for p in paths if not any(tuple(argv[: len(p)]) == p for argv, _ in BAD)]
+    assert not missing, f"add a bad-argument case to BAD for: {missing}"
 
 
 def test_debug_shows_the_traceback(tmp_path):
