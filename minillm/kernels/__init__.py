@@ -11,8 +11,10 @@ One file per concept:
 - naive.py:    "naive", the explicit softmax(QKᵀ/√d)V step by step (scaled_dot_product_attention)
 - chunked.py:  "chunked", the FlashAttention algorithm in pure PyTorch, O(T) extra memory
 - sdpa.py:     "sdpa", torch.nn.functional.scaled_dot_product_attention with minillm's conventions
-- registry.py: BACKENDS (name -> function + availability), resolve_backend, attention;
-               "triton" is registered and reported unavailable until its kernel is written
+- registry.py: BACKENDS (name -> function + availability), resolve_backend, attention
+- triton_attention.py: "triton", FlashAttention-2 forward + backward in Triton (CUDA fp16/bf16, or
+               CPU fp32/fp16 under TRITON_INTERPRET=1); imported on its first use
+- triton_compile.py: `minillm kernels compile`, the ahead-of-time compile report for sm_90 / sm_80
 - "auto":      resolved to "sdpa" (runs everywhere, fastest measured)
 
 Conventions (every backend): q (..., H, T_q, d), k (..., H_kv, T_k, d), v (..., H_kv, T_k, d_v),
