@@ -21,7 +21,9 @@ block instead of storing it, with D = rowsum(dO ∘ O):
 Both passes walk over tiles of block_q queries × block_k keys, so the extra memory is one tile of
 scores plus O(T·d) for the output and the per-row statistics, instead of the O(T²) score matrix;
 cache-sized tiles also keep the element-wise softmax work in the CPU cache. With ``causal=True``
-tiles that lie entirely in the queries' future are skipped, which halves the work.
+tiles that lie entirely in the queries' future are skipped, which halves the work; with a
+sliding ``window`` W the tiles wholly older than every query's window are skipped too, so each
+query tile visits about (block_q + W) keys and the cost is O(T·W) instead of O(T²).
 
 Grouped-query attention costs no copy here: the H query heads are viewed as (H_kv, group) and
 each K/V head broadcasts over its group; in backward, dK and dV sum over the group, because one
@@ -37,6 +39,7 @@ from einops import rearrange
 from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
+from minillm.kernels.masks import check_window
 
 __all__ = ["chunked_attention"]
 
@@ -54,7 +57,7 @@ def _tile_mask(mask: Tensor | None, i0: int, i1: int, j0: int, j1: int) -> Tenso
     return rows if rows.shape[-1] == 1 else rows[..., j0:j1]
 
 
-def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset) -> Tensor:
+def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=None) -> Tensor:
     """Masked scores of queries i0:i1 against keys j0:j1, in the accumulation dtype.
 
     ``q_tile`` is already multiplied by the scale. The result is a fresh tensor that callers may
@@ -71,11 +74,15 @@ def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset) -> Tensor
         q_pos = torch.arange(i0, i1, device=s.device)[:, None] + offset  # (rows, 1)
         k_pos = torch.arange(j0, j1, device=s.device)[None, :]  # (1, cols)
         s.masked_fill_(k_pos > q_pos, float("-inf"))
+    if window is not None and j0 <= i1 - 1 + offset - window:  # some key is older than some query's window
+        q_pos = torch.arange(i0, i1, device=s.device)[:, None] + offset  # (rows, 1)
+        k_pos = torch.arange(j0, j1, device=s.device)[None, :]  # (1, cols)
+        s.masked_fill_(k_pos <= q_pos - window, float("-inf"))
     return s
 
 
 # --8<-- [start:flash-forward]
-def _forward(q, k, v, mask, causal, scale, block_q, block_k):
+def _forward(q, k, v, mask, causal, scale, block_q, block_k, window=None):
     """Algorithm 1 (FlashAttention-2 order): for each query tile, stream over the key tiles."""
     t_q, t_k = q.shape[-2], k.shape[-2]
     offset = t_k - t_q  # queries are the last t_q positions
@@ -93,9 +100,10 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k):
         m = torch.full((*q_tile.shape[:-1], 1), float("-inf"), dtype=acc_dtype, device=q.device)  # running max
         acc = torch.zeros((*q_tile.shape[:-1], v.shape[-1] + 1), dtype=acc_dtype, device=q.device)  # [Σ P V, l]
         key_end = min(t_k, i1 + offset) if causal else t_k  # later keys are in every row's future
-        for j0 in range(0, max(key_end, 0), block_k):
+        key_start = 0 if window is None else max(0, i0 + offset - window + 1)  # older keys: outside every window
+        for j0 in range(key_start - key_start % block_k, max(key_end, 0), block_k):
             j1 = min(j0 + block_k, t_k)
-            s = _tile_scores(q_tile, k[..., j0:j1, :], mask, causal, i0, i1, j0, j1, offset)  # (..., rows, cols)
+            s = _tile_scores(q_tile, k[..., j0:j1, :], mask, causal, i0, i1, j0, j1, offset, window)  # (..., rows, cols)
             m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
             m_safe = m_new.masked_fill(torch.isneginf(m_new), 0.0)  # rows with nothing visible yet
             p = s.sub_(m_safe).exp_()  # in place: the tile's unnormalised softmax
@@ -112,7 +120,7 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k):
 # --8<-- [end:flash-forward]
 
 
-def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):
+def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out, window=None):
     """Algorithm 2: for each key tile, revisit the query tiles that can see it; recompute P."""
     t_q, t_k = q.shape[-2], k.shape[-2]
     offset = t_k - t_q
@@ -130,10 +138,11 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):
         dk_tile = torch.zeros(k_tile.shape, dtype=acc_dtype, device=k.device)
         dv_tile = torch.zeros(v_tile.shape, dtype=acc_dtype, device=v.device)
         first_q = max(0, j0 - offset) if causal else 0  # earlier queries cannot see this tile
-        for i0 in range(first_q - first_q % block_q, t_q, block_q):
+        end_q = t_q if window is None else min(t_q, j1 - 1 + window - offset)  # later queries: tile left their window
+        for i0 in range(first_q - first_q % block_q, end_q, block_q):
             i1 = min(i0 + block_q, t_q)
             q_tile = q_scaled[..., i0:i1, :]
-            s = _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset)
+            s = _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window)
             p = s.sub_(lse[..., i0:i1, :]).exp_()  # (..., rows, cols): the softmax, recomputed
             do_tile = d_out[..., i0:i1, :]
             # sum_to_size: with grouped-query attention a K/V head gets the sum over its group
@@ -148,17 +157,17 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out):
 
 class _ChunkedAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal, scale, block_q, block_k):
-        out, lse = _forward(q, k, v, mask, causal, scale, block_q, block_k)
+    def forward(ctx, q, k, v, mask, causal, scale, block_q, block_k, window):
+        out, lse = _forward(q, k, v, mask, causal, scale, block_q, block_k, window)
         ctx.save_for_backward(q, k, v, out, lse, mask)
-        ctx.causal, ctx.scale, ctx.blocks = causal, scale, (block_q, block_k)
+        ctx.causal, ctx.scale, ctx.blocks, ctx.window = causal, scale, (block_q, block_k), window
         return out
 
     @staticmethod
     def backward(ctx, d_out):
         q, k, v, out, lse, mask = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, mask, ctx.causal, ctx.scale, *ctx.blocks, out, lse, d_out)
-        return dq, dk, dv, None, None, None, None, None
+        dq, dk, dv = _backward(q, k, v, mask, ctx.causal, ctx.scale, *ctx.blocks, out, lse, d_out, ctx.window)
+        return dq, dk, dv, None, None, None, None, None, None
 
 
 def _group_heads(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, group: int):
@@ -184,6 +193,7 @@ def chunked_attention(
     scale: float | None = None,
     block_size: int = 256,
     block_q: int | None = 512,
+    window: int | None = None,
 ) -> Tensor:
     """Exact attention, key block by key block; O(T·block) extra memory in forward and backward.
 
@@ -192,14 +202,17 @@ def chunked_attention(
     (bottom-right). ``mask``: bool (True = may attend) or float additive, broadcastable to
     (..., H, T_q, T_k); no gradient flows into it. ``block_size`` keys × ``block_q`` queries per
     tile (``block_q=None``: same as ``block_size``); 512 × 256 was fastest on a 2-core x86 CPU in fp32.
+    ``window`` W (with ``causal``): the query at position p sees keys p - W + 1 … p; key tiles
+    outside every window are skipped (O(T·W) work).
     """
     group = check_attention_inputs(q, k, v, mask)
+    check_window(window, causal)
     block_q = block_size if block_q is None else block_q
     if block_size < 1 or block_q < 1:
         raise ValueError(f"block sizes must be >= 1, got block_size={block_size}, block_q={block_q}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if group == 1:
-        return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size)
+        return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size, window)
     qg, kg, vg, mask = _group_heads(q, k, v, mask, group)
-    out = _ChunkedAttention.apply(qg, kg, vg, mask, causal, scale, block_q, block_size)  # (..., H_kv, g, T_q, d_v)
+    out = _ChunkedAttention.apply(qg, kg, vg, mask, causal, scale, block_q, block_size, window)  # (..., H_kv, g, T_q, d_v)
     return rearrange(out, "... h g t d -> ... (h g) t d")  # (..., H, T_q, d_v)

@@ -25,7 +25,7 @@ from einops import repeat
 from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
-from minillm.kernels.masks import causal_mask
+from minillm.kernels.masks import causal_mask, check_window
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -40,6 +40,7 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     scale: float | None = None,
     return_weights: bool = False,
+    window: int | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """softmax(Q Kᵀ · scale + mask) V, written out step by step.
 
@@ -55,11 +56,14 @@ def scaled_dot_product_attention(
             torch; modules pass 0 in eval mode).
         scale: defaults to 1/√d.
         return_weights: also return the (..., H, T_q, T_k) attention weights.
+        window: sliding window W (needs ``is_causal``): the query at position p sees only keys
+            p - W + 1 … p (minillm.kernels.masks).
 
     Returns:
         (..., H, T_q, d_v) output, or ``(output, weights)``. A query that may see no key gets 0.
     """
     group = check_attention_inputs(q, k, v, mask, dropout_p)
+    check_window(window, is_causal)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if group > 1:  # grouped-query attention: query head h reads K/V head h // group
         k = repeat(k, "... h t d -> ... (h g) t d", g=group)  # (..., H, T_k, d)
@@ -69,7 +73,7 @@ def scaled_dot_product_attention(
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
 
     # Step 2: forbid what the masks forbid (-inf becomes weight 0 after softmax).
-    allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device) if is_causal else None  # (T_q, T_k)
+    allowed = causal_mask(q.shape[-2], k.shape[-2], q.device, window) if is_causal else None  # (T_q, T_k)
     if mask is not None and mask.dtype == torch.bool:
         allowed = mask if allowed is None else allowed & mask
     elif mask is not None:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
-from minillm.kernels.masks import add_causal
+from minillm.kernels.masks import add_causal, check_window
 
 __all__ = ["sdpa_attention"]
 
@@ -34,11 +34,17 @@ def sdpa_attention(
     mask: Tensor | None = None,
     scale: float | None = None,
     dropout_p: float = 0.0,
+    window: int | None = None,
 ) -> Tensor:
-    """torch's fused attention; shapes and conventions as minillm.kernels.checks describes."""
+    """torch's fused attention; shapes and conventions as minillm.kernels.checks describes.
+
+    torch has no sliding window, so ``window`` is folded into a boolean mask: correct, but the
+    fused kernel still visits all T_q × T_k pairs (no O(T·W) saving; "chunked" skips the tiles).
+    """
     group = check_attention_inputs(q, k, v, mask, dropout_p)
-    if causal and (mask is not None or q.shape[-2] != k.shape[-2]):
-        mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], device=q.device), False  # bottom-right
+    check_window(window, causal)
+    if causal and (mask is not None or q.shape[-2] != k.shape[-2] or window is not None):  # bottom-right
+        mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], q.device, window), False  # (..., T_q, T_k)
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask, is_causal=causal, scale=scale, dropout_p=dropout_p, enable_gqa=group > 1
     )  # (..., H, T_q, d_v)
