@@ -1,21 +1,26 @@
 """Example 01 — self-attention by hand, in the report's steps (§1.2.1), on a 4-token sentence.
 
-    python examples/01_attention_by_hand.py      # < 2 s
+    python examples/01_attention_by_hand.py      # < 2 s; heat map in out/01_attention_heatmap.png
 
 1. embed the tokens  2. Q, K, V = x W_q, x W_k, x W_v  3. scores = Q Kᵀ / √d
 4. weights = softmax(scores) (each row sums to 1)  5. output = weights V
 Then the same with minillm's scaled_dot_product_attention, PyTorch's fused kernel, and a
-MultiHeadAttention layer with 2 heads, which must all agree.
+MultiHeadAttention layer with 2 heads, which must all agree. The weights, full and causal, are
+drawn as a heat map (rows: the query word; columns: the key word it attends to).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from minillm.nn import MultiHeadAttention, scaled_dot_product_attention
+from minillm.plotting import subplots
 
 
 def show(name: str, t: torch.Tensor) -> None:
@@ -24,7 +29,39 @@ def show(name: str, t: torch.Tensor) -> None:
         print("  " + "  ".join(f"{x:7.3f}" for x in row))
 
 
-def main() -> None:
+def heatmap(words: list[str], panels: dict[str, torch.Tensor], out: str) -> str | None:
+    """One panel per weight matrix: row i = query word i, column j = key word j, each cell labelled."""
+    made = subplots(1, len(panels), figsize=(3.3 * len(panels) + 0.8, 3.4), layout="constrained")
+    if made is None:
+        return None
+    fig, axes = made
+    for ax, (title, w) in zip(axes, panels.items()):
+        image = ax.imshow(w.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+        for i in range(len(words)):
+            for j in range(len(words)):
+                ax.text(
+                    j,
+                    i,
+                    f"{w[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if w[i, j] > 0.6 else "black",
+                )
+        ax.set_xticks(range(len(words)), labels=words)
+        ax.set_yticks(range(len(words)), labels=words)
+        ax.set(xlabel="key (attended to)", title=title)
+    axes[0].set_ylabel("query (attending)")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="out/01_attention_heatmap.png", help="where to write the heat map PNG")
+    args = p.parse_args([] if argv is None else argv)
     start = time.time()
     torch.manual_seed(0)
     torch.set_printoptions(precision=3)
@@ -56,6 +93,9 @@ def main() -> None:
 
     causal = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1]
     show("causal weights (a decoder: no word sees the words after it)", causal)
+    png = heatmap(words, {"softmax(QKᵀ/√d)": weights, "causal (decoder)": causal}, args.out)
+    if png:
+        print(f"\nheat map: {png}")
 
     mha = MultiHeadAttention(d_model=d, n_heads=2, bias=False, attn_backend="naive")
     with torch.no_grad():  # give both heads the same maps as above, so head outputs are comparable
@@ -72,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from minillm.bench.attention import context_length_axis
 from minillm.bench.common import device_info, loglog_slope, steady_allocator, time_call
 from minillm.costs import report_numbers
 from minillm.kernels import BACKEND_NAMES, attention
-from minillm.plotting import pyplot
+from minillm.plotting import subplots
 
 
 def main(argv=None) -> dict:
@@ -81,20 +82,21 @@ def main(argv=None) -> dict:
 
 
 def _plot(lengths, times, out, info):
-    plt = pyplot()
-    if plt is None:
+    made = subplots(figsize=(5.8, 4.2))
+    if made is None:
         return None
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.loglog(lengths, times, "o-", label="measured attention time")
-    ax.loglog(lengths, [times[0] * (t / lengths[0]) ** 2 for t in lengths], "k--", label="T² (report §3.2)")
-    ax.loglog(lengths, [times[0] * (t / lengths[0]) for t in lengths], ":", color="gray", label="T (linear)")
-    ax.set(xlabel="context length T", ylabel="seconds", title="Attention cost is quadratic in context")
-    ax.legend()
+    fig, ax = made
+    ax.plot(lengths, times, "o-", label="measured attention time")
+    ax.plot(lengths, [times[0] * (t / lengths[0]) ** 2 for t in lengths], "k--", label="T² (report §3.2)")
+    ax.plot(lengths, [times[0] * (t / lengths[0]) for t in lengths], ":", color="gray", label="T (linear)")
+    context_length_axis(ax, lengths)
+    ax.set(yscale="log", ylabel="seconds", title="Attention cost is quadratic in context")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
     fig.text(0.01, 0.01, f"{info['device_name']} · torch {info['torch']}", fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out
 
 

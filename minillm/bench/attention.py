@@ -34,7 +34,7 @@ from minillm.bench.common import (
 )
 from minillm.costs import attention_flops
 from minillm.kernels import attention, check_backend
-from minillm.plotting import pyplot
+from minillm.plotting import subplots
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -46,7 +46,11 @@ def naive_bytes(b: int, h: int, t: int, mode: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``minillm bench attention`` (the CLI's dispatcher and ``main`` share them)."""
-    p.add_argument("--backends", default=None, help="comma list of backend names, e.g. naive,chunked,sdpa,auto (default: naive,chunked,sdpa)")
+    p.add_argument(
+        "--backends",
+        default=None,
+        help="comma list of backend names, e.g. naive,chunked,sdpa,auto (default: naive,chunked,sdpa)",
+    )
     p.add_argument(
         "--lengths", type=positive_ints, default=None, help="comma list of T (default: CPU 128..8192, GPU 512..32768)"
     )
@@ -191,35 +195,71 @@ def summarize(rows) -> dict:
     return {"slopes": slopes, "ratios": ratios}
 
 
+def context_length_axis(ax, lengths) -> None:
+    """A log₂ x axis labelled at the measured context lengths only (256, 512, …): no minor-tick
+    labels to collide, one tick per measurement."""
+    lengths = sorted(set(lengths))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(lengths, labels=[f"{t:,}" if t < 10_000 else f"{t // 1024}k" for t in lengths])
+    ax.minorticks_off()
+    ax.set_xlabel("context length T")
+
+
+COLORS = {"naive": "tab:red", "chunked": "tab:green", "sdpa": "tab:blue", "triton": "tab:purple"}
+
+
 def plot(rows, info, path: Path):
-    plt = pyplot()
-    if plt is None:
-        return None
+    """Four panels — time and extra memory (rows) for the forward and forward+backward passes
+    (columns) — so that no panel holds more than one line per backend and causal setting; one
+    legend for the whole figure, below the panels, where it covers no data."""
+    from matplotlib.lines import Line2D
+
     done = [r for r in rows if "seconds" in r]
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {"naive": "tab:red", "chunked": "tab:green", "sdpa": "tab:blue", "triton": "tab:purple"}
-    for key in sorted({(r["backend"], r["causal"], r["mode"]) for r in done}):
-        pts = sorted(
-            (r["T"], r["seconds"], r["peak_extra_bytes"]) for r in done if (r["backend"], r["causal"], r["mode"]) == key
-        )
-        backend, causal, mode = key
-        style = dict(color=colors.get(backend), ls="-" if mode == "fwd" else "--", marker="^" if causal else "o", ms=4)
-        label = f"{backend}{' causal' if causal else ''} {mode}"
-        ax_t.loglog([p[0] for p in pts], [p[1] for p in pts], label=label, **style)
-        if all(p[2] is not None for p in pts):
-            ax_m.loglog([p[0] for p in pts], [max(p[2], 1) / 2**20 for p in pts], label=label, **style)
-    if done:
-        t0 = min(r["T"] for r in done)
-        t1 = max(r["T"] for r in done)
-        y0 = min(r["seconds"] for r in done if r["T"] == t0)
-        ax_t.loglog([t0, t1], [y0, y0 * (t1 / t0) ** 2], "k:", lw=1.5, label="slope 2 (quadratic)")
-    ax_t.set(xlabel="context length T", ylabel="seconds", title="Attention time vs context (log-log)")
-    ax_m.set(xlabel="context length T", ylabel="peak extra memory (MiB)", title="Measured extra memory")
-    ax_t.legend(fontsize=7)
-    ax_m.legend(fontsize=7)
-    fig.suptitle(f"{info['device_name']} · {info['dtype']} · torch {info['torch']}", fontsize=9)
-    fig.tight_layout()
+    modes = [m for m in ("fwd", "fwd+bwd") if any(r["mode"] == m for r in done)] or ["fwd"]
+    made = subplots(2, len(modes), figsize=(5.2 * len(modes), 7.4), sharey="row", squeeze=False)
+    if made is None:
+        return None
+    fig, axes = made
+    backends = sorted({r["backend"] for r in done})
+    for col, mode in enumerate(modes):
+        ax_t, ax_m = axes[0][col], axes[1][col]
+        for backend in backends:
+            for causal in (False, True):
+                pts = sorted(
+                    (r["T"], r["seconds"], r["peak_extra_bytes"])
+                    for r in done
+                    if (r["backend"], r["causal"], r["mode"]) == (backend, causal, mode)
+                )
+                if not pts:
+                    continue
+                style = {"color": COLORS.get(backend), "ls": "--" if causal else "-", "marker": "^" if causal else "o"}
+                ax_t.plot([p[0] for p in pts], [p[1] for p in pts], ms=4, **style)
+                if all(p[2] is not None for p in pts):
+                    ax_m.plot([p[0] for p in pts], [max(p[2], 1) / 2**20 for p in pts], ms=4, **style)
+        in_mode = [r for r in done if r["mode"] == mode]
+        if in_mode:
+            t0, t1 = min(r["T"] for r in in_mode), max(r["T"] for r in in_mode)
+            y0 = min(r["seconds"] for r in in_mode if r["T"] == t0)
+            ax_t.plot([t0, t1], [y0, y0 * (t1 / t0) ** 2], "k:", lw=1.5)
+        label = "forward" if mode == "fwd" else "forward + backward"
+        ax_t.set(yscale="log", title=f"time, {label}")
+        ax_m.set(yscale="log", title=f"peak extra memory, {label}")
+        for ax in (ax_t, ax_m):
+            context_length_axis(ax, [r["T"] for r in in_mode] or [1])
+            ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("seconds")
+    axes[1][0].set_ylabel("MiB")
+    handles = [Line2D([], [], color=COLORS.get(b), lw=2, label=b) for b in backends]
+    handles += [
+        Line2D([], [], color="gray", ls="-", marker="o", ms=4, label="full (no mask)"),
+        Line2D([], [], color="gray", ls="--", marker="^", ms=4, label="causal"),
+        Line2D([], [], color="k", ls=":", lw=1.5, label="slope 2 (quadratic)"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Attention against context · {info['device_name']} · {info['dtype']} · torch {info['torch']}", fontsize=10
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch
 
+from minillm.bench.attention import context_length_axis
 from minillm.bench.common import device_info, positive_int, positive_ints, steady_allocator, time_call, write_json
 from minillm.costs import block_flops
 from minillm.kernels import attention
 from minillm.nn.layers import GPTBlock
-from minillm.plotting import pyplot
+from minillm.plotting import subplots
 
 PARTS = ("projections", "attention", "feed-forward", "rest")
 
@@ -91,21 +92,27 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).with_suffix(".json"), {"info": info, "n_embd": d, "n_head": args.n_head, "rows": rows}
     )
     print(f"JSON: {path}")
-    plt = pyplot()
-    if plt is not None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ts = [r["T"] for r in rows]
-        ax.semilogx(ts, [r["attention_share"] for r in rows], "o-", label="attention, measured time share")
-        ax.semilogx(ts, [r["attention_flop_share"] for r in rows], "k--", label="attention, FLOP share")
-        ax.axvline(6 * d, color="gray", ls=":", label="T = 6·d")
-        ax.set(
-            xlabel="context length T",
-            ylabel="share of the block's forward",
-            ylim=(0, 1),
-            title=f"Where a GPT block's time goes (d = {d})",
-        )
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(Path(args.out).with_suffix(".png"), dpi=120)
-        print(f"plot: {Path(args.out).with_suffix('.png')}")
+    png = plot(rows, d, Path(args.out).with_suffix(".png"))
+    if png:
+        print(f"plot: {png}")
     return 0
+
+
+def plot(rows, d: int, path: Path):
+    """Attention's share of the block's forward time beside its FLOP share, against T."""
+    made = subplots(figsize=(6.4, 4))
+    if made is None:
+        return None
+    fig, ax = made
+    ts = [r["T"] for r in rows]
+    ax.plot(ts, [r["attention_share"] for r in rows], "o-", label="attention, measured time share")
+    ax.plot(ts, [r["attention_flop_share"] for r in rows], "k--", label="attention, FLOP share")
+    ax.axvline(6 * d, color="gray", ls=":", label=f"T = 6·d = {6 * d:,}")
+    context_length_axis(ax, ts)
+    ax.set(ylabel="share of the block's forward", ylim=(0, 1), title=f"Where a GPT block's time goes (d = {d})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
