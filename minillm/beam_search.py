@@ -19,6 +19,8 @@ Docs: docs/transformer.md#generation.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -50,8 +52,14 @@ def beam_search(
     ``Tensor.repeat_interleave(num_beams, 0)`` gives — the layout ``Transformer.translate`` uses
     for its encoder output).
     """
-    check_decoding_inputs("beam_search", model, idx, max_new_tokens)
+    check_decoding_inputs("beam_search", model, idx, max_new_tokens, eos_id)
     check_num_beams(num_beams)
+    if (
+        isinstance(length_penalty, bool)
+        or not isinstance(length_penalty, (int, float))
+        or not math.isfinite(length_penalty)
+    ):
+        raise ValueError(f"length_penalty must be a finite number (0 = raw log-probability), got {length_penalty!r}")
     if idx.shape[1] + max_new_tokens > model.max_len:
         raise ValueError(
             f"prompt length {idx.shape[1]} + max_new_tokens {max_new_tokens} exceeds the model's context "

@@ -19,19 +19,32 @@ Docs: docs/transformer.md#generation.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import Tensor
 
-__all__ = ["check_decoding_inputs", "generate", "sample_next", "top_k_filter", "top_p_filter"]
+__all__ = ["check_decoding_inputs", "check_sampling", "generate", "sample_next", "top_k_filter", "top_p_filter"]
 
 
-def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not temperature >= 0.0:  # also rejects NaN
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+def _is_real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _is_int(x) -> bool:
+    """A Python or NumPy integer; bool is not one (True would silently mean 1)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """The sampling settings every decoder and the CLI check before any work."""
+    if not (_is_real(temperature) and math.isfinite(temperature) and temperature >= 0.0):  # NaN and inf too
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (not _is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_p is not None and not (_is_real(top_p) and 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")
 
 
 def top_k_filter(logits: Tensor, k: int) -> Tensor:
@@ -59,7 +72,9 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Pick one token per row of (B, V) logits; returns (B,) token ids."""
-    _check_sampling(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p)
+    if bool(torch.isnan(logits).any()):  # a NaN anywhere means the model itself broke (weights, inputs)
+        raise ValueError("the logits contain NaN: the model's weights or inputs are not finite")
     if temperature == 0.0:
         return logits.argmax(dim=-1)
     logits = logits.float() / temperature
@@ -71,16 +86,27 @@ def sample_next(
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)
 
 
-def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int) -> None:
-    """What every decoder (``generate``, ``beam_search``) checks before it touches the model."""
+def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int, eos_id: int | None = None) -> None:
+    """What every decoder (``generate``, ``beam_search``) checks before it touches the model.
+
+    ``eos_id`` must be a token of the model's vocabulary (``model.vocab_size`` where the model has
+    one): an id outside it can never be produced, so generation would silently never stop.
+    """
     for attr in ("max_len", "new_kv_caches", "decode_step"):
         if not hasattr(model, attr):
             raise TypeError(f"{caller}() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}")
-    if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
-        shape = tuple(idx.shape) if isinstance(idx, Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be a non-empty (B, T) tensor of token ids, got {shape}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+    if not isinstance(idx, Tensor):
+        raise TypeError(f"idx must be a (B, T) tensor of token ids, got {type(idx).__name__}")
+    if idx.dim() != 2 or idx.shape[1] == 0 or idx.dtype not in (torch.int64, torch.int32):
+        raise ValueError(
+            f"idx must be a non-empty (B, T) int64 tensor of token ids, got {tuple(idx.shape)} {idx.dtype}"
+        )
+    if not _is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    vocab = getattr(model, "vocab_size", None)
+    if eos_id is not None and (not _is_int(eos_id) or eos_id < 0 or (vocab is not None and eos_id >= vocab)):
+        allowed = f"[0, {vocab})" if vocab is not None else "a token id >= 0"
+        raise ValueError(f"eos_id must be None or a token id in {allowed}, got {eos_id!r}")
 
 
 @torch.no_grad()
@@ -102,8 +128,8 @@ def generate(
     does the sequence once it outgrows the context (a sliding window; with the cache on, the
     cache is then rebuilt each step, which gives exactly the no-cache result).
     """
-    check_decoding_inputs("generate", model, idx, max_new_tokens)
-    _check_sampling(temperature, top_k, top_p)
+    check_decoding_inputs("generate", model, idx, max_new_tokens, eos_id)
+    check_sampling(temperature, top_k, top_p)
 
     was_training = model.training
     model.eval()

@@ -72,15 +72,15 @@ def _gpt() -> GPT:
 @pytest.mark.parametrize(
     "kw, match",
     [
-        (dict(top_k=True), "top_k"),
-        (dict(top_k=2.0), "top_k"),
-        (dict(temperature="1"), "temperature"),
-        (dict(max_new_tokens=True), "max_new_tokens"),
-        (dict(max_new_tokens=3.0), "max_new_tokens"),
-        (dict(eos_id=11), r"eos_id must be None or a token id in \[0, 11\)"),
-        (dict(eos_id=-1), "eos_id"),
-        (dict(eos_id=True), "eos_id"),
-        (dict(eos_id="a"), "eos_id"),
+        ({"top_k": True}, "top_k"),
+        ({"top_k": 2.0}, "top_k"),
+        ({"temperature": "1"}, "temperature"),
+        ({"max_new_tokens": True}, "max_new_tokens"),
+        ({"max_new_tokens": 3.0}, "max_new_tokens"),
+        ({"eos_id": 11}, r"eos_id must be None or a token id in \[0, 11\)"),
+        ({"eos_id": -1}, "eos_id"),
+        ({"eos_id": True}, "eos_id"),
+        ({"eos_id": "a"}, "eos_id"),
     ],
 )
 def test_generate_arguments_are_checked(kw, match):
@@ -130,7 +130,7 @@ def test_decode_accepts_exactly_the_vocabulary(tokenizers, ids):
 
 
 def test_encode_names_the_unknown_character(tokenizers):
-    char, bpe = tokenizers
+    char, _ = tokenizers
     with pytest.raises(ValueError, match="'z' is not in the tokenizer's alphabet"):
         char.encode("abz")
     for tok in tokenizers:

@@ -111,7 +111,7 @@ def test_bpe_bad_input(tmp_path):
     (tmp_path / "merges.json").write_text(json.dumps({"type": "minillm-bpe", "merges": [[1, 999]]}))
     with pytest.raises(ValueError, match="does not exist yet"):
         BPETokenizer.load(tmp_path / "merges.json")
-    with pytest.raises(KeyError, match="outside the vocabulary"):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
         _BPE.decode([10_000])
 
 
@@ -124,11 +124,11 @@ def test_bpe_stops_early_on_tiny_text():
 def test_char_tokenizer_errors_and_files(tmp_path):
     tok = CharTokenizer.from_text("hello")
     assert tok.vocab_size == 4 and tok.encode("hello") == [1, 0, 2, 2, 3]
-    with pytest.raises(KeyError, match="'z' is not in the tokenizer's alphabet"):
+    with pytest.raises(ValueError, match="'z' is not in the tokenizer's alphabet"):
         tok.encode("hez")
     with pytest.raises(ValueError, match="empty text"):
         CharTokenizer.from_text("")
-    with pytest.raises(KeyError, match="outside the vocabulary"):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
         tok.decode([4])
     tok.save(tmp_path / "c.json")
     assert CharTokenizer.load(tmp_path / "c.json").chars == tok.chars

@@ -10,8 +10,11 @@ Shapes, for every backend and for minillm.nn.attention.scaled_dot_product_attent
   GQA; multi-query when H_kv = 1) if H_kv divides H: query head h uses K/V head h // (H / H_kv),
   torch's ``enable_gqa`` convention (K/V repeated with ``repeat_interleave``). Rank-2 inputs
   (T, d) have no head dimension.
-- ``mask`` (bool, True = may attend, or float, added to the scores) broadcasts to the scores
-  (..., H, T_q, T_k).
+- ``mask`` (bool, True = may attend, or float of the query's dtype, added to the scores)
+  broadcasts to the scores (..., H, T_q, T_k). An integer 0/1 mask is refused: added to the
+  scores as numbers it would silently mean "attend everywhere".
+- ``causal`` is a bool; ``scale`` None or a finite positive number (nan or inf would turn every
+  output into NaN without an error).
 
 Every check raises one ValueError (TypeError for a non-tensor) naming the shapes, before any math.
 
@@ -19,6 +22,9 @@ Docs: docs/quadratic-cost.md#one-entry-point-several-backends.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -30,7 +36,15 @@ def _shapes(q: Tensor, k: Tensor, v: Tensor) -> str:
     return f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
 
 
-def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, dropout_p: float = 0.0) -> int:
+def check_attention_inputs(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    causal: bool = False,
+    scale: float | None = None,
+) -> int:
     """Validate attention inputs (see the module docstring); return the group size H // H_kv."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, Tensor):
@@ -63,8 +77,13 @@ def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None 
     if mask is not None:
         if not isinstance(mask, Tensor):
             raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
-        if mask.dtype != torch.bool and not mask.is_floating_point():
-            raise ValueError(f"mask must be bool (True = may attend) or float (added to the scores), got {mask.dtype}")
+        if mask.dtype != torch.bool and mask.dtype != q.dtype:
+            raise ValueError(
+                f"mask must be bool (True = may attend) or a float mask of the query's dtype {q.dtype} "
+                f"(added to the scores), got {mask.dtype}"
+            )
+        if mask.device != q.device:
+            raise ValueError(f"mask is on {mask.device} but q is on {q.device}")
         scores = (*q.shape[:-1], k.shape[-2])  # (..., H, T_q, T_k)
         try:
             ok = torch.broadcast_shapes(mask.shape, scores) == torch.Size(scores)
@@ -75,6 +94,15 @@ def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None 
                 f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores "
                 f"(..., T_q, T_k) = {scores}"
             )
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if not _is_real(dropout_p) or not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be a number in [0, 1), got {dropout_p!r}")
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be True or False, got {causal!r}")
+    if scale is not None and not (_is_real(scale) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be None (1/sqrt(d)) or a finite positive number, got {scale!r}")
     return group
+
+
+def _is_real(x) -> bool:
+    """A Python or NumPy real number; bool is not one (True would silently mean 1)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)

@@ -60,10 +60,11 @@ def _tile_mask(mask: Tensor | None, i0: int, i1: int, j0: int, j1: int) -> Tenso
 def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=None) -> Tensor:
     """Masked scores of queries i0:i1 against keys j0:j1, in the accumulation dtype.
 
-    ``q_tile`` is already multiplied by the scale. The result is a fresh tensor that callers may
-    overwrite in place.
+    ``q_tile`` is already multiplied by the scale and in the accumulation dtype; ``k_tile`` is
+    brought to it before the product (in fp16, entries around 1e2 already overflow). The result is
+    a fresh tensor that callers may overwrite in place.
     """
-    s = (q_tile @ k_tile.transpose(-2, -1)).to(_acc_dtype(q_tile))  # (..., rows, cols)
+    s = q_tile @ k_tile.to(q_tile.dtype).transpose(-2, -1)  # (..., rows, cols)
     m = _tile_mask(mask, i0, i1, j0, j1)
     if m is not None:
         if m.dtype == torch.bool:
@@ -87,7 +88,7 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k, window=None):
     t_q, t_k = q.shape[-2], k.shape[-2]
     offset = t_k - t_q  # queries are the last t_q positions
     acc_dtype = _acc_dtype(q)
-    q_scaled = q * scale
+    q_scaled = q.to(acc_dtype) * scale  # (..., T_q, d), in the accumulation dtype
     # V with an extra column of ones: P @ [V, 1] gives the weighted values *and* the row sums of
     # P in one matmul, so the running denominator l rides along as the last column of acc.
     ones = torch.ones((*v.shape[:-1], 1), dtype=acc_dtype, device=v.device)
@@ -103,7 +104,9 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k, window=None):
         key_start = 0 if window is None else max(0, i0 + offset - window + 1)  # older keys: outside every window
         for j0 in range(key_start - key_start % block_k, max(key_end, 0), block_k):
             j1 = min(j0 + block_k, t_k)
-            s = _tile_scores(q_tile, k[..., j0:j1, :], mask, causal, i0, i1, j0, j1, offset, window)  # (..., rows, cols)
+            s = _tile_scores(
+                q_tile, k[..., j0:j1, :], mask, causal, i0, i1, j0, j1, offset, window
+            )  # (..., rows, cols)
             m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
             m_safe = m_new.masked_fill(torch.isneginf(m_new), 0.0)  # rows with nothing visible yet
             p = s.sub_(m_safe).exp_()  # in place: the tile's unnormalised softmax
@@ -126,7 +129,7 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out, w
     offset = t_k - t_q
     acc_dtype = _acc_dtype(q)
     up = lambda t: t.to(acc_dtype)
-    q_scaled = q * scale
+    q_scaled = q.to(acc_dtype) * scale  # (..., T_q, d), in the accumulation dtype
     d_out = up(d_out)
     d_row = (d_out * up(out)).sum(dim=-1, keepdim=True)  # (..., T_q, 1) = rowsum(dO ∘ O)
     dq = torch.zeros(q.shape, dtype=acc_dtype, device=q.device)
@@ -149,7 +152,7 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out, w
             dv_tile += (p.transpose(-2, -1) @ do_tile).sum_to_size(dv_tile.shape)
             ds = (do_tile @ v_tile.transpose(-2, -1)).sub_(d_row[..., i0:i1, :]).mul_(p)  # P ∘ (dP - D)
             dq[..., i0:i1, :] += ds @ up(k_tile)
-            dk_tile += (ds.transpose(-2, -1) @ up(q_tile)).sum_to_size(dk_tile.shape)  # q_tile holds one scale
+            dk_tile += (ds.transpose(-2, -1) @ q_tile).sum_to_size(dk_tile.shape)  # q_tile holds one scale
         dk[..., j0:j1, :] = dk_tile
         dv[..., j0:j1, :] = dv_tile
     return (dq * scale).to(q.dtype), dk, dv
@@ -205,7 +208,7 @@ def chunked_attention(
     ``window`` W (with ``causal``): the query at position p sees keys p - W + 1 … p; key tiles
     outside every window are skipped (O(T·W) work).
     """
-    group = check_attention_inputs(q, k, v, mask)
+    group = check_attention_inputs(q, k, v, mask, 0.0, causal, scale)
     check_window(window, causal)
     block_q = block_size if block_q is None else block_q
     if block_size < 1 or block_q < 1:
@@ -214,5 +217,7 @@ def chunked_attention(
     if group == 1:
         return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size, window)
     qg, kg, vg, mask = _group_heads(q, k, v, mask, group)
-    out = _ChunkedAttention.apply(qg, kg, vg, mask, causal, scale, block_q, block_size, window)  # (..., H_kv, g, T_q, d_v)
+    out = _ChunkedAttention.apply(
+        qg, kg, vg, mask, causal, scale, block_q, block_size, window
+    )  # (..., H_kv, g, T_q, d_v)
     return rearrange(out, "... h g t d -> ... (h g) t d")  # (..., H, T_q, d_v)

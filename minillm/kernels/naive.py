@@ -62,15 +62,20 @@ def scaled_dot_product_attention(
     Returns:
         (..., H, T_q, d_v) output, or ``(output, weights)``. A query that may see no key gets 0.
     """
-    group = check_attention_inputs(q, k, v, mask, dropout_p)
+    group = check_attention_inputs(q, k, v, mask, dropout_p, is_causal, scale)
     check_window(window, is_causal)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if k.shape[-2] == 0:  # no keys at all: every query sees nothing, so its output is 0
+        out = q.new_zeros((*q.shape[:-1], v.shape[-1]))  # (..., T_q, d_v)
+        return (out, q.new_zeros((*q.shape[:-1], 0))) if return_weights else out
     if group > 1:  # grouped-query attention: query head h reads K/V head h // group
         k = repeat(k, "... h t d -> ... (h g) t d", g=group)  # (..., H, T_k, d)
         v = repeat(v, "... h t d -> ... (h g) t d", g=group)  # (..., H, T_k, d_v)
 
-    # Step 1: how well each query matches each key.
-    scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
+    # Step 1: how well each query matches each key. fp16/bf16 inputs are multiplied in fp32: in
+    # fp16 a product of entries around 1e2 already overflows to inf and the softmax turns it to NaN.
+    acc = torch.promote_types(q.dtype, torch.float32)
+    scores = (q.to(acc) @ k.to(acc).transpose(-2, -1)) * scale  # (..., T_q, T_k)
 
     # Step 2: forbid what the masks forbid (-inf becomes weight 0 after softmax).
     allowed = causal_mask(q.shape[-2], k.shape[-2], q.device, window) if is_causal else None  # (T_q, T_k)
@@ -94,9 +99,9 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p, training=True)
 
-    # Step 4: weighted sum of the values.
-    out = weights @ v  # (..., T_q, d_v)
-    return (out, weights) if return_weights else out
+    # Step 4: weighted sum of the values (back in the inputs' dtype).
+    out = (weights @ v.to(acc)).to(q.dtype)  # (..., T_q, d_v)
+    return (out, weights.to(q.dtype)) if return_weights else out
 
 
 # --8<-- [end:sdpa]

@@ -41,7 +41,7 @@ def sdpa_attention(
     torch has no sliding window, so ``window`` is folded into a boolean mask: correct, but the
     fused kernel still visits all T_q × T_k pairs (no O(T·W) saving; "chunked" skips the tiles).
     """
-    group = check_attention_inputs(q, k, v, mask, dropout_p)
+    group = check_attention_inputs(q, k, v, mask, dropout_p, causal, scale)
     check_window(window, causal)
     if causal and (mask is not None or q.shape[-2] != k.shape[-2] or window is not None):  # bottom-right
         mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], q.device, window), False  # (..., T_q, T_k)

@@ -23,13 +23,14 @@ import torch
 from torch import Tensor, nn
 
 from minillm.beam_search import beam_search, check_num_beams
+from minillm.configs import check_fields
 from minillm.kernels import check_backend
 from minillm.nn.embeddings import SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
 from minillm.nn.layers import DecoderLayer, EncoderLayer
 
-__all__ = ["TransformerConfig", "Transformer"]
+__all__ = ["Transformer", "TransformerConfig"]
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TransformerConfig:
     attn_backend: str = "sdpa"
 
     def __post_init__(self):
+        check_fields(self)  # types first: True for an int, a string for a bool, nan or inf are refused by name
         for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -268,6 +270,10 @@ class _DecoderView:
     @property
     def max_len(self) -> int:
         return self.model.config.max_len
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.tgt_vocab_size
 
     def eval(self):
         return self

@@ -23,6 +23,8 @@ Docs: docs/rlhf.md.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,6 +41,17 @@ __all__ = [
     "ppo_value_loss",
     "whiten",
 ]
+
+
+def _positive(x) -> bool:
+    """A finite number > 0; bool is not a number here."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def _check_tensors(**named: Tensor) -> None:
+    for name, t in named.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
 
 
 def masked_mean(x: Tensor, mask: Tensor | None = None, dim=None) -> Tensor:
@@ -98,6 +111,9 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: 
             the value after the last masked position is 0 (the episode ends there).
     Returns (advantages, returns), both (B, T), zero outside the mask.
     """
+    _check_tensors(rewards=rewards, values=values, mask=mask)
+    if mask.dtype != torch.bool:  # a float 0/1 mask would be read as numbers by torch.where below
+        raise ValueError(f"mask must be a bool tensor (True = a response token), got {mask.dtype}")
     if not (rewards.shape == values.shape == mask.shape) or rewards.dim() != 2:
         raise ValueError(
             f"rewards, values and mask must all be (B, T): {tuple(rewards.shape)}, "
@@ -128,8 +144,8 @@ def ppo_policy_loss(
     logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, clip_eps: float = 0.2
 ) -> tuple[Tensor, dict]:
     """Clipped surrogate loss; also returns clip fraction and approximate KL(old ‖ new)."""
-    if clip_eps <= 0:
-        raise ValueError(f"clip_eps must be > 0, got {clip_eps}")
+    if not _positive(clip_eps):
+        raise ValueError(f"clip_eps must be a finite number > 0, got {clip_eps!r}")
     log_ratio = logprobs - old_logprobs
     ratio = torch.exp(log_ratio)
     unclipped = ratio * advantages
@@ -148,8 +164,8 @@ def ppo_policy_loss(
 
 def ppo_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip: float = 0.2) -> Tensor:
     """Clipped value loss: the new value may not move more than ``clip`` from the old one for free."""
-    if clip <= 0:
-        raise ValueError(f"clip must be > 0, got {clip}")
+    if not _positive(clip):
+        raise ValueError(f"clip must be a finite number > 0, got {clip!r}")
     clipped = old_values + torch.clamp(values - old_values, -clip, clip)
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
 
@@ -175,8 +191,15 @@ def dpo_loss(
     policy_chosen: Tensor, policy_rejected: Tensor, ref_chosen: Tensor, ref_rejected: Tensor, beta: float = 0.1
 ) -> tuple[Tensor, Tensor]:
     """DPO loss from summed sequence log-probabilities (B,); returns (loss, implicit reward margin)."""
-    if beta <= 0:
-        raise ValueError(f"beta must be > 0, got {beta}")
+    if not _positive(beta):
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    named = {"policy_chosen": policy_chosen, "policy_rejected": policy_rejected}
+    named.update(ref_chosen=ref_chosen, ref_rejected=ref_rejected)
+    _check_tensors(**named)
+    shapes = {tuple(t.shape) for t in named.values()}
+    if len(shapes) != 1 or policy_chosen.dim() != 1:  # (B,) vs (B, 1) would broadcast to (B, B)
+        got = ", ".join(f"{k} {tuple(t.shape)}" for k, t in named.items())
+        raise ValueError(f"dpo_loss needs four (B,) tensors of one shape (a sum per sequence), got {got}")
     margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))  # (B,)
     return -F.logsigmoid(margin).mean(), margin.detach()
 

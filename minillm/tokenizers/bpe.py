@@ -22,13 +22,18 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from minillm.tokenizers.ids import check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
-__all__ = ["BPETokenizer", "SPLIT_PATTERN"]
+__all__ = ["SPLIT_PATTERN", "SPLIT_PATTERNS", "BPETokenizer"]
 
 # GPT-2's split, written for Python's `re` ([^\W\d_] = any Unicode letter); the last branch
 # catches anything else, so the chunks always join back to the original text.
 SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+|[\s\S]"""
+# The split patterns a tokenizer *file* may name. A regular expression read from a file is never
+# compiled: a tampered one can silently drop text or make encode() hang (catastrophic backtracking).
+# Code may pass any pattern; a file may only name one of these (or hold one's exact text).
+SPLIT_PATTERNS = {"gpt2": SPLIT_PATTERN}
 
 
 def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -61,8 +66,12 @@ class BPETokenizer(JSONFile):
                 raise ValueError(f"merge {rank} = {(a, b)} refers to a token that does not exist yet")
             self.ranks[(a, b)] = rank
             self.vocab.append(self.vocab[a] + self.vocab[b])
+        if special_tokens is not None and not isinstance(special_tokens, (list, tuple)):
+            raise TypeError(f"special_tokens must be a list of strings, got {type(special_tokens).__name__}")
         special_tokens = list(special_tokens or [])
-        if len(set(special_tokens)) != len(special_tokens) or any(not s for s in special_tokens):
+        if len(set(special_tokens)) != len(special_tokens) or any(
+            not isinstance(s, str) or not s for s in special_tokens
+        ):
             raise ValueError(f"special tokens must be distinct, non-empty strings, got {special_tokens}")
         self.special_tokens = {s: len(self.vocab) + i for i, s in enumerate(special_tokens)}
         self._special_by_id = {i: s for s, i in self.special_tokens.items()}
@@ -186,14 +195,8 @@ class BPETokenizer(JSONFile):
         """Token ids → text. Byte sequences that are not valid UTF-8 (possible mid-generation)
         become U+FFFD with the default ``errors="replace"``."""
         parts: list[bytes] = []
-        for i in ids:
-            i = int(i)
-            if 0 <= i < len(self.vocab):
-                parts.append(self.vocab[i])
-            elif i in self._special_by_id:
-                parts.append(self._special_by_id[i].encode("utf-8"))
-            else:
-                raise KeyError(f"token id {i} is outside the vocabulary [0, {self.vocab_size})")
+        for i in check_token_ids(ids, self.vocab_size):  # integers in [0, vocab_size), else an error
+            parts.append(self.vocab[i] if i < len(self.vocab) else self._special_by_id[i].encode("utf-8"))
         return b"".join(parts).decode("utf-8", errors=errors)
 
     # -- files: ``save`` / ``load`` come from JSONFile; ``minillm.tokenizers.load_tokenizer`` reads either kind --
@@ -203,7 +206,7 @@ class BPETokenizer(JSONFile):
         return {
             "type": self.TYPE,
             "version": 1,
-            "pattern": self.pattern,
+            "pattern": next((name for name, p in SPLIT_PATTERNS.items() if p == self.pattern), self.pattern),
             "special_tokens": list(self.special_tokens),
             "merges": [list(m) for m in self.merges],
         }
@@ -214,11 +217,28 @@ class BPETokenizer(JSONFile):
             raise ValueError(f"{source} is not a minillm BPE tokenizer file")
         merges = data.get("merges")
         if not isinstance(merges, list) or not all(
-            isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m) for m in merges
+            isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in m)
+            for m in merges
         ):
             raise ValueError(f"{source}: 'merges' must be a list of [int, int] pairs")
-        return cls([tuple(m) for m in merges], data.get("special_tokens", []), data.get("pattern", SPLIT_PATTERN))
+        special = data.get("special_tokens", [])
+        if not isinstance(special, list) or not all(isinstance(t, str) and t for t in special):
+            raise ValueError(f"{source}: 'special_tokens' must be a list of non-empty strings, got {special!r}")
+        return cls([tuple(m) for m in merges], special, _known_pattern(data.get("pattern", "gpt2"), source))
 
     def __repr__(self) -> str:
         special = list(self.special_tokens)
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special={special})"
+
+
+def _known_pattern(pattern, source) -> str:
+    """The split pattern a tokenizer file names: one of ``SPLIT_PATTERNS`` by name or by its exact
+    text (files written before patterns were named). Anything else is refused, never compiled."""
+    if pattern in SPLIT_PATTERNS:
+        return SPLIT_PATTERNS[pattern]
+    if pattern in SPLIT_PATTERNS.values():
+        return pattern
+    raise ValueError(
+        f"{source}: split pattern {str(pattern)[:60]!r} is not one minillm knows; a tokenizer file may name "
+        f"{sorted(SPLIT_PATTERNS)} (a regular expression from a file is never compiled)"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from minillm.tokenizers.ids import check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["CharTokenizer"]
@@ -20,10 +21,12 @@ class CharTokenizer(JSONFile):
     """Maps each character of a fixed alphabet to an id (ids follow the given order)."""
 
     def __init__(self, chars: str | list[str]):
+        if not isinstance(chars, (str, list, tuple)):
+            raise TypeError(f"CharTokenizer takes a string or a list of characters, got {type(chars).__name__}")
         chars = list(chars)
         if not chars:
             raise ValueError("CharTokenizer needs at least one character")
-        if any(len(c) != 1 for c in chars):
+        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise ValueError("CharTokenizer characters must be single characters")
         if len(set(chars)) != len(chars):
             raise ValueError("CharTokenizer characters must be distinct")
@@ -42,19 +45,18 @@ class CharTokenizer(JSONFile):
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
-        try:
-            return [self.stoi[c] for c in text]
-        except KeyError as err:
-            raise KeyError(
-                f"character {err.args[0]!r} is not in the tokenizer's alphabet of {self.vocab_size}"
-            ) from None
+        """Text → ids; a character outside the alphabet is a ValueError naming it (there is no
+        unknown token: the alphabet is exactly the training text's)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode expects a str, got {type(text).__name__}")
+        unknown = next((c for c in text if c not in self.stoi), None)
+        if unknown is not None:
+            raise ValueError(f"character {unknown!r} is not in the tokenizer's alphabet of {self.vocab_size}")
+        return [self.stoi[c] for c in text]
 
     def decode(self, ids) -> str:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise KeyError(f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})")
-        return "".join(self.chars[i] for i in ids)
+        """Integer ids in [0, vocab_size) → text (minillm.tokenizers.ids checks them)."""
+        return "".join(self.chars[i] for i in check_token_ids(ids, self.vocab_size))
 
     # -- files: ``save`` / ``load`` come from JSONFile; ``minillm.tokenizers.load_tokenizer`` reads either kind --
     TYPE = "minillm-char"
