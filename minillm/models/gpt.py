@@ -15,6 +15,7 @@ Docs: docs/transformer.md#decoder-only-gpt.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
@@ -88,6 +89,17 @@ class GPTConfig:
         return asdict(self)
 
 
+def _config_from_file(fields: dict, source) -> GPTConfig:
+    """A GPTConfig from fields read from ``source``; an unknown key or a bad value names the file."""
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(GPTConfig)})
+    if unknown:
+        raise ValueError(f"{source}: unknown model config key(s) {unknown}")
+    try:
+        return GPTConfig(**fields)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
 class GPT(nn.Module):
     """Decoder-only language model. ``forward(idx, targets=None) -> (logits, loss)``."""
 
@@ -134,6 +146,10 @@ class GPT(nn.Module):
     def max_len(self) -> int:
         return self.config.block_size
 
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
     def num_parameters(self, exclude_positions: bool = False) -> int:
         """Unique parameters (tied matrices counted once)."""
         n = sum(p.numel() for p in self.parameters())
@@ -149,11 +165,20 @@ class GPT(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """idx: (B, T) token ids → logits (B, T, vocab); loss if ``targets`` (B, T) are given.
 
-        Targets equal to -100 are ignored in the loss (used to mask prompts in fine-tuning).
+        Targets equal to -100 are ignored in the loss (used to mask prompts in fine-tuning); the
+        loss is the mean over the others, and 0 (with zero gradients) when every target is ignored.
         With ``kv_caches`` (one per block, see ``new_kv_caches``) ``idx`` holds only the new tokens.
         """
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be (B, T) token ids, got shape {tuple(idx.shape)}")
+        if not isinstance(idx, Tensor) or (targets is not None and not isinstance(targets, Tensor)):
+            raise TypeError(
+                f"idx and targets must be tensors of token ids, got {type(idx).__name__}, {type(targets).__name__}"
+            )
+        if idx.dim() != 2 or idx.shape[1] == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
+            raise ValueError(
+                f"idx must be (B, T) integer token ids with T >= 1, got shape {tuple(idx.shape)} {idx.dtype}"
+            )
+        if targets is not None and (targets.is_floating_point() or targets.dtype == torch.bool):
+            raise ValueError(f"targets must be integer token ids (-100 = ignored), got {targets.dtype}")
         past = kv_caches[0].length if kv_caches else 0
         t = idx.shape[1]
         if past + t > self.config.block_size:
@@ -170,7 +195,10 @@ class GPT(nn.Module):
 
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+            # sum / count rather than reduction="mean": mean over zero kept targets is 0/0 = NaN, which
+            # would poison every gradient of a batch whose targets are all ignored (-100)
+            total = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum")
+            loss = total / (targets != -100).sum().clamp_min(1)
         return logits, loss
 
     def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None) -> Tensor:
@@ -194,11 +222,11 @@ class GPT(nn.Module):
         there. Never downloads. ``minillm.load`` also returns the tokenizer."""
         found = path if isinstance(path, Pretrained) else locate(path)
         if found.kind == "checkpoint":
-            model = cls(GPTConfig(**found.model_config))
+            model = cls(_config_from_file(found.model_config, found.path / "state.json"))
             load_weights(found.path, model)
             return model
         config, state = read_gpt2_dir(found.path)
-        model = cls(GPTConfig(**config))
+        model = cls(_config_from_file(config, found.path / "config.json"))
         target = model.state_dict()
         for name, value in state.items():
             if value.shape != target[name].shape:
