@@ -1,4 +1,5 @@
-"""Loads the exercise files being graded: yours in exercises/, or the reference solutions.
+"""Loads the exercise files being graded (yours in exercises/, or the reference solutions), and fails
+them with messages that name the likely mistake.
 
 pytest exercises/                                        # grades your files
 MINILLM_EXERCISES_DIR=exercises/solutions pytest exercises/   # the reference solutions
@@ -6,7 +7,12 @@ MINILLM_EXERCISES_DIR=exercises/solutions pytest exercises/   # the reference so
 
 import importlib.util
 import os
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,3 +27,98 @@ def load(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# -- teaching failures ------------------------------------------------------------------------------
+# A failing exercise should say *why*, not only "not close". Each test passes the wrong answers that
+# the usual mistakes produce on the same input; when yours equals one of them, the failure names it.
+
+
+def _same(got, want, atol: float, rtol: float) -> bool:
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            return False
+        if want.dtype == torch.bool or got.dtype == torch.bool:
+            return got.dtype == want.dtype and torch.equal(got, want)
+        return torch.allclose(got.double(), want.double(), atol=atol, rtol=rtol, equal_nan=True)
+    return got == want
+
+
+def _describe(got, want) -> str:
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor, got {type(got).__name__}"
+        if got.shape != want.shape:
+            return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+        if got.dtype != want.dtype and torch.bool in (got.dtype, want.dtype):
+            return f"expected dtype {want.dtype}, got {got.dtype}"
+        if want.dtype == torch.bool:
+            return f"expected\n{want.int()}\ngot\n{got.int()}"
+        diff = (got.double() - want.double()).abs().nan_to_num(float("inf"))
+        where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+        return f"largest difference {diff.max().item():.4g} at index {where}: expected {want[where].item():.6g}, got {got[where].item():.6g}"
+    return f"expected {want!r}, got {got!r}"
+
+
+def expect(got, want, what: str, mistakes: dict | None = None, atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """Pass if ``got`` equals ``want`` (tensors: within atol/rtol; bool tensors and other values: exactly).
+    Otherwise fail with one message: the named mistake whose wrong answer ``got`` equals, if any, else
+    where and by how much it differs. ``mistakes`` maps a hint to the answer that mistake gives."""
+    if _same(got, want, atol, rtol):
+        return
+    for hint, wrong in (mistakes or {}).items():
+        if not _same(wrong, want, atol, rtol) and _same(got, wrong, atol, rtol):
+            pytest.fail(f"{what}: wrong. Likely mistake: {hint}", pytrace=False)
+    pytest.fail(f"{what}: wrong, {_describe(got, want)}", pytrace=False)
+
+
+class FusedKernelUsed(AssertionError):
+    """Raised when an exercise that asks for attention by hand calls a library's attention instead."""
+
+
+@contextmanager
+def by_hand(module, exercise: str):
+    """Run ``module``'s code with every fused or library attention replaced by a refusal: torch's
+    scaled_dot_product_attention and multi-head attention, and minillm's attention entry points,
+    also where the exercise file imported them by name."""
+    import minillm
+    import minillm.kernels
+    import minillm.kernels.chunked
+    import minillm.kernels.naive
+    import minillm.nn.attention
+
+    targets = [
+        (F, "scaled_dot_product_attention"),
+        (F, "multi_head_attention_forward"),
+        (torch._C._nn, "scaled_dot_product_attention"),
+        (minillm, "scaled_dot_product_attention"),
+        (minillm.kernels, "attention"),
+        (minillm.kernels.naive, "scaled_dot_product_attention"),
+        (minillm.kernels.chunked, "chunked_attention"),
+        (minillm.nn.attention, "scaled_dot_product_attention"),
+    ]
+
+    def refuse(name):
+        def refused(*args, **kwargs):
+            raise FusedKernelUsed(
+                f"{exercise} asks you to write this by hand, but your code called the library's {name}: "
+                "compute it from matrix products, exp/softmax and sums yourself"
+            )
+
+        return refused
+
+    targets += [
+        (minillm.kernels, name) for name in ("chunked_attention", "sdpa_attention") if hasattr(minillm.kernels, name)
+    ]
+    originals = {id(getattr(owner, name)): name for owner, name in targets}
+    patched = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    patched += [(module, k, v) for k, v in vars(module).items() if id(v) in originals]  # `from ... import sdpa`
+    try:
+        for owner, name, value in patched:
+            setattr(owner, name, refuse(originals[id(value)]))
+        yield
+    except FusedKernelUsed as error:
+        pytest.fail(str(error), pytrace=False)
+    finally:
+        for owner, name, value in patched:
+            setattr(owner, name, value)

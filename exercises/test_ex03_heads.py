@@ -1,18 +1,51 @@
-"""Grades ex03_heads.py against minillm and hand-computed values."""
+"""Grades ex03_heads.py against minillm's multi-head attention and hand-computed values."""
 
 import pytest
 import torch
-from _grader import load
-from einops import rearrange
+from _grader import expect, load
+from einops import rearrange  # the pattern minillm/nn/attention.py splits heads with
+
+from minillm import MultiHeadAttention
 
 ex = load("ex03_heads")
 
 
-def test_split_matches_einops_and_merge_inverts():
+def split_mistakes(x: torch.Tensor, h: int) -> dict:
+    b, t, d = x.shape
+    return {
+        "reshaped straight to (B, h, T, d/h): that mixes positions into heads. View as (B, T, h, d/h), "
+        "then swap T and h with transpose(1, 2)": x.reshape(b, h, t, d // h),
+        "channels went to heads round-robin (view as (B, T, d/h, h)): head i takes the contiguous channels "
+        "[i·d/h, (i+1)·d/h)": x.view(b, t, d // h, h).permute(0, 3, 1, 2),
+    }
+
+
+def merge_mistakes(heads: torch.Tensor) -> dict:
+    b, h, t, hd = heads.shape
+    return {
+        "merged without moving the heads back: transpose (B, h, T, d/h) to (B, T, h, d/h) before flattening the "
+        "last two dimensions": heads.reshape(b, t, h * hd),
+    }
+
+
+def test_hand_values():
+    x = torch.arange(12.0).view(1, 1, 12)  # one token, d = 12, three heads of 4 channels each
+    heads = ex.split_heads(x, 3)
+    want = torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]).view(1, 3, 1, 4)
+    expect(heads, want, "split_heads(arange(12), 3)", split_mistakes(x, 3))
+
+
+def test_split_and_merge_match_minillm_attention():
+    # minillm's MultiHeadAttention, rebuilt from your split and merge around its own projections
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(d_model=12, n_heads=3).eval()
     x = torch.randn(2, 5, 12)
     heads = ex.split_heads(x, 3)
-    assert torch.equal(heads, rearrange(x, "b t (h d) -> b h t d", h=3))
-    assert torch.equal(ex.merge_heads(heads), x)
+    expect(heads, rearrange(x, "b t (h d) -> b h t d", h=3), "split_heads", split_mistakes(x, 3))
+    expect(ex.merge_heads(heads), x, "merge_heads(split_heads(x))", merge_mistakes(heads))
+    q, k, v = (ex.split_heads(proj(x), 3) for proj in (mha.q_proj, mha.k_proj, mha.v_proj))  # (B, 3, T, 4)
+    out = mha.out_proj(ex.merge_heads(torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1) @ v))  # √(12/3) = 2
+    torch.testing.assert_close(out, mha(x), atol=1e-5, rtol=1e-5)
 
 
 def test_bad_head_count():
