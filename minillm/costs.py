@@ -24,6 +24,15 @@ Activation memory per GPT layer follows Korthikanti et al. 2022 ("Reducing Activ
 Recomputation in Large Transformer Models", §4.1): s·b·d·(34 + 5·a·s/d) bytes with 2-byte
 activations, dropout masks included; with full recomputation only each layer's input is kept.
 
+Beyond §3.2 (docs/beyond.md): at inference the KV cache, not the weights, grows with the context:
+
+    KV-cache bytes = 2 (K and V) · n_layer · n_kv_head · head_dim · positions · batch · bytes/value
+
+``kv_cache_bytes`` gives it for multi-head (n_kv_head = n_head), grouped-query, multi-query
+(n_kv_head = 1) and sliding-window models (positions = min(T, W)). A mixture-of-experts model
+holds every expert (``param_count``) but runs only k per token (``active_param_count``; the
+FLOP functions count the active ones): ``expert_costs`` puts the two side by side.
+
 Inference weights (on-device): ``storage_bytes`` / ``on_device_table`` give fp32/bf16/int8/int4 sizes
 of 0.5B-7B models (minillm/quantize.py stores those formats; docs/adaptation.md).
 
@@ -42,8 +51,11 @@ __all__ = [
     "Memory",
     "attention_flops",
     "attention_pairs",
+    "active_param_count",
     "block_flops",
+    "expert_costs",
     "forward_flops",
+    "kv_cache_bytes",
     "on_device_table",
     "param_count",
     "report_numbers",
@@ -104,15 +116,44 @@ def _ff_bias_params(d: int, d_ff: int, activation: str) -> int:
     return (2 if activation == "swiglu" else 1) * d_ff + d
 
 
+def _gpt_ff_params(c: GPTConfig, width: int) -> int:
+    return _ff_matrix_params(c.n_embd, width, c.activation) + _ff_bias_params(c.n_embd, width, c.activation) * c.bias
+
+
+def _gpt_layer_params(c: GPTConfig) -> tuple[int, int, int]:
+    """(attention + norms, every feed-forward parameter, the feed-forward parameters one token uses)."""
+    d, hd, q_out, kv_out = c.n_embd, c.head_size, c.n_head * c.head_size, c.kv_heads * c.head_size
+    qkv_bias = c.bias if c.qkv_bias is None else c.qkv_bias
+    attn = d * q_out + 2 * d * kv_out + q_out * d  # q, k, v, out projections
+    attn += (q_out + 2 * kv_out) * qkv_bias + d * c.bias + (2 * hd if c.qk_norm else 0)
+    norms = 2 * d * (2 if c.norm == "layernorm" and c.bias else 1)
+    if not c.n_experts:
+        ff = _gpt_ff_params(c, c.ff_size)
+        return attn + norms, ff, ff
+    expert, router = _gpt_ff_params(c, c.expert_ff_size), d * c.n_experts
+    shared = _gpt_ff_params(c, c.n_shared_experts * c.expert_ff_size) if c.n_shared_experts else 0
+    return attn + norms, router + c.n_experts * expert + shared, router + c.expert_top_k * expert + shared
+
+
+def _ff_active_matrix_params(c: GPTConfig, all_experts: bool = False) -> int:
+    """Feed-forward weight-matrix entries one token multiplies by: the k chosen experts, the router and
+    the shared experts (``all_experts``: as if every expert ran, the dense model of the same size)."""
+    d = c.n_embd
+    if not c.n_experts:
+        return _ff_matrix_params(d, c.ff_size, c.activation)
+    k = c.n_experts if all_experts else c.expert_top_k
+    shared = _ff_matrix_params(d, c.n_shared_experts * c.expert_ff_size, c.activation)
+    return d * c.n_experts + k * _ff_matrix_params(d, c.expert_ff_size, c.activation) + shared
+
+
 def param_count(config) -> int:
     """Number of unique parameters, from the config alone (tied matrices counted once)."""
     _check_config(config)
     if isinstance(config, GPTConfig):
         d, c = config.n_embd, config
-        bias, ln = (1 if c.bias else 0), (2 if c.bias else 1) * d
-        layer = 4 * d * d + 4 * d * bias + _ff_matrix_params(d, 4 * d, c.activation)
-        layer += _ff_bias_params(d, 4 * d, c.activation) * bias + 2 * ln
-        n = c.vocab_size * d + c.n_layer * layer + ln
+        ln = (2 if c.bias and c.norm == "layernorm" else 1) * d
+        attn_norms, ff, _ = _gpt_layer_params(c)
+        n = c.vocab_size * d + c.n_layer * (attn_norms + ff) + ln
         n += c.block_size * d if c.pos_embedding == "learned" else 0
         n += 0 if c.tie_embeddings else c.vocab_size * d
         return n
@@ -133,21 +174,43 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
-def attention_pairs(t_q: int, t_k: int, causal: bool = False) -> int:
+def active_param_count(config: GPTConfig) -> int:
+    """Parameters one token's forward pass uses: all but the experts the router did not pick."""
+    _check_config(config)
+    _, ff, active = _gpt_layer_params(config)
+    return param_count(config) - config.n_layer * (ff - active)
+
+
+def attention_pairs(t_q: int, t_k: int, causal: bool = False, window: int | None = None) -> int:
     """Query-key pairs an attention computes. Causal uses minillm's one rule (the queries are the
     last T_q of the T_k positions, so query i sees keys 0 … i + T_k − T_q): summing the visible
     keys max(0, n) for n = T_k − T_q + 1 … T_k gives (T_k(T_k+1) − m(m+1)) / 2 with m = max(T_k − T_q, 0).
-    For T_q = T_k that is T(T+1)/2, just over half of T²."""
+    For T_q = T_k that is T(T+1)/2, just over half of T². With a causal sliding ``window`` W the
+    query at position p sees min(p + 1, W) keys: about T·W pairs instead of T²/2."""
     _check_positive(t_q=t_q, t_k=t_k)
     if not causal:
         return t_q * t_k
     m = max(t_k - t_q, 0)  # keys every query sees before its own diagonal
-    return (t_k * (t_k + 1) - m * (m + 1)) // 2
+    if window is None:
+        return (t_k * (t_k + 1) - m * (m + 1)) // 2
+    _check_positive(window=window)
+
+    def visible_upto(n: int) -> int:  # Σ_{j=1..n} min(j, W)
+        return n * (n + 1) // 2 if n <= window else window * (window + 1) // 2 + (n - window) * window
+
+    return visible_upto(t_k) - visible_upto(m)
 
 
 # --8<-- [start:flops]
 def attention_flops(
-    batch: int, heads: int, t_q: int, t_k: int, head_dim: int, causal: bool = False, mode: str = "fwd"
+    batch: int,
+    heads: int,
+    t_q: int,
+    t_k: int,
+    head_dim: int,
+    causal: bool = False,
+    mode: str = "fwd",
+    window: int | None = None,
 ) -> float:
     """Matmul FLOPs of softmax(Q Kᵀ/√d) V: two products (Q Kᵀ and P V) of 2 FLOPs per multiply-add
     for every visited query-key pair and head dimension, 4 · B · H · pairs · d. ``mode="fwd+bwd"``
@@ -155,7 +218,7 @@ def attention_flops(
     _check_positive(batch=batch, heads=heads, head_dim=head_dim)
     if mode not in ATTENTION_MODES:
         raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
-    fwd = 2 * 2 * batch * heads * attention_pairs(t_q, t_k, causal) * head_dim
+    fwd = 2 * 2 * batch * heads * attention_pairs(t_q, t_k, causal, window) * head_dim
     return float(fwd * (ATTENTION_FWD_BWD_FACTOR if mode == "fwd+bwd" else 1.0))
 
 
@@ -181,8 +244,10 @@ def block_flops(
 def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool = False) -> Flops:
     """Forward-pass matmul FLOPs of a GPT on ``batch_size`` sequences of ``seq_len`` tokens.
 
-    ``causal_skip=True`` counts only the query-key pairs a causal kernel must visit (about half);
-    the default counts the full T × T products, as naive and most dense kernels compute them.
+    ``causal_skip=True`` counts only the query-key pairs a causal kernel must visit (about half;
+    with a sliding window about T·W); the default counts the full T × T products, as naive and
+    most dense kernels compute them. Grouped-query K/V projections are narrower (n_kv_head heads)
+    and a mixture of experts counts the k experts each token uses, plus the router.
     For a Transformer config, source and target both have ``seq_len`` tokens.
     """
     _check_config(config)
@@ -191,9 +256,13 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
     t, b = seq_len, batch_size
     if isinstance(config, GPTConfig):
         d, c = config.n_embd, config
-        layer = block_flops(t, d, 4 * d, c.activation, causal_skip, b)
-        linear = c.n_layer * (layer["projections"] + layer["feed-forward"]) + 2 * b * t * c.vocab_size * d  # + lm_head
-        return Flops(linear, c.n_layer * layer["attention"])
+        q_out, kv_out = c.n_head * c.head_size, c.kv_heads * c.head_size
+        projections = 2 * b * t * (2 * d * q_out + 2 * d * kv_out)  # q and out, then the narrower k and v
+        feed_forward = 2 * b * t * _ff_active_matrix_params(c)
+        window = c.window if causal_skip else None
+        attention = attention_flops(b, c.n_head, t, t, c.head_size, causal_skip, window=window)
+        linear = c.n_layer * (projections + feed_forward) + 2 * b * t * c.vocab_size * d  # + lm_head
+        return Flops(float(linear), c.n_layer * attention)
     c, d = config, config.d_model
     enc = block_flops(t, d, c.d_ff, c.activation, False, b)
     dec = block_flops(t, d, c.d_ff, c.activation, causal_skip, b)  # decoder self-attention
@@ -305,3 +374,36 @@ def on_device_table(sizes=ON_DEVICE_SIZES, int4_group: int = 128) -> list[dict]:
 
 
 # --8<-- [end:on-device]
+
+
+# --8<-- [start:kv-cache]
+def kv_cache_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, bytes_per_value: float = 2) -> float:
+    """Bytes of the KV cache after ``seq_len`` tokens: 2 (K, V) · n_layer · n_kv_head · head_dim ·
+    positions · batch · bytes per value, with positions = min(seq_len, window) for a sliding window.
+    ``seq_len=1`` is the cost per token of context (of a full-attention model). bf16/fp16: 2 bytes."""
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"kv_cache_bytes models GPT configs, got {type(config).__name__}")
+    _check_positive(seq_len=seq_len, batch_size=batch_size)
+    if not bytes_per_value > 0:
+        raise ValueError(f"bytes_per_value must be positive, got {bytes_per_value!r}")
+    c = config
+    positions = seq_len if c.window is None else min(seq_len, c.window)
+    return float(2 * c.n_layer * c.kv_heads * c.head_size * positions * batch_size * bytes_per_value)
+
+
+# --8<-- [end:kv-cache]
+
+
+def expert_costs(config: GPTConfig, seq_len: int = 1) -> dict:
+    """Total vs active parameters and forward FLOPs of a (mixture-of-experts) GPT on ``seq_len`` tokens;
+    "dense_flops" is the forward pass if every expert ran on every token."""
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"expert_costs models GPT configs, got {type(config).__name__}")
+    active = forward_flops(config, seq_len)
+    every = 2 * seq_len * config.n_layer * (_ff_active_matrix_params(config, True) - _ff_active_matrix_params(config))
+    return {
+        "total_params": param_count(config),
+        "active_params": active_param_count(config),
+        "active_flops": active.total,
+        "dense_flops": active.total + every,
+    }

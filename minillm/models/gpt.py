@@ -10,6 +10,11 @@ whose weight is tied to the token embedding. Trained to predict token t+1 from t
 GPT-2 small (12 layers, 12 heads, 768 wide, 50257 tokens, 1024 context) has 124,439,808
 parameters with tied embeddings (Radford et al. 2019, table 2 rounds it to 117M).
 
+The same class builds Llama-, Qwen- and mixture-of-experts-shaped models: RMSNorm, SwiGLU, RoPE
+with a large θ, grouped-query attention, QK-norm, sliding windows, experts are each one config
+field (docs/beyond.md; named shapes in minillm/models/presets.py). With experts, ``forward``
+adds ``aux_loss_coef`` × the load-balancing loss to ``loss`` and keeps it as ``model.aux_loss``.
+
 Docs: docs/transformer.md#decoder-only-gpt.
 """
 
@@ -26,28 +31,37 @@ from torch import Tensor, nn
 from minillm.configs import check_fields
 from minillm.kernels import check_backend
 from minillm.models.hf_gpt2 import read_gpt2_dir, write_gpt2_dir
+from minillm.models.presets import PRESETS
 from minillm.models.pretrained import Pretrained, load_weights, locate
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
+from minillm.nn.experts import MoEFeedForward
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
 from minillm.nn.layers import GPTBlock
+from minillm.nn.norms import check_norm, make_norm
 
-__all__ = ["GPTConfig", "GPT"]
+__all__ = ["GPT", "GPTConfig"]
 
 POSITION_KINDS = ("learned", "sinusoidal", "rope")
 
 # Sizes of the four GPT-2 releases (Radford et al. 2019, table 2).
-GPT2_SIZES = {
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
-    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
-    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
-    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
-}
+GPT2_SIZES = {name: PRESETS[name] for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")}
 
 
 @dataclass
 class GPTConfig:
-    """Hyper-parameters of a GPT; the defaults are GPT-2 small."""
+    """Hyper-parameters of a GPT; the defaults are GPT-2 small.
+
+    The fields after ``attn_backend`` are what later models changed; None means "as GPT-2".
+    Their Hugging Face config.json keys (Llama / Qwen2 / Qwen3 / Mixtral / Qwen3-MoE), for loaders:
+    norm_eps ← rms_norm_eps; d_ff ← intermediate_size; head_dim ← head_dim; n_kv_head ←
+    num_key_value_heads; qkv_bias ← attention_bias (Llama: on o_proj too, so also ``bias``) or True
+    for Qwen2; rope_theta ← rope_theta or rope_parameters["rope_theta"]; qk_norm: Qwen3; window ←
+    sliding_window when use_sliding_window; n_experts ← num_local_experts / num_experts;
+    expert_top_k ← num_experts_per_tok; expert_d_ff ← moe_intermediate_size; expert_norm_topk ←
+    norm_topk_prob (Mixtral: True); aux_loss_coef ← router_aux_loss_coef; tie_embeddings ←
+    tie_word_embeddings; block_size ← max_position_embeddings.
+    """
 
     vocab_size: int = 50257
     block_size: int = 1024  # longest context the model accepts
@@ -60,14 +74,30 @@ class GPTConfig:
     pos_embedding: str = "learned"  # "learned" (GPT-2), "sinusoidal" or "rope"
     tie_embeddings: bool = True
     attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused, "auto", …
+    norm: str = "layernorm"  # "layernorm" (GPT-2) or "rmsnorm" (Llama, Qwen)
+    norm_eps: float = 1e-5
+    d_ff: int | None = None  # feed-forward width; None: 4 · n_embd
+    head_dim: int | None = None  # None: n_embd // n_head; attention maps n_head · head_dim -> n_embd
+    n_kv_head: int | None = None  # K/V heads; None: n_head; fewer: grouped-query; 1: multi-query
+    qkv_bias: bool | None = None  # biases on q/k/v projections; None: as ``bias``
+    rope_theta: float = 10000.0  # RoPE base θ (pos_embedding="rope")
+    qk_norm: bool = False  # RMSNorm on each head's q and k (Qwen3)
+    window: int | None = None  # sliding-window attention: a query sees its last ``window`` positions
+    n_experts: int = 0  # mixture-of-experts feed-forward with this many experts; 0: dense
+    expert_top_k: int = 2  # experts per token
+    expert_d_ff: int | None = None  # width of each expert; None: d_ff
+    n_shared_experts: int = 0  # experts every token uses (DeepSeek-MoE)
+    expert_norm_topk: bool = True  # renormalise the top-k gates to sum to 1
+    aux_loss_coef: float = 0.01  # weight of the load-balancing loss (Switch Transformer's α)
 
     def __post_init__(self):
         check_fields(self)  # types first: a string for a bool, inf or nan is refused by name
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.n_embd % self.n_head != 0:
-            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.head_dim is None and self.n_embd % self.n_head != 0:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head} (or set head_dim)")
+        self._check_beyond_gpt2()
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.activation not in ACTIVATIONS:
@@ -75,15 +105,54 @@ class GPTConfig:
         if self.pos_embedding not in POSITION_KINDS:
             raise ValueError(f"unknown pos_embedding {self.pos_embedding!r}; choose one of {POSITION_KINDS}")
         check_backend(self.attn_backend, "attn_backend")  # "auto" or a name in minillm.kernels.BACKENDS
-        if self.pos_embedding == "rope" and (self.n_embd // self.n_head) % 2:
-            raise ValueError(f"rope needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
+        if self.pos_embedding == "rope" and self.head_size % 2:
+            raise ValueError(f"rope needs an even head size, got {self.head_size}")
+
+    def _check_beyond_gpt2(self) -> None:
+        check_norm(self.norm)
+        for name in ("d_ff", "head_dim", "n_kv_head", "expert_d_ff"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
+        if self.n_head % self.kv_heads:
+            raise ValueError(f"n_head={self.n_head} is not divisible by n_kv_head={self.n_kv_head}; use a divisor")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be None or >= 1, got {self.window}")
+        for name in ("norm_eps", "rope_theta"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.n_experts < 0 or self.n_shared_experts < 0 or self.aux_loss_coef < 0:
+            raise ValueError(
+                f"n_experts={self.n_experts}, n_shared_experts={self.n_shared_experts} and "
+                f"aux_loss_coef={self.aux_loss_coef} must be >= 0"
+            )
+        if self.n_experts and not 1 <= self.expert_top_k <= self.n_experts:
+            raise ValueError(f"expert_top_k={self.expert_top_k} must be in 1..n_experts={self.n_experts}")
+
+    # the None defaults resolved: what the model is built with
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head if self.head_dim is None else self.head_dim
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_head if self.n_kv_head is None else self.n_kv_head
+
+    @property
+    def ff_size(self) -> int:
+        return 4 * self.n_embd if self.d_ff is None else self.d_ff
+
+    @property
+    def expert_ff_size(self) -> int:
+        return self.ff_size if self.expert_d_ff is None else self.expert_d_ff
 
     @classmethod
     def from_name(cls, name: str, **overrides) -> GPTConfig:
-        """GPT-2 sizes by name: "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"."""
-        if name not in GPT2_SIZES:
-            raise ValueError(f"unknown model name {name!r}; choose one of {sorted(GPT2_SIZES)}")
-        return cls(**{**GPT2_SIZES[name], **overrides})
+        """A named shape (minillm/models/presets.py): "gpt2" … "gpt2-xl", "llama-3.2-1b",
+        "qwen2.5-0.5b", "qwen3-0.6b", "qwen3-30b-a3b", "mixtral-8x7b"."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown model name {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,13 +185,35 @@ class GPT(nn.Module):
             self.wpe = SinusoidalPositionalEncoding(c.n_embd, c.block_size)
         else:
             self.wpe = None
-            rope = RoPE(c.n_embd // c.n_head, c.block_size)
+            rope = RoPE(c.head_size, c.block_size, base=c.rope_theta)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
-            GPTBlock(c.n_embd, c.n_head, c.dropout, c.bias, c.activation, c.attn_backend, rope)
+            GPTBlock(
+                c.n_embd,
+                c.n_head,
+                c.dropout,
+                c.bias,
+                c.activation,
+                c.attn_backend,
+                rope,
+                c.ff_size,
+                norm=c.norm,
+                norm_eps=c.norm_eps,
+                n_kv_head=c.n_kv_head,
+                head_dim=c.head_dim,
+                qkv_bias=c.qkv_bias,
+                qk_norm=c.qk_norm,
+                window=c.window,
+                n_experts=c.n_experts,
+                expert_top_k=c.expert_top_k,
+                expert_d_ff=c.expert_d_ff,
+                n_shared_experts=c.n_shared_experts,
+                expert_norm_topk=c.expert_norm_topk,
+            )  # fmt: skip
             for _ in range(c.n_layer)
         )
-        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
+        self.ln_f = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
+        self.aux_loss: Tensor | None = None  # the experts' load-balancing loss of the last forward
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # one matrix reads and writes tokens
@@ -199,7 +290,16 @@ class GPT(nn.Module):
             # would poison every gradient of a batch whose targets are all ignored (-100)
             total = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum")
             loss = total / (targets != -100).sum().clamp_min(1)
+        self.aux_loss = self._experts_aux_loss()
+        if loss is not None and self.aux_loss is not None:
+            loss = loss + self.config.aux_loss_coef * self.aux_loss
         return logits, loss
+
+    def _experts_aux_loss(self) -> Tensor | None:
+        """Mean over the MoE layers of their load-balancing losses (None for a dense model), so the
+        coefficient means the same at any depth."""
+        losses = [b.mlp.aux_loss for b in self.blocks if isinstance(b.mlp, MoEFeedForward)]
+        return torch.stack(losses).mean() if losses else None
 
     def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None) -> Tensor:
         """The final hidden states (B, T, n_embd), after ln_f: what the output layer — or a reward or
@@ -238,11 +338,19 @@ class GPT(nn.Module):
 
     def save_pretrained(self, local_dir):
         """Write config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` loads."""
-        return write_gpt2_dir(self.config.to_dict(), self.state_dict(), local_dir)
+        c, gpt2 = self.config, GPTConfig()
+        beyond = [
+            f"{name}={getattr(c, name)!r}"
+            for name in ("norm", "norm_eps", "head_dim", "n_kv_head", "qkv_bias", "qk_norm", "window", "n_experts")
+            if getattr(c, name) != getattr(gpt2, name)
+        ] + ([f"d_ff={c.d_ff}"] if c.ff_size != 4 * c.n_embd else [])
+        if beyond:  # refused before anything is written
+            raise ValueError(f"the GPT-2 layout cannot express this model: {', '.join(beyond)}")
+        return write_gpt2_dir(c.to_dict(), self.state_dict(), local_dir)
 
     # -- the small interface minillm.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:
-        return new_caches(len(self.blocks), self.config.block_size)
+        return new_caches(len(self.blocks), self.config.block_size, self.config.window)
 
     def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None) -> Tensor:
         return self(idx, kv_caches=kv_caches)[0]  # (B, T, vocab_size)

@@ -9,8 +9,19 @@ Self-attention, in the report's steps:
     output  = weights V                            weighted sum over all positions
 
 Multi-head attention splits d_model into n_heads groups ("heads"), runs the steps above in each
-group with its own projections, concatenates the heads and applies one output linear layer. With
-``n_kv_heads`` < n_heads (grouped-query attention) a group of query heads shares one K/V head.
+group with its own projections, concatenates the heads and applies one output linear layer.
+
+What later models changed (docs/beyond.md), each one argument:
+- ``n_kv_heads`` < n_heads: grouped-query attention (Ainslie et al. 2023; multi-query when 1,
+  Shazeer 2019): a group of query heads shares one K/V head, so K/V projections and the KV cache
+  shrink by n_heads / n_kv_heads.
+- ``head_dim``: heads need not tile d_model (Qwen3: 16 heads of 128 on a 1024-wide model); the
+  output projection maps n_heads · head_dim → d_model.
+- ``qkv_bias``: biases on q/k/v only (Qwen2) independently of ``bias`` (the output projection).
+- ``qk_norm``: RMSNorm over each head's q and k before RoPE (Qwen3, OLMo2), which keeps the
+  attention logits from growing without bound.
+- ``window``: causal sliding-window attention (Mistral): the query at position p sees keys
+  p - W + 1 … p; a KV cache then needs only W positions (minillm.nn.kv_cache).
 
 The steps themselves live one level down: ``scaled_dot_product_attention`` (re-exported here) is
 the explicit softmax(QKᵀ/√d)V in minillm/kernels/naive.py, and ``attention(..., backend=)`` runs
@@ -28,8 +39,10 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from minillm.kernels import BACKENDS, attention, causal_mask, check_backend, padding_mask
+from minillm.kernels.masks import check_window
 from minillm.kernels.naive import scaled_dot_product_attention  # the explicit softmax(QKᵀ/√d)V
 from minillm.nn.kv_cache import KVCache
+from minillm.nn.norms import RMSNorm
 
 __all__ = ["MultiHeadAttention", "causal_mask", "padding_mask", "scaled_dot_product_attention"]
 
@@ -38,7 +51,7 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention: self-attention (key=value=None) or cross-attention.
 
     Args:
-        d_model: model width; split into ``n_heads`` heads of size d_model // n_heads.
+        d_model: model width; split into ``n_heads`` heads of size d_model // n_heads (or ``head_dim``).
         n_heads: number of heads.
         dropout: dropout on the attention weights (training only).
         bias: whether the four projections have biases.
@@ -49,6 +62,10 @@ class MultiHeadAttention(nn.Module):
         rope: optional rotary embedding (minillm.nn.embeddings.RoPE) applied to q and k per head.
         n_kv_heads: K/V heads (default n_heads). Fewer, dividing n_heads, is grouped-query
             attention: query head h uses K/V head h // (n_heads / n_kv_heads); 1 is multi-query.
+        head_dim: size of each head (default d_model // n_heads).
+        qkv_bias: biases on q_proj/k_proj/v_proj (default: ``bias``); ``bias`` then covers out_proj.
+        qk_norm: RMSNorm (eps ``norm_eps``) over each head of q and k, before RoPE (``q_norm``, ``k_norm``).
+        window: causal sliding window W (None: full causal attention); needs ``is_causal``.
     """
 
     def __init__(
@@ -61,12 +78,20 @@ class MultiHeadAttention(nn.Module):
         attn_backend: str = "sdpa",
         rope: nn.Module | None = None,
         n_kv_heads: int | None = None,
+        head_dim: int | None = None,
+        qkv_bias: bool | None = None,
+        qk_norm: bool = False,
+        norm_eps: float = 1e-6,
+        window: int | None = None,
     ):
         super().__init__()
         if d_model <= 0 or n_heads <= 0:
             raise ValueError(f"d_model and n_heads must be positive, got d_model={d_model}, n_heads={n_heads}")
-        if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        if head_dim is None and d_model % n_heads != 0:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads} (or pass head_dim)")
+        if head_dim is not None and (not isinstance(head_dim, int) or head_dim <= 0):
+            raise ValueError(f"head_dim must be a positive integer, got {head_dim!r}")
+        check_window(window)
         n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
         if n_kv_heads <= 0 or n_heads % n_kv_heads != 0:
             raise ValueError(f"n_kv_heads={n_kv_heads} must be positive and divide n_heads={n_heads}")
@@ -76,13 +101,16 @@ class MultiHeadAttention(nn.Module):
         if dropout > 0 and attn_backend != "auto" and not BACKENDS[attn_backend].dropout:
             raise ValueError(f"attn_backend={attn_backend!r} has no attention dropout; got dropout={dropout}")
         self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
-        self.head_dim = d_model // n_heads
+        self.head_dim = d_model // n_heads if head_dim is None else head_dim
         self.kv_dim = d_model if kv_dim is None else kv_dim
-        self.dropout, self.attn_backend, self.rope = dropout, attn_backend, rope
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(self.kv_dim, n_kv_heads * self.head_dim, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout, self.attn_backend, self.rope, self.window = dropout, attn_backend, rope, window
+        qkv_bias = bias if qkv_bias is None else qkv_bias
+        self.q_proj = nn.Linear(d_model, n_heads * self.head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(self.kv_dim, n_kv_heads * self.head_dim, bias=qkv_bias)
+        self.out_proj = nn.Linear(n_heads * self.head_dim, d_model, bias=bias)
+        self.q_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         if query.dim() != 3 or query.shape[-1] != self.d_model:
@@ -122,16 +150,20 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(query, key, value)
         if kv_cache is not None and not self_attention:
             raise ValueError("kv_cache is only supported for self-attention")
+        if kv_cache is not None and kv_cache.window is not None and (self.window or kv_cache.max_len) > kv_cache.window:
+            raise ValueError(f"a KV cache of window={kv_cache.window} drops keys this layer (window={self.window}) needs")
 
         q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
         k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
         v = rearrange(self.v_proj(value), "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
 
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # each head normalised on its own
         past = kv_cache.length if kv_cache is not None else 0
         if self.rope is not None:
             q, k = self.rope(q, offset=past), self.rope(k, offset=past)
         if kv_cache is not None:
-            k, v = kv_cache.update(k, v)  # (B, H_kv, past + T_q, hd)
+            k, v = kv_cache.update(k, v)  # (B, H_kv, kept + T_q, hd): kept = past, or ≤ W with a window
 
         if mask is not None and mask.dim() == 3:
             mask = mask[:, None]  # (B, 1, T_q, T_k): same mask for every head
@@ -140,10 +172,10 @@ class MultiHeadAttention(nn.Module):
         weights = None
         if self.attn_backend == "naive" or need_weights:  # the explicit softmax(QKᵀ/√d)V, step by step
             out, weights = scaled_dot_product_attention(
-                q, k, v, mask=mask, is_causal=is_causal, dropout_p=dropout_p, return_weights=True
+                q, k, v, mask, is_causal, dropout_p, return_weights=True, window=self.window
             )  # (B, H, T_q, hd), (B, H, T_q, T_k)
         else:  # the same math in a faster kernel
-            out = attention(q, k, v, causal=is_causal, mask=mask, backend=self.attn_backend, dropout_p=dropout_p)
+            out = attention(q, k, v, is_causal, mask, self.attn_backend, dropout_p=dropout_p, window=self.window)
 
-        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, d_model)
+        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, H·hd) -> (B, T_q, d_model)
         return (out, weights) if need_weights else out

@@ -4,36 +4,52 @@ When a decoder generates token t+1, the keys and values of tokens 0..t do not ch
 store them instead of recomputing them: each step then costs O(T) attention work instead of
 O(T²). One KVCache belongs to one attention layer.
 
+Its size is what limits long contexts at inference (docs/beyond.md#kv-cache):
+
+    bytes = 2 (K and V) · n_layer · n_kv_head · head_dim · positions · batch · bytes per value
+
+Grouped-query attention shrinks n_kv_head; a sliding window of W keeps positions ≤ W: a cache
+built with ``window`` holds only the newest W positions and drops older ones, which no query can
+see any more (Mistral's rolling buffer). ``minillm.costs.kv_cache_bytes`` predicts ``nbytes``.
+
 Docs: docs/transformer.md#generation.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 __all__ = ["KVCache", "new_caches"]
 
 
 class KVCache:
-    """Pre-allocated (B, n_kv_heads, max_len, head_dim) buffers for keys and values.
+    """Pre-allocated (B, n_kv_heads, capacity, head_dim) buffers for keys and values.
 
     With grouped-query attention (MultiHeadAttention(n_kv_heads=...)) only the shared K/V heads
-    are stored, so the cache shrinks by n_heads / n_kv_heads.
+    are stored, so the cache shrinks by n_heads / n_kv_heads. ``capacity`` is ``max_len``, or
+    min(max_len, window) with a sliding ``window``.
 
     The buffers are allocated on the first ``update`` (so batch size, dtype and device come from
-    the model); ``length`` counts how many positions are filled.
+    the model); ``length`` counts the positions seen so far (the next token's position), ``stored``
+    those still held.
     """
 
-    def __init__(self, max_len: int):
-        if max_len <= 0:
-            raise ValueError(f"max_len must be positive, got {max_len}")
-        self.max_len = max_len
+    def __init__(self, max_len: int, window: int | None = None):
+        if not isinstance(max_len, int) or max_len <= 0:
+            raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
+        if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
+            raise ValueError(f"window must be None or an integer >= 1, got {window!r}")
+        self.max_len, self.window = max_len, window
+        self.capacity = max_len if window is None else min(max_len, window)
         self.length = 0
+        self.stored = 0
         self.k: Tensor | None = None
         self.v: Tensor | None = None
 
     def update(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
-        """Append (B, H_kv, T_new, d) keys/values; return all (B, H_kv, length, d) keys/values so far."""
+        """Append (B, H_kv, T_new, d) keys/values; return the keys/values the new queries may need:
+        all (B, H_kv, length, d) so far, or with a window the ≤ W stored ones followed by the new."""
         t_new = k_new.shape[-2]
         if self.length + t_new > self.max_len:
             raise ValueError(
@@ -41,18 +57,39 @@ class KVCache:
             )
         if self.k is None:
             b, h, _, d = k_new.shape
-            self.k = k_new.new_empty(b, h, self.max_len, d)  # (B, H, max_len, hd)
-            self.v = v_new.new_empty(b, h, self.max_len, v_new.shape[-1])  # (B, H, max_len, hd_v)
+            self.k = k_new.new_empty(b, h, self.capacity, d)  # (B, H, capacity, hd)
+            self.v = v_new.new_empty(b, h, self.capacity, v_new.shape[-1])  # (B, H, capacity, hd_v)
         elif k_new.shape[0] != self.k.shape[0]:
             raise ValueError(f"batch size changed from {self.k.shape[0]} to {k_new.shape[0]} inside one cache")
+        if self.window is not None:
+            return self._slide(k_new, v_new)
         end = self.length + t_new
         self.k[:, :, self.length : end] = k_new
         self.v[:, :, self.length : end] = v_new
-        self.length = end
+        self.length = self.stored = end
         return self.k[:, :, :end], self.v[:, :, :end]  # (B, H, length, hd)
 
+    def _slide(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
+        """Window: the stored positions then the new ones (contiguous, so the bottom-right window
+        mask lines up); afterwards keep only the newest ``capacity`` of them."""
+        k_all = torch.cat([self.k[:, :, : self.stored], k_new], dim=2)  # (B, H, stored + T_new, hd)
+        v_all = torch.cat([self.v[:, :, : self.stored], v_new], dim=2)
+        keep = min(self.capacity, k_all.shape[2])
+        self.k[:, :, :keep] = k_all[:, :, -keep:]  # older positions fall out of every future window
+        self.v[:, :, :keep] = v_all[:, :, -keep:]
+        self.length += k_new.shape[2]
+        self.stored = keep
+        return k_all, v_all
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the K and V buffers this cache holds (0 before the first update)."""
+        if self.k is None:
+            return 0
+        return self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
+
     def reset(self) -> None:
-        self.length = 0
+        self.length = self.stored = 0
 
     def reorder(self, rows: Tensor) -> None:
         """Keep batch row ``rows[i]`` as row i (beam search: each beam continues some earlier beam)."""
@@ -61,9 +98,10 @@ class KVCache:
             self.v = self.v.index_select(0, rows)
 
     def __repr__(self) -> str:
-        return f"KVCache(length={self.length}, max_len={self.max_len})"
+        window = "" if self.window is None else f", window={self.window}"
+        return f"KVCache(length={self.length}, max_len={self.max_len}{window})"
 
 
-def new_caches(n_layers: int, max_len: int) -> list[KVCache]:
+def new_caches(n_layers: int, max_len: int, window: int | None = None) -> list[KVCache]:
     """One empty cache per layer."""
-    return [KVCache(max_len) for _ in range(n_layers)]
+    return [KVCache(max_len, window) for _ in range(n_layers)]

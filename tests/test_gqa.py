@@ -1,0 +1,101 @@
+"""Llama-shaped building blocks end to end against transformers: tiny Qwen3 (GQA, head_dim ≠ n_embd /
+n_head, QK-norm, RoPE θ), Qwen2 (q/k/v biases) and Mixtral (sliding window + experts) models with
+every tensor random, copied into minillm's GPT: logits equal in float64, full pass and KV-cache
+decoding. Also the KV cache stores only the K/V heads, and bad head counts are refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from minillm.models.gpt import GPT, GPTConfig
+from minillm.nn.attention import MultiHeadAttention
+from minillm.nn.kv_cache import KVCache
+
+transformers = pytest.importorskip("transformers")
+
+SHARED = dict(vocab_size=31, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, d_ff=24, block_size=64, norm="rmsnorm",
+              norm_eps=1e-6, activation="swiglu", bias=False, pos_embedding="rope", rope_theta=500.0, tie_embeddings=False)  # fmt: skip
+HF_SHARED = dict(vocab_size=31, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=16,
+                 intermediate_size=24, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=500.0,
+                 tie_word_embeddings=False, attn_implementation="eager")  # fmt: skip
+
+
+def _to_minillm(sd: dict, n_layer: int) -> dict:
+    """Hugging Face Llama-family names -> minillm names (SwiGLU: silu(gate_proj) ⊙ up_proj = silu(fc1) ⊙ gate)."""
+    out = {"wte.embedding.weight": sd["model.embed_tokens.weight"], "ln_f.weight": sd["model.norm.weight"],
+           "lm_head.weight": sd["lm_head.weight"]}  # fmt: skip
+    for i in range(n_layer):
+        hf, ours = f"model.layers.{i}.", f"blocks.{i}."
+        pairs = {"self_attn.q_proj": "attn.q_proj", "self_attn.k_proj": "attn.k_proj", "self_attn.v_proj": "attn.v_proj",
+                 "self_attn.o_proj": "attn.out_proj", "self_attn.q_norm": "attn.q_norm", "self_attn.k_norm": "attn.k_norm",
+                 "input_layernorm": "attn_block.norm", "post_attention_layernorm": "mlp_block.norm",
+                 "mlp.gate_proj": "mlp.fc1", "mlp.up_proj": "mlp.gate", "mlp.down_proj": "mlp.fc2",
+                 "mlp.gate": "mlp.router"}  # fmt: skip
+        for a, b in pairs.items():
+            for kind in ("weight", "bias"):
+                if hf + a + "." + kind in sd:
+                    out[ours + b + "." + kind] = sd[hf + a + "." + kind]
+        if hf + "mlp.experts.gate_up_proj" in sd:  # fused experts: (E, 2·ff, d) and (E, d, ff)
+            for e, (gate_up, down) in enumerate(zip(sd[hf + "mlp.experts.gate_up_proj"], sd[hf + "mlp.experts.down_proj"])):
+                fc1, gate = gate_up.chunk(2, dim=0)
+                out.update({f"{ours}mlp.experts.{e}.fc1.weight": fc1, f"{ours}mlp.experts.{e}.gate.weight": gate,
+                            f"{ours}mlp.experts.{e}.fc2.weight": down})  # fmt: skip
+    return out
+
+
+def _pair(hf_cls, hf_config, ours: GPTConfig, dtype):
+    torch.manual_seed(0)
+    theirs = hf_cls(hf_config).to(dtype).eval()
+    with torch.no_grad():
+        for p in theirs.parameters():  # every tensor random, norms around 1
+            p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.2) + (1.0 if p.dim() == 1 else 0.0))
+    model = GPT(ours).to(dtype).eval()
+    model.load_state_dict(_to_minillm(theirs.state_dict(), ours.n_layer), strict=True)
+    return theirs, model
+
+
+CASES = {
+    "qwen3": lambda: (transformers.Qwen3ForCausalLM, transformers.Qwen3Config(**HF_SHARED, head_dim=6),
+                      GPTConfig(**SHARED, head_dim=6, qk_norm=True), torch.float64),  # fmt: skip
+    "qwen2": lambda: (transformers.Qwen2ForCausalLM, transformers.Qwen2Config(**HF_SHARED),
+                      GPTConfig(**SHARED, qkv_bias=True), torch.float64),  # fmt: skip
+    "mixtral-window": lambda: (transformers.MixtralForCausalLM,
+                               transformers.MixtralConfig(**HF_SHARED, sliding_window=5, num_local_experts=3,
+                                                          num_experts_per_tok=2),
+                               GPTConfig(**SHARED, window=5, n_experts=3, expert_top_k=2),
+                               torch.float32),  # fmt: skip  (transformers' fused experts have no float64)
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_logits_equal_transformers(case):
+    hf_cls, hf_config, ours, dtype = CASES[case]()
+    theirs, model = _pair(hf_cls, hf_config, ours, dtype)
+    idx = torch.randint(0, 31, (2, 12))
+    want = theirs(idx).logits
+    # float64 (Mixtral: float32) models, but both keep RoPE tables (transformers its norms) in float32: ~1e-6
+    torch.testing.assert_close(model(idx)[0], want, atol=1e-5, rtol=1e-5)
+    caches = model.new_kv_caches()  # decoding token by token gives the same logits
+    steps = [model(idx[:, :3], kv_caches=caches)[0]] + [model(idx[:, t : t + 1], kv_caches=caches)[0] for t in range(3, 12)]
+    torch.testing.assert_close(torch.cat(steps, 1), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_kv", [1, 2, 4])
+def test_kv_cache_stores_only_the_kv_heads(n_kv):
+    mha = MultiHeadAttention(32, 4, n_kv_heads=n_kv, head_dim=6).eval()
+    assert mha.k_proj.weight.shape == (n_kv * 6, 32) and mha.out_proj.weight.shape == (32, 4 * 6)
+    cache = KVCache(10)
+    mha(torch.randn(3, 7, 32), is_causal=True, kv_cache=cache)
+    assert cache.k.shape == (3, n_kv, 10, 6)
+    assert cache.nbytes == 2 * 3 * n_kv * 10 * 6 * 4
+
+
+def test_bad_head_counts_are_refused_by_name():
+    with pytest.raises(ValueError, match="n_head=12 is not divisible by n_kv_head=5"):
+        GPTConfig(n_kv_head=5)
+    with pytest.raises(ValueError, match="n_kv_heads=3 must be positive and divide n_heads=4"):
+        MultiHeadAttention(16, 4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="n_embd=100 is not divisible by n_head=12"):
+        GPTConfig(n_embd=100)
+    assert GPTConfig(n_embd=100, head_dim=8).head_size == 8  # head_dim frees the width from n_head

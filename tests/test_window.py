@@ -1,0 +1,100 @@
+"""Sliding-window attention: every backend against a hand-built mask, outputs and gradients; the
+rolling KV cache; the costs' window pair count; bad windows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minillm.costs import attention_pairs
+from minillm.kernels import BACKENDS, attention, causal_mask, chunked_attention
+from minillm.models.gpt import GPT, GPTConfig
+from minillm.nn.attention import MultiHeadAttention
+from minillm.nn.kv_cache import KVCache
+
+WINDOWED = [name for name, b in BACKENDS.items() if b.window]
+
+
+def _reference(q, k, v, window):
+    """torch SDPA with the window written out by hand: key j visible to query i iff p-W < j <= p."""
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    p = torch.arange(t_q)[:, None] + (t_k - t_q)
+    j = torch.arange(t_k)[None, :]
+    allowed = (j <= p) & (j > p - window)
+    g = q.shape[-3] // k.shape[-3]
+    k, v = k.repeat_interleave(g, -3), v.repeat_interleave(g, -3)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    return out.masked_fill(~allowed.any(-1)[:, None], 0.0)  # rows that see nothing: 0 (minillm's rule)
+
+
+def test_window_mask_by_hand():
+    # T=4, W=2: each query sees itself and one key before it
+    want = torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=torch.bool)
+    assert torch.equal(causal_mask(4, 4, window=2), want)
+    assert torch.equal(causal_mask(2, 4, window=2), want[2:])  # bottom-right: the last two queries
+    assert torch.equal(causal_mask(5, 5, window=9), causal_mask(5, 5))  # W >= T: plain causal
+
+
+@pytest.mark.parametrize("backend", WINDOWED)
+@pytest.mark.parametrize(("t_q", "t_k", "h", "h_kv", "window"), [(13, 13, 4, 2, 3), (5, 17, 4, 1, 6), (9, 9, 2, 2, 1)])
+def test_every_backend_matches_the_reference_with_gradients(backend, t_q, t_k, h, h_kv, window):
+    g = torch.Generator().manual_seed(t_q * 31 + window)
+    q = torch.randn(2, h, t_q, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, h_kv, t_k, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, h_kv, t_k, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    d_out = torch.randn(2, h, t_q, 8, generator=g, dtype=torch.float64)
+    ours = attention(q, k, v, causal=True, backend=backend, window=window)
+    grads = torch.autograd.grad(ours, (q, k, v), d_out)
+    ref = _reference(q, k, v, window)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), d_out)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-10)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_chunked_small_tiles_skip_without_changing_the_result():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 4, 40, 8, generator=g, dtype=torch.float64)
+    k, v = (torch.randn(1, 2, 40, 8, generator=g, dtype=torch.float64) for _ in range(2))
+    for block in (1, 3, 7, 64):  # tiles smaller and larger than the window
+        out = chunked_attention(q, k, v, causal=True, window=5, block_size=block, block_q=block)
+        torch.testing.assert_close(out, _reference(q, k, v, 5))
+    small = [torch.randn(1, h, 6, 4, generator=g, dtype=torch.float64, requires_grad=True) for h in (2, 1, 1)]
+    fn = lambda q, k, v: chunked_attention(q, k, v, causal=True, window=2, block_size=2, block_q=3)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, small)
+
+
+def test_window_pairs_count_the_mask():
+    for t_q, t_k, w in [(7, 7, 3), (3, 10, 4), (10, 10, 1), (6, 6, 50)]:
+        assert attention_pairs(t_q, t_k, causal=True, window=w) == int(causal_mask(t_q, t_k, window=w).sum())
+
+
+def test_rolling_cache_keeps_w_positions_and_decodes_like_one_pass():
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=17, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, pos_embedding="rope", window=4)
+    model = GPT(cfg).eval()
+    idx = torch.randint(0, 17, (2, 20))
+    full = model(idx)[0]
+    caches = model.new_kv_caches()
+    steps = [model(idx[:, :7], kv_caches=caches)[0]]  # a prefill longer than the window, then tokens
+    steps += [model(idx[:, t : t + 1], kv_caches=caches)[0] for t in range(7, 20)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+    assert caches[0].length == 20 and caches[0].stored == 4
+    assert caches[0].nbytes == 2 * 2 * 4 * 4 * 4 * 2  # K and V, batch 2, 2 K/V heads, 4 positions, hd 4, fp32
+
+
+def test_bad_windows_are_refused_by_name():
+    q = torch.randn(1, 2, 4, 8)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="window must be None"):
+            attention(q, q, q, causal=True, window=bad)
+    with pytest.raises(ValueError, match="needs causal=True"):
+        attention(q, q, q, causal=False, window=2)
+    if "triton" in BACKENDS and not BACKENDS["triton"].window:
+        with pytest.raises(ValueError, match="'triton' cannot run"):
+            attention(q, q, q, causal=True, window=2, backend="triton")
+    with pytest.raises(ValueError, match="window must be None or >= 1, got 0"):
+        GPTConfig(window=0)
+    with pytest.raises(ValueError, match="drops keys"):
+        MultiHeadAttention(8, 2, window=4)(torch.randn(1, 2, 8), is_causal=True, kv_cache=KVCache(16, window=2))
