@@ -139,12 +139,47 @@ def _costs_report(args) -> int:
         f"{args.model} forward FLOPs per {args.context:,}-token sequence: "
         f"linear {f.linear:.3g}, attention {f.attention:.3g}"
     )
+    _beyond_report(args.beyond, args.context * args.scale)
     return 0
+
+
+def _beyond_report(name: str, context: int) -> None:
+    """Beyond §3.2 (docs/beyond.md): the KV cache of MHA/GQA/MQA/window and experts' total vs active."""
+    from minillm.costs import expert_costs, kv_cache_bytes, param_count
+    from minillm.models import GPTConfig
+
+    base = GPTConfig.from_name(name)
+    window = min(4096, context)
+    variants = [
+        (f"multi-head ({base.n_head} K/V heads)", dict(n_kv_head=base.n_head)),
+        (f"grouped-query ({base.kv_heads}, as released)", {}),
+        ("multi-query (1)", dict(n_kv_head=1)),
+        (f"grouped-query + window {window:,}", dict(window=window)),
+    ]
+    print()
+    print(f"Beyond §3.2, inference memory: the KV cache of {name} (bf16, batch 1), which grows with the context")
+    for what, change in variants:
+        c = GPTConfig.from_name(name, **change)
+        per_token, seq = kv_cache_bytes(c, 1), kv_cache_bytes(c, context)
+        print(f"  {what:<36} {per_token / 1e3:8.1f} kB/token  {_gb(seq):>9} at {context:,} tokens")
+    print(f"  (the bf16 weights: {_gb(2 * param_count(base))})")
+    print()
+    print("Beyond §3.2, mixture-of-experts: every expert is stored, k run per token")
+    for moe in ("mixtral-8x7b", "qwen3-30b-a3b"):
+        c = GPTConfig.from_name(moe)
+        e = expert_costs(c)
+        print(
+            f"  {moe:<14} {c.n_experts} experts, {c.expert_top_k} per token: {e['total_params'] / 1e9:.1f} B parameters,"
+            f" {e['active_params'] / 1e9:.1f} B active; forward FLOPs/token {e['active_flops']:.3g}"
+            f" vs {e['dense_flops']:.3g} if every expert ran"
+        )
 
 
 def _prepare(args) -> int:
     from minillm.data.tokens import prepare_tokens
+    from minillm.fileio import check_writable_dir
 
+    check_writable_dir(args.out, "--out")  # an existing file or a read-only directory: one line, before tokenising
     meta = prepare_tokens(args.sources, args.out, args.tokenizer, args.vocab_size, args.val_fraction)
     print(
         f"{meta['chars']:,} characters from {len(meta['sources'])} file(s) -> {meta['tokenizer']} tokenizer with "
@@ -173,8 +208,17 @@ def _train(args) -> int:
 def _sample(args) -> int:
     import torch
 
+    from minillm.generation import check_sampling
     from minillm.loading import load
 
+    for flag, value, low in (
+        ("--num-samples", args.num_samples, 1),
+        ("--seed", args.seed, 0),
+        ("--max-new-tokens", args.max_new_tokens, 0),
+    ):
+        if value < low:  # checked before the model is loaded
+            raise ValueError(f"{flag} must be an integer >= {low}, got {value}")
+    check_sampling(args.temperature, args.top_k, args.top_p)
     model, tok = load(args.ckpt)  # a checkpoint, a run directory (its newest checkpoint) or a GPT-2 directory
     if tok is None:
         raise ValueError(f"{args.ckpt} has no minillm tokenizer.json, so the prompt cannot be encoded")
@@ -254,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=32, help="context multiplier (report: 32)")
     p.add_argument("--model", default="gpt2", choices=GPT2_NAMES)
     p.add_argument("--context", type=int, default=1024, help="base context length")
+    p.add_argument(
+        "--beyond", default="qwen3-0.6b", choices=["llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b"],
+        help="model whose KV cache is shown beside §3.2 (MHA vs GQA vs MQA vs window; docs/beyond.md)",
+    )  # fmt: skip
 
     bench = _command(sub, "bench", None, "benchmarks (table + JSON + PNG)")
     bench = bench.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -49,9 +49,9 @@ from minillm.models.transformer import TransformerConfig
 __all__ = [
     "Flops",
     "Memory",
+    "active_param_count",
     "attention_flops",
     "attention_pairs",
-    "active_param_count",
     "block_flops",
     "expert_costs",
     "forward_flops",

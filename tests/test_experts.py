@@ -26,7 +26,9 @@ def test_one_expert_is_the_dense_feedforward_exactly():
 @pytest.mark.parametrize(("top_k", "norm_topk", "n_shared"), [(1, True, 0), (2, True, 1), (3, False, 0)])
 def test_routing_matches_a_per_token_loop(top_k, norm_topk, n_shared):
     torch.manual_seed(top_k)
-    moe = MoEFeedForward(8, 12, n_experts=4, top_k=top_k, activation="gelu", bias=True, n_shared=n_shared, norm_topk=norm_topk)
+    moe = MoEFeedForward(
+        8, 12, n_experts=4, top_k=top_k, activation="gelu", bias=True, n_shared=n_shared, norm_topk=norm_topk
+    )
     x = torch.randn(3, 7, 8, dtype=torch.float64)
     moe.double()
     want = torch.zeros_like(x)
@@ -87,7 +89,9 @@ def test_router_gradients():
 
 def test_gpt_adds_the_scaled_aux_loss():
     torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, n_experts=4, expert_top_k=2, aux_loss_coef=0.5)
+    cfg = GPTConfig(
+        vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, n_experts=4, expert_top_k=2, aux_loss_coef=0.5
+    )
     model = GPT(cfg)
     idx = torch.randint(0, 11, (2, 8))
     logits, loss = model(idx, idx)

@@ -14,33 +14,76 @@ from minillm.nn.kv_cache import KVCache
 
 transformers = pytest.importorskip("transformers")
 
-SHARED = dict(vocab_size=31, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, d_ff=24, block_size=64, norm="rmsnorm",
-              norm_eps=1e-6, activation="swiglu", bias=False, pos_embedding="rope", rope_theta=500.0, tie_embeddings=False)  # fmt: skip
-HF_SHARED = dict(vocab_size=31, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=16,
-                 intermediate_size=24, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=500.0,
-                 tie_word_embeddings=False, attn_implementation="eager")  # fmt: skip
+SHARED = {
+    "vocab_size": 31,
+    "n_layer": 2,
+    "n_head": 4,
+    "n_kv_head": 2,
+    "n_embd": 16,
+    "d_ff": 24,
+    "block_size": 64,
+    "norm": "rmsnorm",
+    "norm_eps": 1e-6,
+    "activation": "swiglu",
+    "bias": False,
+    "pos_embedding": "rope",
+    "rope_theta": 500.0,
+    "tie_embeddings": False,
+}
+HF_SHARED = {
+    "vocab_size": 31,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "hidden_size": 16,
+    "intermediate_size": 24,
+    "max_position_embeddings": 64,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 500.0,
+    "tie_word_embeddings": False,
+    "attn_implementation": "eager",
+}
 
 
 def _to_minillm(sd: dict, n_layer: int) -> dict:
     """Hugging Face Llama-family names -> minillm names (SwiGLU: silu(gate_proj) ⊙ up_proj = silu(fc1) ⊙ gate)."""
-    out = {"wte.embedding.weight": sd["model.embed_tokens.weight"], "ln_f.weight": sd["model.norm.weight"],
-           "lm_head.weight": sd["lm_head.weight"]}  # fmt: skip
+    out = {
+        "wte.embedding.weight": sd["model.embed_tokens.weight"],
+        "ln_f.weight": sd["model.norm.weight"],
+        "lm_head.weight": sd["lm_head.weight"],
+    }
     for i in range(n_layer):
         hf, ours = f"model.layers.{i}.", f"blocks.{i}."
-        pairs = {"self_attn.q_proj": "attn.q_proj", "self_attn.k_proj": "attn.k_proj", "self_attn.v_proj": "attn.v_proj",
-                 "self_attn.o_proj": "attn.out_proj", "self_attn.q_norm": "attn.q_norm", "self_attn.k_norm": "attn.k_norm",
-                 "input_layernorm": "attn_block.norm", "post_attention_layernorm": "mlp_block.norm",
-                 "mlp.gate_proj": "mlp.fc1", "mlp.up_proj": "mlp.gate", "mlp.down_proj": "mlp.fc2",
-                 "mlp.gate": "mlp.router"}  # fmt: skip
+        pairs = {
+            "self_attn.q_proj": "attn.q_proj",
+            "self_attn.k_proj": "attn.k_proj",
+            "self_attn.v_proj": "attn.v_proj",
+            "self_attn.o_proj": "attn.out_proj",
+            "self_attn.q_norm": "attn.q_norm",
+            "self_attn.k_norm": "attn.k_norm",
+            "input_layernorm": "attn_block.norm",
+            "post_attention_layernorm": "mlp_block.norm",
+            "mlp.gate_proj": "mlp.fc1",
+            "mlp.up_proj": "mlp.gate",
+            "mlp.down_proj": "mlp.fc2",
+            "mlp.gate": "mlp.router",
+        }
         for a, b in pairs.items():
             for kind in ("weight", "bias"):
                 if hf + a + "." + kind in sd:
                     out[ours + b + "." + kind] = sd[hf + a + "." + kind]
         if hf + "mlp.experts.gate_up_proj" in sd:  # fused experts: (E, 2·ff, d) and (E, d, ff)
-            for e, (gate_up, down) in enumerate(zip(sd[hf + "mlp.experts.gate_up_proj"], sd[hf + "mlp.experts.down_proj"])):
+            for e, (gate_up, down) in enumerate(
+                zip(sd[hf + "mlp.experts.gate_up_proj"], sd[hf + "mlp.experts.down_proj"])
+            ):
                 fc1, gate = gate_up.chunk(2, dim=0)
-                out.update({f"{ours}mlp.experts.{e}.fc1.weight": fc1, f"{ours}mlp.experts.{e}.gate.weight": gate,
-                            f"{ours}mlp.experts.{e}.fc2.weight": down})  # fmt: skip
+                out.update(
+                    {
+                        f"{ours}mlp.experts.{e}.fc1.weight": fc1,
+                        f"{ours}mlp.experts.{e}.gate.weight": gate,
+                        f"{ours}mlp.experts.{e}.fc2.weight": down,
+                    }
+                )
     return out
 
 
@@ -56,15 +99,24 @@ def _pair(hf_cls, hf_config, ours: GPTConfig, dtype):
 
 
 CASES = {
-    "qwen3": lambda: (transformers.Qwen3ForCausalLM, transformers.Qwen3Config(**HF_SHARED, head_dim=6),
-                      GPTConfig(**SHARED, head_dim=6, qk_norm=True), torch.float64),  # fmt: skip
-    "qwen2": lambda: (transformers.Qwen2ForCausalLM, transformers.Qwen2Config(**HF_SHARED),
-                      GPTConfig(**SHARED, qkv_bias=True), torch.float64),  # fmt: skip
-    "mixtral-window": lambda: (transformers.MixtralForCausalLM,
-                               transformers.MixtralConfig(**HF_SHARED, sliding_window=5, num_local_experts=3,
-                                                          num_experts_per_tok=2),
-                               GPTConfig(**SHARED, window=5, n_experts=3, expert_top_k=2),
-                               torch.float32),  # fmt: skip  (transformers' fused experts have no float64)
+    "qwen3": lambda: (
+        transformers.Qwen3ForCausalLM,
+        transformers.Qwen3Config(**HF_SHARED, head_dim=6),
+        GPTConfig(**SHARED, head_dim=6, qk_norm=True),
+        torch.float64,
+    ),
+    "qwen2": lambda: (
+        transformers.Qwen2ForCausalLM,
+        transformers.Qwen2Config(**HF_SHARED),
+        GPTConfig(**SHARED, qkv_bias=True),
+        torch.float64,
+    ),
+    "mixtral-window": lambda: (
+        transformers.MixtralForCausalLM,
+        transformers.MixtralConfig(**HF_SHARED, sliding_window=5, num_local_experts=3, num_experts_per_tok=2),
+        GPTConfig(**SHARED, window=5, n_experts=3, expert_top_k=2),
+        torch.float32,
+    ),  # (transformers' fused experts have no float64)
 }
 
 
@@ -77,7 +129,9 @@ def test_logits_equal_transformers(case):
     # float64 (Mixtral: float32) models, but both keep RoPE tables (transformers its norms) in float32: ~1e-6
     torch.testing.assert_close(model(idx)[0], want, atol=1e-5, rtol=1e-5)
     caches = model.new_kv_caches()  # decoding token by token gives the same logits
-    steps = [model(idx[:, :3], kv_caches=caches)[0]] + [model(idx[:, t : t + 1], kv_caches=caches)[0] for t in range(3, 12)]
+    steps = [model(idx[:, :3], kv_caches=caches)[0]] + [
+        model(idx[:, t : t + 1], kv_caches=caches)[0] for t in range(3, 12)
+    ]
     torch.testing.assert_close(torch.cat(steps, 1), want, atol=1e-5, rtol=1e-5)
 
 

@@ -61,7 +61,7 @@ def test_chunked_small_tiles_skip_without_changing_the_result():
         out = chunked_attention(q, k, v, causal=True, window=5, block_size=block, block_q=block)
         torch.testing.assert_close(out, _reference(q, k, v, 5))
     small = [torch.randn(1, h, 6, 4, generator=g, dtype=torch.float64, requires_grad=True) for h in (2, 1, 1)]
-    fn = lambda q, k, v: chunked_attention(q, k, v, causal=True, window=2, block_size=2, block_q=3)  # noqa: E731
+    fn = lambda q, k, v: chunked_attention(q, k, v, causal=True, window=2, block_size=2, block_q=3)
     assert torch.autograd.gradcheck(fn, small)
 
 
@@ -72,7 +72,9 @@ def test_window_pairs_count_the_mask():
 
 def test_rolling_cache_keeps_w_positions_and_decodes_like_one_pass():
     torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=17, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, pos_embedding="rope", window=4)
+    cfg = GPTConfig(
+        vocab_size=17, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, pos_embedding="rope", window=4
+    )
     model = GPT(cfg).eval()
     idx = torch.randint(0, 17, (2, 20))
     full = model(idx)[0]

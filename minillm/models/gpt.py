@@ -209,7 +209,7 @@ class GPT(nn.Module):
                 expert_d_ff=c.expert_d_ff,
                 n_shared_experts=c.n_shared_experts,
                 expert_norm_topk=c.expert_norm_topk,
-            )  # fmt: skip
+            )
             for _ in range(c.n_layer)
         )
         self.ln_f = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)

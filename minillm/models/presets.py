@@ -18,42 +18,99 @@ __all__ = ["PRESETS"]
 
 # GPT-2 (Radford et al. 2019, table 2): learned positions, LayerNorm with biases, GELU, tied.
 _GPT2 = {
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
-    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
-    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
-    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
+    "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768},
+    "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024},
+    "gpt2-large": {"n_layer": 36, "n_head": 20, "n_embd": 1280},
+    "gpt2-xl": {"n_layer": 48, "n_head": 25, "n_embd": 1600},
 }
 
 # What Llama/Qwen share: RoPE, RMSNorm, SwiGLU, no biases (Qwen2 adds q/k/v biases).
-_MODERN = dict(pos_embedding="rope", norm="rmsnorm", activation="swiglu", bias=False, dropout=0.0)
+_MODERN = {"pos_embedding": "rope", "norm": "rmsnorm", "activation": "swiglu", "bias": False, "dropout": 0.0}
 
 PRESETS: dict[str, dict] = {
     **_GPT2,
     # meta-llama/Llama-3.2-1B: GQA 32 query / 8 K/V heads, θ = 500 000 (its llama3 scaling not modelled)
     "llama-3.2-1b": dict(
-        _MODERN, vocab_size=128256, block_size=131072, n_layer=16, n_head=32, n_kv_head=8, n_embd=2048,
-        d_ff=8192, norm_eps=1e-5, rope_theta=500000.0, tie_embeddings=True,
+        _MODERN,
+        vocab_size=128256,
+        block_size=131072,
+        n_layer=16,
+        n_head=32,
+        n_kv_head=8,
+        n_embd=2048,
+        d_ff=8192,
+        norm_eps=1e-5,
+        rope_theta=500000.0,
+        tie_embeddings=True,
     ),
     # Qwen/Qwen2.5-0.5B: 14 query / 2 K/V heads, biases on q, k, v only
     "qwen2.5-0.5b": dict(
-        _MODERN, vocab_size=151936, block_size=32768, n_layer=24, n_head=14, n_kv_head=2, n_embd=896,
-        d_ff=4864, norm_eps=1e-6, rope_theta=1000000.0, qkv_bias=True, tie_embeddings=True,
+        _MODERN,
+        vocab_size=151936,
+        block_size=32768,
+        n_layer=24,
+        n_head=14,
+        n_kv_head=2,
+        n_embd=896,
+        d_ff=4864,
+        norm_eps=1e-6,
+        rope_theta=1000000.0,
+        qkv_bias=True,
+        tie_embeddings=True,
     ),
     # Qwen/Qwen3-0.6B: head_dim 128 ≠ 1024 / 16, QK-norm
     "qwen3-0.6b": dict(
-        _MODERN, vocab_size=151936, block_size=40960, n_layer=28, n_head=16, n_kv_head=8, n_embd=1024,
-        head_dim=128, d_ff=3072, norm_eps=1e-6, rope_theta=1000000.0, qk_norm=True, tie_embeddings=True,
+        _MODERN,
+        vocab_size=151936,
+        block_size=40960,
+        n_layer=28,
+        n_head=16,
+        n_kv_head=8,
+        n_embd=1024,
+        head_dim=128,
+        d_ff=3072,
+        norm_eps=1e-6,
+        rope_theta=1000000.0,
+        qk_norm=True,
+        tie_embeddings=True,
     ),
     # Qwen/Qwen3-30B-A3B: 128 experts, 8 per token, 30.5 B parameters of which 3.3 B are active
     "qwen3-30b-a3b": dict(
-        _MODERN, vocab_size=151936, block_size=40960, n_layer=48, n_head=32, n_kv_head=4, n_embd=2048,
-        head_dim=128, d_ff=6144, norm_eps=1e-6, rope_theta=1000000.0, qk_norm=True, tie_embeddings=False,
-        n_experts=128, expert_top_k=8, expert_d_ff=768, expert_norm_topk=True, aux_loss_coef=0.001,
+        _MODERN,
+        vocab_size=151936,
+        block_size=40960,
+        n_layer=48,
+        n_head=32,
+        n_kv_head=4,
+        n_embd=2048,
+        head_dim=128,
+        d_ff=6144,
+        norm_eps=1e-6,
+        rope_theta=1000000.0,
+        qk_norm=True,
+        tie_embeddings=False,
+        n_experts=128,
+        expert_top_k=8,
+        expert_d_ff=768,
+        expert_norm_topk=True,
+        aux_loss_coef=0.001,
     ),
     # mistralai/Mixtral-8x7B-v0.1: 8 experts, 2 per token
     "mixtral-8x7b": dict(
-        _MODERN, vocab_size=32000, block_size=32768, n_layer=32, n_head=32, n_kv_head=8, n_embd=4096,
-        d_ff=14336, norm_eps=1e-5, rope_theta=1000000.0, tie_embeddings=False,
-        n_experts=8, expert_top_k=2, expert_norm_topk=True, aux_loss_coef=0.02,
+        _MODERN,
+        vocab_size=32000,
+        block_size=32768,
+        n_layer=32,
+        n_head=32,
+        n_kv_head=8,
+        n_embd=4096,
+        d_ff=14336,
+        norm_eps=1e-5,
+        rope_theta=1000000.0,
+        tie_embeddings=False,
+        n_experts=8,
+        expert_top_k=2,
+        expert_norm_topk=True,
+        aux_loss_coef=0.02,
     ),
-}  # fmt: skip
+}

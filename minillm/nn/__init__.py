@@ -2,10 +2,12 @@
 
 from minillm.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
+from minillm.nn.experts import MoEFeedForward
 from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
 from minillm.nn.lora import LoRALinear, apply_lora, load_lora, merge_lora, save_lora
+from minillm.nn.norms import RMSNorm
 
 __all__ = [
     "DecoderLayer",
@@ -15,7 +17,9 @@ __all__ = [
     "KVCache",
     "LearnedPositionalEmbedding",
     "LoRALinear",
+    "MoEFeedForward",
     "MultiHeadAttention",
+    "RMSNorm",
     "RoPE",
     "SinusoidalPositionalEncoding",
     "TokenEmbedding",

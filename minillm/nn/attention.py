@@ -151,7 +151,9 @@ class MultiHeadAttention(nn.Module):
         if kv_cache is not None and not self_attention:
             raise ValueError("kv_cache is only supported for self-attention")
         if kv_cache is not None and kv_cache.window is not None and (self.window or kv_cache.max_len) > kv_cache.window:
-            raise ValueError(f"a KV cache of window={kv_cache.window} drops keys this layer (window={self.window}) needs")
+            raise ValueError(
+                f"a KV cache of window={kv_cache.window} drops keys this layer (window={self.window}) needs"
+            )
 
         q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
         k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)

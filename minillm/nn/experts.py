@@ -97,7 +97,9 @@ class MoEFeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         tokens = x.reshape(-1, x.shape[-1])  # (N, d) with N = B·T
         logits = self.router(tokens)  # (N, E)
-        probs = torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)  # ≥ fp32, like Mixtral
+        probs = torch.softmax(
+            logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1
+        )  # ≥ fp32, like Mixtral
         gates, chosen = probs.topk(self.top_k, dim=-1)  # (N, k) each
         if self.norm_topk:
             gates = gates / gates.sum(dim=-1, keepdim=True)  # the k gates sum to 1

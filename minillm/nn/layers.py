@@ -16,7 +16,7 @@ Docs: docs/transformer.md#encoder-and-decoder-layers.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor, nn
 
@@ -26,14 +26,20 @@ from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.nn.norms import make_norm
 
-__all__ = ["Residual", "EncoderLayer", "DecoderLayer", "GPTBlock"]
+__all__ = ["DecoderLayer", "EncoderLayer", "GPTBlock", "Residual"]
 
 
 class Residual(nn.Module):
     """Wraps one sub-layer with dropout, a residual connection and a norm (pre or post)."""
 
     def __init__(
-        self, d_model: int, dropout: float, norm_first: bool, bias: bool = True, eps: float = 1e-5, norm: str = "layernorm"
+        self,
+        d_model: int,
+        dropout: float,
+        norm_first: bool,
+        bias: bool = True,
+        eps: float = 1e-5,
+        norm: str = "layernorm",
     ):
         super().__init__()
         self.norm = make_norm(norm, d_model, eps, bias)
@@ -146,15 +152,32 @@ class GPTBlock(nn.Module):
     ):
         super().__init__()
         self.attn = MultiHeadAttention(
-            n_embd, n_head, dropout, bias, attn_backend=attn_backend, rope=rope, n_kv_heads=n_kv_head,
-            head_dim=head_dim, qkv_bias=qkv_bias, qk_norm=qk_norm, norm_eps=norm_eps, window=window,
-        )  # fmt: skip
+            n_embd,
+            n_head,
+            dropout,
+            bias,
+            attn_backend=attn_backend,
+            rope=rope,
+            n_kv_heads=n_kv_head,
+            head_dim=head_dim,
+            qkv_bias=qkv_bias,
+            qk_norm=qk_norm,
+            norm_eps=norm_eps,
+            window=window,
+        )
         d_ff = d_ff or 4 * n_embd
         if n_experts:
             self.mlp = MoEFeedForward(
-                n_embd, expert_d_ff or d_ff, n_experts, expert_top_k, activation, 0.0, bias, n_shared_experts,
+                n_embd,
+                expert_d_ff or d_ff,
+                n_experts,
+                expert_top_k,
+                activation,
+                0.0,
+                bias,
+                n_shared_experts,
                 expert_norm_topk,
-            )  # fmt: skip
+            )
         else:
             self.mlp = FeedForward(n_embd, d_ff, activation, dropout=0.0, bias=bias)
         self.attn_block = Residual(n_embd, dropout, norm_first=True, bias=bias, eps=norm_eps, norm=norm)
@@ -163,4 +186,6 @@ class GPTBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None, kv_cache: KVCache | None = None) -> Tensor:
         x = self.attn_block(x, lambda h: self.attn(h, mask=mask, is_causal=True, kv_cache=kv_cache))
         return self.mlp_block(x, self.mlp)  # (B, T, n_embd)
+
+
 # --8<-- [end:gpt-block]
