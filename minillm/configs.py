@@ -211,7 +211,9 @@ def read_config_file(path: str | Path) -> dict:
         values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist") from None
-    except json.JSONDecodeError as err:
+    except IsADirectoryError:
+        raise ValueError(f"config file {path} is a directory") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"config file {path} is not valid JSON: {err}") from None
     if not isinstance(values, dict):
         raise ValueError(f"config file {path} must hold a JSON object of flat names, got {type(values).__name__}")  # noqa: TRY004 (a user file, not a caller bug)

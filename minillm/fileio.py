@@ -5,15 +5,63 @@
 ``os.replace`` is atomic on POSIX and Windows when both paths are on the same file system, which
 a sibling temporary file guarantees. Used for checkpoints, token files, exported models and
 benchmark JSON.
+
+Two helpers for runs that must survive crashes: ``check_writable_dir`` finds a read-only or
+misnamed output directory before any work, and ``fault_point`` lets the tests kill the process
+at a named point (``MINILLM_FAULT=mid-save`` or ``mid-save@4`` for step 4) instead of hoping a
+random kill lands in a millisecond window.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir"]
+__all__ = ["atomic_write", "check_free_space", "check_writable_dir", "fault_point", "fsync_dir"]
+
+FAULT_POINTS = ("mid-step", "mid-save", "after-rename", "mid-cleanup", "mid-metrics")
+
+
+def fault_point(name: str, step: int | None = None) -> None:
+    """Kill this process with SIGKILL if ``MINILLM_FAULT`` names this point (tests only; see above)."""
+    spec = os.environ.get("MINILLM_FAULT")
+    if not spec:
+        return
+    point, _, at = spec.partition("@")
+    if point == name and (not at or (step is not None and int(at) == step)):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def check_writable_dir(path: str | Path, what: str = "output directory") -> Path:
+    """Prove a file can be written in ``path`` (creating it to try); else one ValueError naming it.
+
+    Called before any work, so a read-only or misnamed directory is found in a second, not after an
+    hour of training. Directories it had to create are removed again: a check writes nothing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} exists and is not a directory")
+    created = next((p for p in reversed([path, *path.parents]) if not p.exists()), None)  # outermost new one
+    probe = path / f".minillm-write-test-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"ok")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        raise ValueError(f"cannot write to {what} {path}: {err.strerror or err}") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+    return path
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -26,6 +74,13 @@ def fsync_dir(path: str | Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check_free_space(path: str | Path, need_bytes: int, what: str = "output directory") -> None:
+    """ValueError unless ``path``'s file system has ``need_bytes`` free (a full disk found before work)."""
+    free = shutil.disk_usage(path).free
+    if free < need_bytes:
+        raise ValueError(f"{what} {path} has {free / 1e6:.1f} MB free; this run needs about {need_bytes / 1e6:.1f} MB")
 
 
 # --8<-- [start:atomic-write]
@@ -43,4 +98,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
 # --8<-- [end:atomic-write]

@@ -105,6 +105,7 @@ def test_other_directories_name_what_was_looked_for(tmp_path, run):
     with pytest.raises(CheckpointError, match="truncated or altered"):
         GPT.from_pretrained(bad)
     state = json.loads((bad / "state.json").read_text())
-    (bad / "state.json").write_text(json.dumps({**state, "configs": {}, "sha256": {}}))
+    (bad / "model.safetensors").write_bytes((out / "ckpt-0000004" / "model.safetensors").read_bytes())
+    (bad / "state.json").write_text(json.dumps({**state, "configs": {}}))  # digests still match: only the config is missing
     with pytest.raises(CheckpointError, match="no model config"):
         minillm.load(bad)

@@ -27,10 +27,10 @@ import torch
 from torch import Tensor
 
 from minillm.data.corpus import python_docs_text
-from minillm.fileio import atomic_write
+from minillm.fileio import atomic_write, check_writable_dir
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 
-__all__ = ["read_sources", "prepare_tokens", "write_token_files", "TokenData", "BUILTIN_SOURCES"]
+__all__ = ["BUILTIN_SOURCES", "TokenData", "prepare_tokens", "read_sources", "write_token_files"]
 
 BUILTIN_SOURCES = ("python-docs", "minillm-docs")
 TEXT_SUFFIXES = (".txt", ".md")
@@ -94,12 +94,19 @@ def prepare_tokens(
     The validation split is the last ``val_fraction`` of each document, so both splits see every
     document's style but never share text. BPE is trained on the training part only.
     """
+    if isinstance(sources, (str, Path)):
+        raise TypeError(f"sources must be a list of files, directories or names, got the single {sources!r}")
+    if not isinstance(val_fraction, (int, float)) or isinstance(val_fraction, bool):
+        raise TypeError(f"val_fraction must be a number, got {val_fraction!r}")
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        raise TypeError(f"vocab_size must be an integer, got {vocab_size!r}")
     if tokenizer not in ("char", "bpe"):
         raise ValueError(f"unknown tokenizer {tokenizer!r}; choose 'char' or 'bpe'")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if tokenizer == "bpe" and vocab_size <= 256:
         raise ValueError(f"a byte-level BPE vocabulary needs more than 256 tokens, got vocab_size={vocab_size}")
+    check_writable_dir(out_dir, "output directory")  # before the (possibly long) tokenising
     texts = read_sources(sources)
     train_parts, val_parts = [], []
     for _, text in texts:
@@ -145,6 +152,19 @@ def write_token_files(
     return meta
 
 
+TOKEN_DTYPES = ("uint16", "uint32")
+
+
+def _check_meta(meta: dict, meta_path: Path) -> None:
+    """The keys ``TokenData`` reads, each of the type ``write_token_files`` writes, naming the key."""
+    if meta.get("dtype") not in TOKEN_DTYPES:
+        raise ValueError(f"{meta_path}: 'dtype' must be one of {TOKEN_DTYPES}, got {meta.get('dtype')!r}")
+    for key, low in (("vocab_size", 1), ("train_tokens", 0), ("val_tokens", 0)):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{meta_path}: {key!r} must be an integer >= {low}, got {value!r}")
+
+
 @dataclass
 class TokenData:
     """A prepared data directory, memory-mapped; ``batch()`` draws deterministic windows from it."""
@@ -164,10 +184,11 @@ class TokenData:
             )
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{meta_path} is not valid JSON: {err}") from None
-        if meta.get("format") != "minillm-tokens":
+        if not isinstance(meta, dict) or meta.get("format") != "minillm-tokens":
             raise ValueError(f"{meta_path} was not written by `minillm prepare`")
+        _check_meta(meta, meta_path)
         splits = {}
         for split in ("train", "val"):
             path = data_dir / f"{split}.bin"
@@ -210,5 +231,10 @@ class TokenData:
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, step])
         starts = rng.integers(0, len(data) - block_size - 1, size=batch_size)  # (B,)
         windows = np.stack([np.asarray(data[s : s + block_size + 1], dtype=np.int64) for s in starts])  # (B, T+1)
+        if windows.size and int(windows.max()) >= self.vocab_size:  # per batch: no full scan of a large file
+            raise ValueError(
+                f"{self.data_dir / (split + '.bin')} holds token id {int(windows.max())}, outside the vocabulary of "
+                f"{self.vocab_size} in meta.json: the files come from different runs of `minillm prepare`"
+            )
         windows = torch.from_numpy(windows)
         return windows[:, :-1], windows[:, 1:]

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from minillm.fileio import atomic_write
+from minillm.models.pretrained import CheckpointError, load_tensors
 
 __all__ = ["config_from_hf", "config_to_hf", "read_gpt2_dir", "weight_map", "write_gpt2_dir"]
 
@@ -83,6 +84,9 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
     missing = [key for key, _ in CONFIG_KEYS[:5] if key not in hf]
     if missing:
         raise ValueError(f"{source}: config.json lacks {missing}")
+    for key, _ in CONFIG_KEYS[:5]:  # sizes: the weight map and the model are built from them
+        if not isinstance(hf[key], int) or isinstance(hf[key], bool) or hf[key] <= 0:
+            raise ValueError(f"{source}: config.json {key}={hf[key]!r} is not a positive integer")
     act = hf.get("activation_function", "gelu_new")
     if act not in HF_TO_ACTIVATION:
         raise ValueError(f"{source}: activation_function={act!r} is not supported; known: {sorted(HF_TO_ACTIVATION)}")
@@ -137,9 +141,13 @@ def _read_weights(path: Path) -> dict[str, Tensor]:
             return load_file(single)
         if index.is_file():  # sharded: a JSON map from tensor name to shard file
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            if not all(isinstance(n, str) and Path(n).name == n for n in shards):  # plain names: no paths out
+                raise ValueError(f"{index.name} names shard files outside {path}: {shards[:3]}")
             return {k: v for shard in shards for k, v in load_file(path / shard).items()}
         if legacy.is_file():  # weights_only: a pickle may carry code; this refuses anything but tensors
-            return torch.load(legacy, map_location="cpu", weights_only=True)
+            return load_tensors(legacy, "pytorch_model.bin")
+    except CheckpointError as err:  # the refusal says why; do not bury it under "cannot read"
+        raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001 — every reader's error means the same thing to the user
         raise ValueError(f"cannot read the weights in {path}: {type(err).__name__}: {err}") from None
     raise FileNotFoundError(f"{path} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
@@ -155,6 +163,8 @@ def read_gpt2_dir(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
         hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path / 'config.json'} is not valid JSON: {err}") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{path / 'config.json'} must hold a JSON object of GPT-2 settings, got {type(hf).__name__}")  # noqa: TRY004 (a user file, not a caller bug)
     config = config_from_hf(hf, path)
     raw = {}
     for key, value in _read_weights(path).items():  # GPT2Model's names lack GPT2LMHeadModel's "transformer."

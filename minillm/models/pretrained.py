@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_model
 from torch import nn
 
 __all__ = [
+    "CHECKED_FILES",
     "FORMAT",
     "CheckpointError",
     "Pretrained",
     "latest_checkpoint",
     "list_checkpoints",
+    "load_tensors",
     "load_weights",
     "locate",
     "read_checkpoint_state",
@@ -40,6 +44,7 @@ __all__ = [
 
 FORMAT = "minillm-checkpoint"
 NAME = re.compile(r"^ckpt-(\d+)$")
+CHECKED_FILES = ("model.safetensors", "trainer.pt", "tokenizer.json")  # each read only after its SHA-256 matched
 
 
 class CheckpointError(ValueError):
@@ -84,7 +89,27 @@ def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:
         raise CheckpointError(f"{path / 'state.json'} is corrupt: {err}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a minillm checkpoint (state.json has no format={FORMAT!r})")
-    for name, digest in state.get("sha256", {}).items():
+    digests = state.get("sha256")
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise CheckpointError(
+            f"{path / 'state.json'} has no SHA-256 map ('sha256': file name -> digest); minillm refuses to load "
+            "a checkpoint it cannot check"
+        )
+    unlisted = [n for n in CHECKED_FILES if (path / n).exists() and n not in digests]
+    if "model.safetensors" not in digests or unlisted:
+        raise CheckpointError(
+            f"{path / 'state.json'}: the SHA-256 map must list model.safetensors and every file minillm reads "
+            f"({', '.join(CHECKED_FILES)}); unlisted: {unlisted or ['model.safetensors']}"
+        )
+    if not isinstance(state.get("step"), int) or isinstance(state.get("step"), bool) or state["step"] < 0:
+        raise CheckpointError(
+            f"{path / 'state.json'}: 'step' must be a non-negative integer, got {state.get('step')!r}"
+        )
+    if not isinstance(state.get("configs", {}), dict):
+        raise CheckpointError(f"{path / 'state.json'}: 'configs' must be an object")
+    for name, digest in digests.items():
+        if name not in CHECKED_FILES:  # a plain name minillm writes: no paths, nothing outside the directory
+            raise CheckpointError(f"{path / 'state.json'} lists an unexpected file {name!r}; known: {CHECKED_FILES}")
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
@@ -100,6 +125,23 @@ def load_weights(path: str | Path, model: nn.Module) -> None:
         load_model(model, str(path / "model.safetensors"), strict=True, device=str(next(model.parameters()).device))
     except RuntimeError as err:
         raise CheckpointError(f"weights in {path} do not fit this model: {err}") from None
+    except Exception as err:  # noqa: BLE001 — safetensors' own header errors: the file is damaged
+        raise CheckpointError(f"{path / 'model.safetensors'} is not a readable safetensors file: {err}") from None
+
+
+def load_tensors(file: str | Path, what: str = "file"):
+    """``torch.load(file, weights_only=True)``: tensors and plain containers only. A file that holds
+    any other pickled object (which could run code while loading) is refused, never executed."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"minillm refused to load {file}: this {what} contains pickled Python objects other than tensors, and "
+            "loading them could run code from the file. Only load files from a source you trust; re-save such a "
+            "model as safetensors."
+        ) from None
+    except (RuntimeError, EOFError) as err:
+        raise CheckpointError(f"{file} is not a readable torch file: {err}") from None
 
 
 @dataclass(frozen=True)

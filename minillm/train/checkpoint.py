@@ -11,7 +11,10 @@ A checkpoint is a directory ``ckpt-0001000/`` holding
 Safety: the files are first written into a hidden temporary directory and fsync'ed, and the
 directory is then renamed into place. A rename is atomic, so a crash mid-save leaves either the
 old set of checkpoints or the old set plus one complete new one — never half a checkpoint. Only
-then are checkpoints beyond the newest ``keep_last`` deleted.
+then are checkpoints beyond the newest ``keep_last`` deleted, each first renamed to a hidden
+``.trash-*`` name, so a crash mid-deletion never leaves a half-deleted ``ckpt-*`` that looks
+complete. A failed write (a full disk: ENOSPC) is one CheckpointError naming the directory; the
+previous checkpoints are untouched.
 """
 
 from __future__ import annotations
@@ -27,27 +30,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from minillm.fileio import fsync_dir
+from minillm.fileio import fault_point, fsync_dir
 from minillm.models.pretrained import (  # the read side of the format lives with the models that load it
     FORMAT,
     CheckpointError,
     latest_checkpoint,
     list_checkpoints,
+    load_tensors,
     load_weights,
     read_checkpoint_state,
     sha256_file,
 )
 
 __all__ = [
-    "CheckpointError",
     "Checkpoint",
-    "save_checkpoint",
-    "load_checkpoint",
-    "list_checkpoints",
-    "latest_checkpoint",
+    "CheckpointError",
     "capture_rng",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
     "restore_rng",
+    "save_checkpoint",
 ]
+
 
 def capture_rng() -> tuple[dict, dict]:
     """(tensors, json_able): every RNG a training step may touch — torch, CUDA, NumPy, Python."""
@@ -84,19 +89,38 @@ def save_checkpoint(
     keep_last: int = 3,
 ) -> Path:
     """Write ``ckpt-{step}`` into ``out_dir`` atomically, then keep only the newest ``keep_last``."""
-    from safetensors.torch import save_model  # stores a tied matrix once
-
     if keep_last < 1:
         raise ValueError(f"keep_last must be at least 1, got {keep_last}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".tmp-ckpt-*"):  # left by a crash in an earlier save
+    for stale in [*out_dir.glob(".tmp-ckpt-*"), *out_dir.glob(".trash-ckpt-*")]:  # left by a crash in an earlier save
         shutil.rmtree(stale, ignore_errors=True)
     final = out_dir / f"ckpt-{step:07d}"
     tmp = out_dir / f".tmp-ckpt-{step:07d}-{os.getpid()}"
+    try:
+        _write(tmp, final, out_dir, step, model, optimizer, configs, metrics, tokenizer_file)
+    except (OSError, RuntimeError) as err:  # a full disk (torch.save reports it as RuntimeError): one line
+        shutil.rmtree(tmp, ignore_errors=True)
+        newest = latest_checkpoint(out_dir)
+        kept = f"the newest complete checkpoint {newest} is intact" if newest else "no earlier checkpoint exists"
+        why = getattr(err, "strerror", None) or err
+        raise CheckpointError(f"could not write checkpoint {final.name} in {out_dir}: {why}; {kept}") from None
+    for old in list_checkpoints(out_dir)[:-keep_last]:
+        trash = out_dir / f".trash-{old.name}-{os.getpid()}"
+        os.replace(old, trash)  # atomic: the checkpoint is listed whole or not at all
+        fault_point("mid-cleanup", step)
+        shutil.rmtree(trash, ignore_errors=True)
+    return final
+
+
+def _write(tmp, final, out_dir, step, model, optimizer, configs, metrics, tokenizer_file) -> None:
+    """The files of one checkpoint into ``tmp``, fsync'ed, then renamed to ``final`` (module docstring)."""
+    from safetensors.torch import save_model  # stores a tied matrix once
+
     tmp.mkdir()
     try:
         save_model(model, str(tmp / "model.safetensors"))
+        fault_point("mid-save", step)
         rng_tensors, rng_plain = capture_rng()
         blob = {"rng": rng_tensors}
         if optimizer is not None:
@@ -126,12 +150,10 @@ def save_checkpoint(
             shutil.rmtree(old)
         else:
             os.replace(tmp, final)
+        fault_point("after-rename", step)
         fsync_dir(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in list_checkpoints(out_dir)[:-keep_last]:
-        shutil.rmtree(old)
-    return final
 
 
 @dataclass
@@ -178,7 +200,9 @@ def load_checkpoint(
         diff = config_diff(configs.get("model", {}), model_config)
         if diff:
             raise CheckpointError(f"checkpoint {path} is for a different model architecture: " + "; ".join(diff))
-    blob = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
+    if not (path / "trainer.pt").is_file():
+        raise CheckpointError(f"checkpoint {path} has no trainer.pt (optimizer and RNG states)")
+    blob = load_tensors(path / "trainer.pt", "checkpoint's trainer state")
     if model is not None:
         load_weights(path, model)
     if optimizer is not None:

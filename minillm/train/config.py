@@ -115,6 +115,8 @@ class TrainConfig:
             raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1}, {self.beta2}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.sample_tokens < 0:
             raise ValueError("grad_clip, weight_decay and sample_tokens must not be negative")
+        if self.seed < 0:  # NumPy's seed sequences take only non-negative integers
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"unknown dtype {self.dtype!r}; choose 'auto', 'float32' or 'bfloat16'")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):

@@ -2,7 +2,8 @@
 
 Records with ``loss`` are the logged training loss (mean over the log interval, dropout on);
 records with ``val_loss`` come from the periodic evaluation on the held-out split. Because the
-file is appended to, a resumed run draws its whole history.
+file is appended to, a resumed run draws its whole history; on resume, records past the
+checkpoint's step (written by the run that crashed after it) are dropped first.
 """
 
 from __future__ import annotations
@@ -10,14 +11,50 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["read_metrics", "plot_metrics"]
+from minillm.fileio import atomic_write
+
+__all__ = ["plot_metrics", "read_metrics", "truncate_metrics"]
 
 
 def read_metrics(path: str | Path) -> list[dict]:
+    """The records of ``path``. A line that is not a JSON object is skipped: a crash or a full disk
+    mid-append leaves a torn last line, and one torn line must not stop every later run from plotting."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no metrics file at {path}")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def truncate_metrics(path: str | Path, step: int) -> int:
+    """Keep only the records of ``path`` up to ``step`` (and no torn line); returns how many were dropped.
+
+    A resumed run restarts from its checkpoint's step, so records a crashed run appended after that
+    checkpoint would otherwise appear twice. Rewritten atomically (minillm.fileio).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        text = "".join(line + "\n" for line in kept)
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return len(lines) - len(kept)
 
 
 def plot_metrics(path: str | Path, out: str | Path) -> Path | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minillm.data.tokens import TokenData
+from minillm.fileio import check_free_space, check_writable_dir, fault_point
 from minillm.models.gpt import GPT
 from minillm.train import distributed as dist_utils
 from minillm.train.checkpoint import (
@@ -37,7 +39,8 @@ from minillm.train.checkpoint import (
     save_checkpoint,
 )
 from minillm.train.config import TrainConfig
-from minillm.train.metrics import plot_metrics
+from minillm.train.lock import RunLock
+from minillm.train.metrics import plot_metrics, truncate_metrics
 from minillm.train.step import TrainStep, autocast, make_optimizer
 
 __all__ = ["Trainer", "step_seed"]
@@ -80,16 +83,34 @@ class Trainer:
             self.prompt_ids = self._prompt_ids(c.sample_prompt)
 
         self.model_config = dataclasses.replace(c.model, vocab_size=self.data.vocab_size)  # the data's vocabulary
+        self.lock = RunLock(self.out_dir)  # one run per out_dir; rank 0 alone writes, so it alone locks
+        if self.dist.is_main:
+            check_writable_dir(self.out_dir, "--out-dir")  # read-only or misnamed: found now, not after training
+            self.lock.acquire()
+            weakref.finalize(self, self.lock.release)  # a Trainer that is gone writes nothing more
+        try:
+            self._build(c)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, c: TrainConfig) -> None:
         resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
         with self._own_rng():  # seeded: identical initial weights on every rank; the caller's RNG untouched
             torch.manual_seed(c.seed)
             self.model = GPT(self.model_config).to(self.device)
+        if self.dist.is_main:  # one checkpoint (weights + AdamW's two moments, fp32) must fit beside the newest
+            check_free_space(self.out_dir, 3 * 4 * self.model.num_parameters() + (1 << 20), "--out-dir")
         self.optimizer = make_optimizer(self.model, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type)
         self.step = 0
         if resume_from is not None:
             ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict())
             self.step = ckpt.step
             self.log(f"resumed from {ckpt.path} at step {self.step}")
+            if self.dist.is_main:  # records the crashed run wrote after its checkpoint would repeat steps
+                dropped = truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
+                if dropped:
+                    self.log(f"dropped {dropped} metrics.jsonl record(s) past step {self.step} (or torn)")
         self.dtype = self._autocast_dtype()
         self.forward = self.model
         if c.compile:
@@ -150,7 +171,11 @@ class Trainer:
     def _own_rng(self):
         """Fork torch's RNG: the run seeds it freely (weights, per-step dropout masks), the caller's state
         comes back untouched. Resume stays exact because every step reseeds from (seed, step, rank)."""
-        devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()] if self.device.type == "cuda" else []
+        devices = (
+            [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+            if self.device.type == "cuda"
+            else []
+        )
         return torch.random.fork_rng(devices=devices)
 
     def _autocast_dtype(self) -> torch.dtype | None:
@@ -217,9 +242,18 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def _record(self, record: dict) -> None:
         if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            try:
+                with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                    f.write(line[: len(line) // 2])
+                    fault_point("mid-metrics", record.get("step"))  # tests: a torn line, as a full disk leaves
+                    f.write(line[len(line) // 2 :])
+            except OSError as err:  # a full disk: one line; the newest checkpoint is untouched
+                newest = latest_checkpoint(self.out_dir)
+                raise CheckpointError(
+                    f"could not append to {self.out_dir / 'metrics.jsonl'}: {err.strerror or err}; "
+                    f"the newest checkpoint {newest} is intact"
+                ) from None
 
     def save(self, metrics: dict | None = None) -> Path | None:
         path = None
@@ -242,8 +276,13 @@ class Trainer:
     def train(self) -> dict:
         """Run until ``max_steps``; returns the final step, losses, throughput and checkpoint path.
         Torch's global RNG is left as the caller had it (each step reseeds inside a fork)."""
-        with self._own_rng():
-            return self._run()
+        if self.dist.is_main:
+            self.lock.acquire()  # no-op while __init__'s lock is held; again after an earlier train()
+        try:
+            with self._own_rng():
+                return self._run()
+        finally:
+            self.lock.release()  # the run is done writing: a later Trainer may resume it
 
     def _run(self) -> dict:
         c = self.config
@@ -264,6 +303,7 @@ class Trainer:
             evals = self.evaluate()
         while self.step < c.max_steps:
             pending.append(self.train_step())
+            fault_point("mid-step", self.step)
             steps_timed += 1
             bar.update(1)
             done = self.step == c.max_steps
@@ -296,4 +336,5 @@ class Trainer:
         return plot_metrics(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png")
 
     def close(self) -> None:
+        self.lock.release()
         dist_utils.shutdown(self.dist)

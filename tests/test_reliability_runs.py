@@ -1,0 +1,218 @@
+"""Issue 16, classes 4 and 5: runs that crash or collide, and the CLI's one-line errors.
+
+Crashes are injected at named points (minillm.fileio.fault_point: ``MINILLM_FAULT=mid-save@20``
+makes the process SIGKILL itself there) instead of hoping a random kill lands in a millisecond
+window; a few random SIGKILLs are added. After each, the newest checkpoint must load, a resumed
+run must end bit-identical to an uninterrupted one, and metrics.jsonl must hold each step once.
+"""
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import safetensors.torch
+import torch
+
+from minillm.cli import main
+from minillm.data.tokens import prepare_tokens
+from minillm.fileio import check_writable_dir
+from minillm.models import GPT, GPTConfig
+from minillm.models.pretrained import CheckpointError
+from minillm.train import TrainConfig, Trainer
+from minillm.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from minillm.train.lock import LOCK_NAME, RunLock, RunLockedError
+from minillm.train.metrics import read_metrics
+
+TEXT = "the quick brown fox jumps over the lazy dog, 自注意力.\n" * 60
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    src = tmp_path_factory.mktemp("src") / "corpus.txt"
+    src.write_text(TEXT, encoding="utf-8")
+    out = tmp_path_factory.mktemp("data")
+    prepare_tokens([str(src)], out, val_fraction=0.2)
+    return out
+
+
+FLAGS = {
+    "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 4, "max_steps": 30,
+    "log_interval": 3, "eval_interval": 10, "eval_iters": 1, "checkpoint_interval": 5, "keep_last": 2,
+    "sample_tokens": 0, "dropout": 0.1,
+}  # fmt: skip
+
+
+def _config(data_dir, out_dir, **kw) -> TrainConfig:
+    return TrainConfig.from_dict({"data_dir": str(data_dir), "out_dir": str(out_dir), "progress": False, **FLAGS, **kw})
+
+
+# -- the lock -------------------------------------------------------------------------------------
+def test_a_second_run_on_one_directory_is_refused(data_dir, tmp_path):
+    first = Trainer(_config(data_dir, tmp_path), log=lambda *_: None)
+    with pytest.raises(RunLockedError, match=f"in use by another minillm run \\(pid {os.getpid()}"):
+        Trainer(_config(data_dir, tmp_path), log=lambda *_: None)
+    assert not list(tmp_path.glob("ckpt-*"))  # the refused run wrote nothing
+    first.close()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    import socket
+
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
+    with RunLock(tmp_path) as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    (tmp_path / LOCK_NAME).write_text('{"host": "elsewhere", "pid": 1')  # torn by a crash: stale too
+    RunLock(tmp_path).acquire().release()
+
+
+def test_a_live_lock_on_another_host_is_respected(tmp_path):
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "other-machine", "pid": 1}))
+    with pytest.raises(RunLockedError, match="pid 1 on other-machine"):
+        RunLock(tmp_path).acquire()
+
+
+def test_only_rank_0_takes_the_lock(data_dir, tmp_path, monkeypatch):
+    from minillm.train import trainer as trainer_module
+    from minillm.train.distributed import DistInfo
+
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "other-machine", "pid": 1}))  # rank 0 holds it
+    monkeypatch.setattr(trainer_module.dist_utils, "init_distributed", lambda _: DistInfo(1, 0, 2))
+    with pytest.raises(ValueError, match="world_size x grad_accum"):  # rank 1 gets past the lock to its own checks
+        Trainer(_config(data_dir, tmp_path, batch_size=3), log=lambda *_: None)
+
+
+# -- full disks and unwritable directories --------------------------------------------------------
+def _tiny():
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    return model, torch.optim.AdamW(model.parameters())
+
+
+def test_a_full_disk_mid_save_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    model, opt = _tiny()
+    good = save_checkpoint(tmp_path, 1, model, opt)
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(safetensors.torch, "save_model", full)
+    with pytest.raises(
+        CheckpointError, match="No space left on device; the newest complete checkpoint .*ckpt-0000001 is intact"
+    ):
+        save_checkpoint(tmp_path, 2, model, opt)
+    monkeypatch.undo()
+    assert list_checkpoints(tmp_path) == [good] and sorted(p.name for p in tmp_path.iterdir()) == [good.name]
+    assert load_checkpoint(tmp_path, model, opt).step == 1
+
+
+def test_unwritable_output_is_found_before_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not a directory"):
+        check_writable_dir(tmp_path / "file")
+    with pytest.raises(ValueError, match="cannot write to output directory"):
+        check_writable_dir(tmp_path / "file" / "sub")
+    if sys.platform == "linux":  # read-only even for root, unlike a chmod
+        with pytest.raises(ValueError, match="cannot write to output directory /proc/self"):
+            check_writable_dir("/proc/self")
+
+
+# -- the CLI: one line, exit 2, before any work ----------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["sample", "--ckpt", "{tmp}/none", "--num-samples", "-1"], "--num-samples must be an integer >= 1, got -1"),
+        (["sample", "--ckpt", "{tmp}/none", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+        (["sample", "--ckpt", "{tmp}/none", "--temperature", "nan"], "temperature must be a finite number"),
+        (["train", "--data-dir", "{data}", "--out-dir", "{tmp}/o", "--seed", "-1"], "seed must be a non-negative"),
+        (
+            ["train", "--data-dir", "{data}", "--out-dir", "{tmp}/file"],
+            "--out-dir .*file exists and is not a directory",
+        ),
+        (["prepare", "{tmp}/file", "--out", "{tmp}/file"], "--out .*file exists and is not a directory"),
+        (["prepare", "{tmp}/file", "--out", "/proc/self/x"], "cannot write to --out /proc/self/x"),
+    ],
+)
+def test_cli_errors_are_one_line_and_exit_2(argv, match, tmp_path, data_dir, capsys):
+    (tmp_path / "file").write_text("some text")
+    argv = [a.format(tmp=tmp_path, data=data_dir) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"minillm {argv[0]}: error: ")
+    assert __import__("re").search(match, err), err
+
+
+# -- crashes: deterministic fault points and random SIGKILLs (slow) -------------------------------
+def _train(data_dir, out_dir, *extra, fault=None, timeout=300):
+    env = {**os.environ, "MINILLM_FAULT": fault or ""}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in FLAGS.items()]
+    argv = [sys.executable, "-m", "minillm", "train", f"--data-dir={data_dir}", f"--out-dir={out_dir}", "--no-progress"]
+    return subprocess.Popen([*argv, *flags, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _final_weights(out_dir):
+    return safetensors.torch.load_file(str(list_checkpoints(out_dir)[-1] / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def straight(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    run = _train(data_dir, out)
+    assert run.wait(300) == 0, run.stderr.read()
+    return out
+
+
+def _check_resumes_exactly(data_dir, out, straight):
+    resumed = _train(data_dir, out, "--resume")
+    assert resumed.wait(300) == 0, resumed.stderr.read()
+    assert not list(out.glob(".tmp-*")) and not list(out.glob(".trash-*")) and not (out / LOCK_NAME).exists()
+    mine, theirs = _final_weights(out), _final_weights(straight)
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == FLAGS["max_steps"]
+    assert steps == [r["step"] for r in read_metrics(straight / "metrics.jsonl") if "loss" in r]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["mid-step@13", "mid-save@10", "after-rename@15", "mid-cleanup@15", "mid-metrics@12"])
+def test_fault_point_then_resume_is_bit_identical(fault, data_dir, tmp_path, straight):
+    run = _train(data_dir, tmp_path, fault=fault)
+    assert run.wait(300) == -signal.SIGKILL
+    for ckpt in list_checkpoints(tmp_path):  # every listed checkpoint is complete and checks out
+        load_checkpoint(ckpt)
+    _check_resumes_exactly(data_dir, tmp_path, straight)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_random_sigkill_then_resume_is_bit_identical(seed, data_dir, tmp_path, straight):
+    run = _train(data_dir, tmp_path)
+    deadline = time.monotonic() + 60
+    while not list_checkpoints(tmp_path) and time.monotonic() < deadline:  # kill after the first checkpoint
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0.0, 0.5))
+    run.kill()
+    run.wait(60)
+    if run.returncode == 0:
+        pytest.skip("the run finished before the kill")
+    _check_resumes_exactly(data_dir, tmp_path, straight)
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_one_refused_no_mixed_files(data_dir, tmp_path, straight):
+    first = _train(data_dir, tmp_path)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / LOCK_NAME).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = _train(data_dir, tmp_path)
+    assert second.wait(300) == 2
+    assert second.stderr.read().count("in use by another minillm run") == 1
+    assert first.wait(300) == 0
+    mine, theirs = _final_weights(tmp_path), _final_weights(straight)
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
