@@ -11,6 +11,11 @@ append it, run the model again.
 With ``use_cache=True`` each step feeds only the newest token and reuses the keys/values of the
 earlier ones (minillm.nn.kv_cache); the result is the same token for token.
 
+Batched generation of prompts of different lengths: ``left_pad`` puts the padding on the left, so
+every row's newest token sits in the last column; ``attention_mask`` (0 = padding) hides the
+padding from every query and starts each row's positions at its first real token, so each row
+gets the tokens it would get alone (tests/test_batched_generation.py).
+
 Any model with ``max_len``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
 works: GPT implements them, and Transformer does for its decoder.
 
@@ -25,7 +30,16 @@ import numbers
 import torch
 from torch import Tensor
 
-__all__ = ["check_decoding_inputs", "check_sampling", "generate", "sample_next", "top_k_filter", "top_p_filter"]
+__all__ = [
+    "check_decoding_inputs",
+    "check_sampling",
+    "generate",
+    "left_pad",
+    "left_padding",
+    "sample_next",
+    "top_k_filter",
+    "top_p_filter",
+]
 
 
 def _is_real(x) -> bool:
@@ -109,6 +123,40 @@ def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int, 
         raise ValueError(f"eos_id must be None or a token id in {allowed}, got {eos_id!r}")
 
 
+def left_pad(prompts, pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Prompts of different lengths (lists of ids or 1-D tensors) → ``idx`` (B, T_max) padded on
+    the left with ``pad_id`` and the ``attention_mask`` (B, T_max) bool, False on the padding."""
+    rows = [torch.as_tensor(p, dtype=torch.long) for p in prompts]
+    if not rows or any(r.dim() != 1 or r.numel() == 0 for r in rows):
+        raise ValueError("prompts must be a non-empty list of non-empty 1-D token id sequences")
+    if not _is_int(pad_id) or pad_id < 0:
+        raise ValueError(f"pad_id must be a token id >= 0, got {pad_id!r}")
+    width = max(r.numel() for r in rows)
+    idx = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (B, T_max)
+    mask = torch.zeros(len(rows), width, dtype=torch.bool)  # (B, T_max)
+    for b, r in enumerate(rows):
+        idx[b, width - r.numel() :] = r
+        mask[b, width - r.numel() :] = True
+    return idx, mask
+
+
+def left_padding(attention_mask: Tensor, idx: Tensor) -> Tensor:
+    """Check a (B, T) mask (1/True = token, 0/False = left padding); return each row's padding count (B,)."""
+    if not isinstance(attention_mask, Tensor) or attention_mask.shape != idx.shape:
+        got = tuple(attention_mask.shape) if isinstance(attention_mask, Tensor) else type(attention_mask).__name__
+        raise ValueError(f"attention_mask must be a tensor of idx's shape {tuple(idx.shape)}, got {got}")
+    if attention_mask.is_floating_point() or not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError("attention_mask must hold only 0/1 (or False/True), as bool or integer")
+    real = attention_mask.bool().to(idx.device)
+    pad = (~real).sum(dim=1)  # (B,)
+    cols = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+    if not bool(((cols[None] >= pad[:, None]) == real).all()):
+        raise ValueError("attention_mask must pad on the left only: each row is 0...0 1...1 (see left_pad)")
+    if bool((pad == idx.shape[1]).any()):
+        raise ValueError("every row of attention_mask needs at least one real token")
+    return pad
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -120,8 +168,12 @@ def generate(
     eos_id: int | None = None,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
+    attention_mask: Tensor | None = None,
 ) -> Tensor:
     """Extend the prompts ``idx`` (B, T) by up to ``max_new_tokens`` tokens; returns (B, T + n).
+
+    ``attention_mask`` (B, T), 0 on left padding (``left_pad`` builds both), runs prompts of
+    different lengths in one batch; the model's ``decode_step`` must take ``left_pad`` (GPT does).
 
     Once a row has produced ``eos_id`` it keeps producing ``eos_id``; generation stops early when
     every row has. Prompts longer than the model's context keep their last ``max_len`` tokens, as
@@ -130,6 +182,8 @@ def generate(
     """
     check_decoding_inputs("generate", model, idx, max_new_tokens, eos_id)
     check_sampling(temperature, top_k, top_p)
+    pad = None if attention_mask is None else left_padding(attention_mask, idx)  # (B,) in out's columns
+    extra = {} if pad is None else {"left_pad": pad}
 
     was_training = model.training
     model.eval()
@@ -140,13 +194,17 @@ def generate(
         finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             if caches is None:
-                logits = model.decode_step(out[:, -max_len:], None)  # (B, T, V)
+                if pad is not None:  # columns cut off on the left take their padding with them
+                    extra["left_pad"] = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
+                logits = model.decode_step(out[:, -max_len:], None, **extra)  # (B, T, V)
             else:
                 if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
                     for cache in caches:
                         cache.reset()
                     pending = out[:, -max_len:]
-                logits = model.decode_step(pending, caches)  # (B, T_pending, V)
+                    if pad is not None:
+                        extra["left_pad"] = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
+                logits = model.decode_step(pending, caches, **extra)  # (B, T_pending, V)
             next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
             if eos_id is not None:
                 next_token = next_token.masked_fill(finished, eos_id)

@@ -253,12 +253,15 @@ class GPT(nn.Module):
         idx: Tensor,
         targets: Tensor | None = None,
         kv_caches: list[KVCache] | None = None,
+        left_pad: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """idx: (B, T) token ids → logits (B, T, vocab); loss if ``targets`` (B, T) are given.
 
         Targets equal to -100 are ignored in the loss (used to mask prompts in fine-tuning); the
         loss is the mean over the others, and 0 (with zero gradients) when every target is ignored.
         With ``kv_caches`` (one per block, see ``new_kv_caches``) ``idx`` holds only the new tokens.
+        ``left_pad`` (B,) counts each row's left-padding columns (batched generation): they are
+        hidden from every query and the row's positions start after them.
         """
         if not isinstance(idx, Tensor) or (targets is not None and not isinstance(targets, Tensor)):
             raise TypeError(
@@ -282,7 +285,7 @@ class GPT(nn.Module):
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(self.blocks)} blocks")
 
-        logits = self.lm_head(self.features(idx, kv_caches))  # (B, T, vocab_size)
+        logits = self.lm_head(self.features(idx, kv_caches, left_pad))  # (B, T, vocab_size)
 
         loss = None
         if targets is not None:
@@ -301,16 +304,22 @@ class GPT(nn.Module):
         losses = [b.mlp.aux_loss for b in self.blocks if isinstance(b.mlp, MoEFeedForward)]
         return torch.stack(losses).mean() if losses else None
 
-    def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None) -> Tensor:
+    def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None, left_pad: Tensor | None = None) -> Tensor:
         """The final hidden states (B, T, n_embd), after ln_f: what the output layer — or a reward or
         value head (minillm.rlhf) — reads."""
         past = kv_caches[0].length if kv_caches else 0
+        mask, offset = None, past
+        if left_pad is not None:  # RoPE needs no shift: its scores depend only on q - k distances
+            stored = kv_caches[0].stored if kv_caches else 0  # a rolling cache holds the last `stored`
+            key_cols = torch.arange(past - stored, past + idx.shape[1], device=idx.device)  # (T_k,) columns
+            mask = (key_cols >= left_pad[:, None])[:, None, None]  # (B, 1, 1, T_k): True = real token
+            offset = past - left_pad  # (B,): row b's first real column is position 0
         x = self.wte(idx)  # (B, T, n_embd)
         if self.wpe is not None:
-            x = self.wpe(x, offset=past)  # (B, T, n_embd)
+            x = self.wpe(x, offset=offset)  # (B, T, n_embd)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
+            x = block(x, mask=mask, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
         return self.ln_f(x)
 
     # -- loading and saving (minillm.models.pretrained, minillm.models.hf_gpt2) -----------------
@@ -352,8 +361,8 @@ class GPT(nn.Module):
     def new_kv_caches(self) -> list[KVCache]:
         return new_caches(len(self.blocks), self.config.block_size, self.config.window)
 
-    def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None) -> Tensor:
-        return self(idx, kv_caches=kv_caches)[0]  # (B, T, vocab_size)
+    def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None, left_pad: Tensor | None = None) -> Tensor:
+        return self(idx, kv_caches=kv_caches, left_pad=left_pad)[0]  # (B, T, vocab_size)
 
     @torch.no_grad()
     def generate(self, idx: Tensor, max_new_tokens: int, **sampling) -> Tensor:

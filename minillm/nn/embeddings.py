@@ -30,6 +30,20 @@ def _check_fits(t: int, offset: int, max_len: int, what: str) -> None:
         raise ValueError(f"positions {offset}..{offset + t - 1} exceed the {what}'s max_len={max_len}")
 
 
+def _positions(t: int, offset: int | Tensor, max_len: int, what: str, device) -> Tensor:
+    """Positions offset..offset+t-1: (T,) for an int offset, (B, T) for a per-row (B,) offset.
+
+    Per-row offsets come from left padding (minillm.generation): row b's real tokens start at
+    position 0, so its offset is negative and its padding gets clamped position 0 (masked anyway).
+    """
+    if isinstance(offset, Tensor):
+        if t + int(offset.max()) > max_len:
+            raise ValueError(f"positions up to {int(offset.max()) + t - 1} exceed the {what}'s max_len={max_len}")
+        return (offset[:, None].to(device) + torch.arange(t, device=device)).clamp_min(0)  # (B, T)
+    _check_fits(t, offset, max_len, what)
+    return torch.arange(offset, offset + t, device=device)  # (T,)
+
+
 class TokenEmbedding(nn.Module):
     """Token ids (B, T) → vectors (B, T, d_model), times √d_model when ``scale`` is True."""
 
@@ -67,6 +81,8 @@ def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(angle)
     table[:, 1::2] = torch.cos(angle[:, : d_model // 2])  # an odd d_model has one more sin column
     return table.float()
+
+
 # --8<-- [end:sinusoidal]
 
 
@@ -79,10 +95,9 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("pe", sinusoidal_table(max_len, d_model), persistent=False)  # (max_len, d)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        t = x.shape[1]
-        _check_fits(t, offset, self.max_len, "sinusoidal encoding")
-        return self.dropout(x + self.pe[offset : offset + t].to(x.dtype))  # (B, T, d_model)
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        pos = _positions(x.shape[1], offset, self.max_len, "sinusoidal encoding", x.device)  # (T,) or (B, T)
+        return self.dropout(x + self.pe[pos].to(x.dtype))  # (B, T, d_model)
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -97,10 +112,8 @@ class LearnedPositionalEmbedding(nn.Module):
     def weight(self) -> Tensor:
         return self.embedding.weight
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        t = x.shape[1]
-        _check_fits(t, offset, self.max_len, "learned position table")
-        pos = torch.arange(offset, offset + t, device=x.device)  # (T,)
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        pos = _positions(x.shape[1], offset, self.max_len, "learned position table", x.device)  # (T,) or (B, T)
         return x + self.embedding(pos)  # (B, T, d_model)
 
 
