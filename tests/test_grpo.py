@@ -120,3 +120,21 @@ def test_grpo_learns_with_a_verifiable_reward():
     first = sum(r["true_score"] for r in records[:3]) / 3
     last = sum(r["true_score"] for r in records[-3:]) / 3
     assert last >= first + 0.15, (first, last)
+
+
+@pytest.mark.slow
+def test_example_10_quick():
+    """Example 10's quick mode runs all four parts; floors on what each part shows (numbers in the docs)."""
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "10_adapt_align_quantize.py"
+    res = runpy.run_path(str(path), run_name="example")["main"](["--quick"])
+    lora, rl, quant = res["lora"], res["rl"], res["quantize"]
+    # measured (seed 0): held-out loss 3.39 (base) → 0.14 (full SFT), 0.18 (LoRA, all linear), 0.38 (attention)
+    assert lora["LoRA r=8, all linear"]["loss"] <= lora["base (reverses)"]["loss"] - 2.0  # adapters alone teach sorting
+    assert lora["LoRA r=8, all linear"]["trainable"] * 4 < lora["full SFT"]["trainable"]
+    assert rl["GRPO"]["state_bytes"] < rl["PPO"]["state_bytes"]  # no value model, no second optimizer
+    assert rl["GRPO, β = 0"]["kl"] > rl["GRPO"]["kl"]  # the KL term holds the policy nearer SFT (6.3 vs 3.7)
+    assert abs(quant["int8 per channel"]["loss"] - quant["float32"]["loss"]) < 0.01
+    assert quant["int4, groups of 32"]["bytes"] < quant["int8 per channel"]["bytes"] < quant["float32"]["bytes"]

@@ -117,10 +117,9 @@ def test_other_bad_inputs():
 @pytest.mark.slow
 def test_lora_sft_learns_the_sort_task():
     """LoRA SFT (rank 8 on every linear layer) from a base trained on reversal learns sorting: the held-out
-    true score rises from the base's to at least 0.85 (measured 0.9x; a random policy scores ~0.3)."""
+    loss on sorted replies falls from the base's (> 2) by at least 1.5 (example 10 measures 3.39 → 0.18)."""
     from minillm.rlhf import SFTConfig, SFTTrainer, SortTask
-    from minillm.rlhf.evaluate import sample_replies
-    from minillm.rlhf.tasks import true_score
+    from minillm.rlhf.sft import sft_batch
 
     torch.manual_seed(0)
     task, rng = SortTask(3, 6), random.Random(0)
@@ -128,14 +127,15 @@ def test_lora_sft_learns_the_sort_task():
     policy = GPT(GPTConfig(vocab_size=task.tokenizer.vocab_size, block_size=24, n_layer=2, n_head=4, n_embd=64))
     reverse = [(task.prompt(d), d[::-1] + "\n") for d in digits]
     SFTTrainer(policy, reverse, task.tokenizer, task.eos_id, SFTConfig(max_steps=200, batch_size=64, lr=2e-3)).train()
-    held_out = [task.sample_digits(random.Random(10_000 + i)) for i in range(100)]
+    held_out = [task.sample_digits(random.Random(10_000 + i)) for i in range(200)]
+    batch = sft_batch([(task.prompt(d), "".join(sorted(d)) + "\n") for d in held_out], task.tokenizer.encode, 0, 24)
 
-    def score(model) -> float:
-        replies = sample_replies(model.eval(), task, held_out, torch.Generator().manual_seed(0))
-        return sum(true_score(d, task.parse_reply(r)) for d, r in zip(held_out, replies)) / len(held_out)
+    def loss(model) -> float:
+        with torch.no_grad():
+            return model.eval()(*batch)[1].item()
 
-    base = score(policy)
+    base = loss(policy)
     apply_lora(policy, r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
     sort = [(task.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
     SFTTrainer(policy, sort, task.tokenizer, task.eos_id, SFTConfig(max_steps=200, batch_size=64, lr=1e-2)).train()
-    assert score(merge_lora(policy)) >= max(0.85, base + 0.05)
+    assert base > 2.0 and loss(merge_lora(policy)) <= base - 1.5, (base, loss(policy))

@@ -68,13 +68,13 @@ def test_int4_nibble_order_by_hand():
 
 
 def test_quantized_logits_close_and_bytes_shrink():
-    """Logits within 0.05 (int8) and 0.25 (int4, groups of 32) of the float model's, whose logits have
-    an std of ~0.5 here; measured max errors ~0.005 and ~0.05."""
+    """Max logit error below 0.02 (int8) and 0.15 (int4, groups of 32); the float logits have an std of
+    0.2 here, and the measured max errors are 0.003 and 0.05 (int4 has 16× coarser steps than int8)."""
     model, idx = _model(), torch.randint(0, 32, (4, 16), generator=torch.Generator().manual_seed(0))
     ref = model(idx)[0]
     m8, m4 = quantize_int8(copy.deepcopy(model)), quantize_int4(copy.deepcopy(model), group_size=32)
-    assert (m8(idx)[0] - ref).abs().max() < 0.05
-    assert (m4(idx)[0] - ref).abs().max() < 0.25
+    assert (m8(idx)[0] - ref).abs().max() < 0.02
+    assert (m4(idx)[0] - ref).abs().max() < 0.15
     linear = sum(m.weight.numel() for m in model.modules() if type(m) is nn.Linear and m is not model.lm_head)
     # every non-tied linear weight shrinks from 4 bytes to 1 (+ a scale per row) or 0.5 (+ a scale per group)
     assert weight_bytes(model) - weight_bytes(m8) == pytest.approx(3 * linear, rel=0.02)
