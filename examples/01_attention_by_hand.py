@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from minillm.nn import MultiHeadAttention, scaled_dot_product_attention
 from minillm.plotting import subplots
+from minillm.results import write_results
 
 
 def show(name: str, t: torch.Tensor) -> None:
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ours = scaled_dot_product_attention(q, k, v)
     fused = F.scaled_dot_product_attention(q[None], k[None], v[None])[0]
-    print(f"\nminillm scaled_dot_product_attention max |diff| vs by-hand: {(ours - out).abs().max():.1e}")
-    print(f"torch fused SDPA                   max |diff| vs by-hand: {(fused - out).abs().max():.1e}")
+    diffs = {"minillm": float((ours - out).abs().max()), "torch fused SDPA": float((fused - out).abs().max())}
+    print(f"\nminillm scaled_dot_product_attention max |diff| vs by-hand: {diffs['minillm']:.1e}")
+    print(f"torch fused SDPA                   max |diff| vs by-hand: {diffs['torch fused SDPA']:.1e}")
 
     causal = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1]
     show("causal weights (a decoder: no word sees the words after it)", causal)
@@ -109,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         show(f"  head {h} weights", head_weights[0, h])
     show("  concatenated heads → out_proj (identity here)", y[0])
     print(f"\ndone in {time.time() - start:.2f} s")
+    rows = [[name, f"{d:.1e}"] for name, d in diffs.items()]  # the README's table (tools/update_tables.py)
+    write_results("01", ["attention computed by", "max |diff| vs by-hand"], rows, seed=0, figures=diffs)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from minillm import Transformer, TransformerConfig
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
+from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
 
 
@@ -95,7 +96,20 @@ def main(argv=None) -> float:
     out = model.translate(src, max_new_tokens=args.max_len + 1, bos_id=BOS, eos_id=EOS)
     for b in range(3):
         print(f"  {task.decode(src[b].tolist()):>12s}  ->  {task.decode(out[b].tolist())}")
-    print(f"held-out exact match: {acc:.1%} on {args.eval_size} strings  (total {time.time() - start:.0f} s)")
+    seconds = time.time() - start
+    print(f"held-out exact match: {acc:.1%} on {args.eval_size} strings  (total {seconds:.0f} s)")
+    key = "02" if args.task == "reverse" else f"02-{args.task}"  # the README's table (tools/update_tables.py)
+    row = [
+        args.task,
+        f"{model.num_parameters() / 1e6:.2f} M",
+        args.steps,
+        f"{acc:.1%} on {args.eval_size}",
+        f"{seconds:.0f} s",
+    ]
+    columns = ["task", "parameters", "steps", "held-out exact match", "time"]
+    write_results(
+        key, columns, [row], seed=args.seed, quick=args.quick, figures={"exact_match": acc, "seconds": seconds}
+    )
     return acc
 
 

@@ -20,6 +20,7 @@ import torch
 
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data import python_docs_text
+from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
 
 
@@ -101,7 +102,18 @@ def main(argv=None) -> dict:
 
     print("\nsample after training (temperature 0.8, top-k 20):")
     print(sample(model, tok, "The ", 300))
-    print(f"\nval loss {history[0][2]:.2f} → {history[-1][2]:.2f} in {time.time() - start:.0f} s")
+    seconds = time.time() - start
+    print(f"\nval loss {history[0][2]:.2f} → {history[-1][2]:.2f} in {seconds:.0f} s")
+    row = [
+        f"{model.num_parameters() / 1e6:.2f} M",
+        args.steps,
+        f"{history[0][2]:.2f} → {history[-1][2]:.2f}",
+        f"{seconds:.0f} s",
+    ]
+    figures = {"val_loss_start": history[0][2], "val_loss_end": history[-1][2], "seconds": seconds}
+    write_results(
+        "03", ["parameters", "steps", "val loss", "time"], [row], seed=args.seed, quick=args.quick, figures=figures
+    )
     return {"history": history}
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from minillm.data.tokens import TokenData, prepare_tokens
 from minillm.models import GPTConfig
+from minillm.results import write_results
 from minillm.train import TrainConfig, Trainer
 
 
@@ -109,7 +110,24 @@ def main(argv=None) -> dict:
     print(f"sample after 'The ': {'The ' + sample!r}")
     print(f"loss curve: {config.out_dir}/loss.png; metrics: {config.out_dir}/metrics.jsonl")
     print(f"checkpoint: {result['checkpoint']}  (try: minillm sample --ckpt {config.out_dir} --prompt 'The ')")
-    print(f"total {time.time() - start:.0f} s")
+    seconds = time.time() - start
+    print(f"total {seconds:.0f} s")
+    row = [
+        f"{n / 1e6:.2f} M",
+        result["step"],
+        f"{result['val_loss']:.3f}",
+        f"{baseline:.2f}",
+        f"{math.log(data.vocab_size):.2f}",
+        f"{seconds:.0f} s",
+    ]
+    columns = ["parameters", "steps", "val loss", "unigram loss", "random (ln V)", "time"]
+    figures = {
+        "val_loss": result["val_loss"],
+        "train_loss": result["train_loss"],
+        "unigram_loss": baseline,
+        "seconds": seconds,
+    }
+    write_results("04", columns, [row], seed=args.seed, quick=args.quick or args.resume, figures=figures)
     return {**result, "unigram_loss": baseline, "sample": sample}
 
 

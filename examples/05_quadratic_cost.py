@@ -24,6 +24,7 @@ from minillm.bench.common import device_info, loglog_slope, steady_allocator, ti
 from minillm.costs import report_numbers
 from minillm.kernels import BACKEND_NAMES, attention
 from minillm.plotting import subplots
+from minillm.results import write_results
 
 
 def main(argv=None) -> dict:
@@ -78,7 +79,15 @@ def main(argv=None) -> dict:
     if png:
         print(f"plot: {png}")
     print(f"done in {time.time() - start:.0f} s")
-    return {"lengths": lengths, "seconds": times, "measured_ratio": measured, "slope": slope}
+    result = {"lengths": lengths, "seconds": times, "measured_ratio": measured, "slope": slope}
+    rows = [
+        [t, f"{1e3 * sec:.2f}", f"{sec / times[0]:.0f}", f"{(t / lengths[0]) ** 2:.0f}"]
+        for t, sec in zip(lengths, times)
+    ]
+    rows.append([f"{scale}x context", "", f"x{measured:.0f} (slope {slope:.2f})", f"x{scale**2}"])
+    columns = ["T", "time ms", f"x vs T={lengths[0]}", "predicted (T²)"]
+    write_results("05", columns, rows, seed=0, quick=args.quick, figures=result)  # tools/update_tables.py
+    return result
 
 
 def _plot(lengths, times, out, info):

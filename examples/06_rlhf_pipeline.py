@@ -34,6 +34,7 @@ import torch
 from minillm import GPT
 from minillm.configs import add_config_arguments, config_from_args
 from minillm.plotting import pyplot
+from minillm.results import write_results
 from minillm.rlhf import (
     DPOTrainer,
     PipelineConfig,
@@ -109,6 +110,23 @@ def main(argv=None) -> dict:
     print(f"\nheld-out prompts: {len(held_out)}, replies sampled at temperature 1, seed {c.seed}")
     print(summary_table(evaluation))
     print(f"final β of the PPO run: {ppo.kl_coef:.3f}; total {time.time() - start:.0f} s")
+    labels = {"sft": "SFT (reference)", "ppo": "PPO", "dpo": "DPO", "ppo_beta0": "PPO, β = 0"}
+    rows = [["labeler demos", f"{evaluation['demos_true']:.3f}", "", ""]]
+    rows += [
+        [label, f"{r['true']:.3f}", f"{r['rm']:.2f}", f"{r['kl']:.2f}"]
+        for k, label in labels.items()
+        for r in [evaluation[k]]
+    ]
+    rows.append(
+        [
+            f"reward model accuracy: {evaluation['rm_accuracy']:.1%} (labels), {evaluation['rm_true_accuracy']:.1%} (true)",
+            "",
+            "",
+            "",
+        ]
+    )
+    columns = ["policy", "true score", "RM score", "KL to SFT"]  # the README's table (tools/update_tables.py)
+    write_results("06", columns, rows, seed=c.seed, quick=c.quick, figures=evaluation)
     plot(ppo_records, hacked_records, f"{args.out}.png")
     return evaluation
 

@@ -27,6 +27,7 @@ from minillm.data.arithmetic import ALPHABET, CHAIN, addition_pair, random_opera
 from minillm.data.packing import pack_examples, sample_windows
 from minillm.plotting import pyplot
 from minillm.prompting import check_prompt_fits, extract_answer
+from minillm.results import write_results
 from minillm.train import train_lm
 
 FORMATS = ("direct", "chain")
@@ -120,6 +121,9 @@ def main(argv=None) -> dict:
         tag = "  (harder: rare in training)" if d > args.max_digits else ""
         print(f"{d:>8} | {results['direct'][d]:>8.1%} | {results['chain'][d]:>8.1%}{tag}")
     print(f"seed {args.seed}; total {time.time() - start:.0f} s")
+    rows = [[d, f"{results['direct'][d]:.1%}", f"{results['chain'][d]:.1%}"] for d in digit_range]
+    columns = ["digits", "direct", "chain of thought"]  # the README's table (tools/update_tables.py)
+    write_results("07", columns, rows, seed=args.seed, quick=args.quick, figures=results)
     _plot(results, digit_range, args.out)
     return results
 

@@ -27,6 +27,7 @@ from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.packing import pack_examples, sample_windows
 from minillm.plotting import pyplot
 from minillm.prompting import FewShotTemplate, check_prompt_fits, few_shot_prompt, zero_shot_prompt
+from minillm.results import write_results
 from minillm.train import train_lm
 
 LETTERS = "abcdefgh"
@@ -125,6 +126,8 @@ def main(argv=None) -> dict:
         print(f"{k:>6} | {results[k]:>7.1%}")
     print(f"chance of guessing the task with no demonstration: ~{1 / len(TASKS):.0%} (plus overlaps)")
     print(f"seed {args.seed}; total {time.time() - start:.0f} s")
+    rows = [[k, f"{results[k]:.1%}"] for k in SHOTS]  # the README's table (tools/update_tables.py)
+    write_results("08", ["shots", "accuracy"], rows, seed=args.seed, quick=args.quick, figures=results)
     _plot(results, args.out)
     return results
 

@@ -1,0 +1,70 @@
+"""Regenerate the results tables in README.md and docs/ (en + zh) from results/examples/*.json.
+
+A table between ``<!-- results:06 -->`` and ``<!-- /results:06 -->`` is written from
+results/examples/06.json, which example 06 writes at the end of a full run (seed, torch version,
+machine and the figures it printed; minillm/results.py). tests/test_results_tables.py fails when a
+marked table and its results file disagree.
+
+    python tools/update_tables.py                 # rewrite every marked table from the results files
+    python tools/update_tables.py --check         # exit 1 naming each stale table; writes nothing
+    python tools/update_tables.py --run 06 07     # run those examples in full first, then rewrite
+    python tools/update_tables.py --run all       # every numbered example (tens of minutes on a CPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minillm.results import MARKER, update_text
+
+
+def marked_files() -> list[Path]:
+    """README.md and every docs page (en + zh) that holds at least one results marker."""
+    candidates = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [p for p in candidates if MARKER.search(p.read_text(encoding="utf-8"))]
+
+
+def examples(keys: list[str]) -> list[Path]:
+    scripts = sorted((ROOT / "examples").glob("[0-9][0-9]_*.py"))
+    if keys == ["all"]:
+        return scripts
+    chosen = [s for s in scripts if s.name[:2] in keys]
+    missing = set(keys) - {s.name[:2] for s in chosen}
+    if missing:
+        raise SystemExit(f"update_tables: error: no example numbered {', '.join(sorted(missing))}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if a marked table is stale; write nothing")
+    p.add_argument("--run", nargs="+", metavar="NN", help="run these examples in full first ('all': every one)")
+    args = p.parse_args(argv)
+    for script in examples(args.run) if args.run else []:
+        print(f"running {script.relative_to(ROOT)} ...", flush=True)
+        subprocess.run([sys.executable, str(script.relative_to(ROOT))], cwd=ROOT, check=True)
+    stale = []
+    for path in marked_files():
+        text = path.read_text(encoding="utf-8")
+        try:
+            new = update_text(text)
+        except ValueError as err:
+            print(f"update_tables: error: {path.relative_to(ROOT)}: {err}", file=sys.stderr)
+            return 2
+        if new != text:
+            stale.append(path.relative_to(ROOT).as_posix())
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    verb = "stale" if args.check else "updated"
+    print(f"{verb}: {', '.join(stale)}" if stale else "every marked table matches its results file")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
