@@ -150,9 +150,18 @@ def test_bad_arguments_fail_before_any_work():
         TrainStep(model, opt, lr=1e-3, max_steps=3, grad_clip=-1.0)
     with pytest.raises(ValueError, match="warmup_steps"):
         TrainStep(model, opt, lr=1e-3, max_steps=3, warmup_steps=4)
-    with pytest.raises(ValueError, match="lr must be positive"):
-        make_optimizer(model, lr=0.0)
-    with pytest.raises(ValueError, match="betas"):
-        make_optimizer(model, lr=1e-3, betas=(0.9, 1.0))
+    for bad in (0.0, -1e-3, float("inf"), float("nan")):  # inf/nan would train to NaN and save it
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            make_optimizer(model, lr=bad)
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            TrainStep(model, opt, lr=bad, max_steps=3)
+    for bad in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="weight_decay must be a finite number"):
+            make_optimizer(model, lr=1e-3, weight_decay=bad)
+        with pytest.raises(ValueError, match="grad_clip must be a finite number"):
+            TrainStep(model, opt, lr=1e-3, max_steps=3, grad_clip=bad)
+    for betas in ((0.9, 1.0), (float("nan"), 0.9)):
+        with pytest.raises(ValueError, match="betas"):
+            make_optimizer(model, lr=1e-3, betas=betas)
     with pytest.raises(ValueError, match="no trainable parameters"):
         make_optimizer(nn.Linear(2, 1).requires_grad_(False), lr=1e-3)

@@ -19,6 +19,7 @@ Docs: docs/training.md ("One training step").
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,11 +86,11 @@ def make_optimizer(
     device_type: str = "cpu",
 ) -> torch.optim.AdamW:
     """AdamW over ``param_groups(model)``; fused (one kernel for all tensors) on CUDA."""
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must not be negative, got {weight_decay}")
-    if not all(0 <= b < 1 for b in betas):
+    if not (lr > 0 and math.isfinite(lr)):  # inf or nan would train to NaN and save NaN checkpoints
+        raise ValueError(f"lr must be a positive finite number, got {lr}")
+    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+    if not all(0 <= b < 1 for b in betas):  # also refuses nan (every comparison with nan is False)
         raise ValueError(f"Adam betas must be in [0, 1), got {betas}")
     groups = param_groups(model, weight_decay)
     if not any(g["params"] for g in groups):
@@ -138,8 +139,10 @@ class TrainStep:
         device_type: str = "cpu",
         ddp: nn.parallel.DistributedDataParallel | None = None,
     ):
-        if grad_clip < 0:
-            raise ValueError(f"grad_clip must not be negative (0 disables clipping), got {grad_clip}")
+        if not (grad_clip >= 0 and math.isfinite(grad_clip)):
+            raise ValueError(f"grad_clip must be a finite number >= 0 (0 disables clipping), got {grad_clip}")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"lr must be a positive finite number, got {lr}")
         if grad_accum <= 0:
             raise ValueError(f"grad_accum must be positive, got {grad_accum}")
         self.lr, self.max_steps = lr, max_steps
