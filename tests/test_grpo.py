@@ -7,7 +7,7 @@ import torch
 
 from minillm import GPT, GPTConfig
 from minillm.rlhf import GRPOConfig, GRPOTrainer, RewardModel, SortTask, grpo_advantages, grpo_loss
-from minillm.rlhf.grpo import pad_rollout
+from minillm.rlhf.sampling import pack_replies
 from minillm.rlhf.stage import RECORD_KEYS
 
 
@@ -72,8 +72,8 @@ def test_loss_bad_inputs():
         grpo_loss(z, z, z, torch.zeros(2, 3), m)
 
 
-def test_pad_rollout_masks_reply_tokens():
-    seq, mask, lengths = pad_rollout([[5, 6], [7]], [[1, 2], [3, 4, 9]], pad_id=0)
+def test_pack_replies_masks_reply_tokens():
+    seq, mask, lengths = pack_replies([[5, 6], [7]], [[1, 2], [3, 4, 9]], pad_id=0)
     assert seq.tolist() == [[5, 6, 1, 2], [7, 3, 4, 9]] and lengths.tolist() == [4, 4]
     # mask[t]: token t+1 is a reply token
     assert mask.tolist() == [[False, True, True], [True, True, True]]

@@ -19,7 +19,7 @@ import torch
 
 from minillm.models.gpt import GPT
 from minillm.rlhf.reward import Ranking, RewardModel, ranking_rewards
-from minillm.rlhf.sampling import generate_replies, reply_token_logprobs
+from minillm.rlhf.sampling import generate_replies, pack_replies, reply_token_logprobs
 from minillm.rlhf.tasks import SortTask, true_score
 
 __all__ = ["demonstration_score", "evaluate_policy", "sample_replies", "summary_table", "true_pair_accuracy"]
@@ -38,13 +38,9 @@ def evaluate_policy(policy: GPT, ref: GPT, rm: RewardModel, task: SortTask, digi
     enc = task.tokenizer.encode
     replies = sample_replies(policy, task, digits, torch.Generator().manual_seed(seed))
     true = [true_score(d, task.parse_reply(r)) for d, r in zip(digits, replies)]
-    seqs = [enc(task.prompt(d) + r) for d, r in zip(digits, replies)]
-    lengths = torch.tensor([len(s) for s in seqs])
-    idx = torch.full((len(seqs), int(lengths.max())), task.eos_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros(len(seqs), idx.shape[1] - 1, dtype=torch.bool)  # (B, T-1): reply tokens
-    for i, (s, d) in enumerate(zip(seqs, digits)):
-        idx[i, : len(s)] = torch.tensor(s)
-        mask[i, len(enc(task.prompt(d))) - 1 : len(s) - 1] = True
+    prompt_ids = [enc(task.prompt(d)) for d in digits]
+    reply_ids = [enc(task.prompt(d) + r)[len(p) :] for d, r, p in zip(digits, replies, prompt_ids)]
+    idx, mask, lengths = pack_replies(prompt_ids, reply_ids, task.eos_id)  # (B, T), (B, T-1), (B,)
     kl = (reply_token_logprobs(policy, idx, mask)[0] - reply_token_logprobs(ref, idx, mask)[0]).sum(1)  # (B,)
     return {
         "true": sum(true) / len(true),

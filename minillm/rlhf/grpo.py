@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +29,10 @@ from torch import Tensor
 from minillm.models.gpt import GPT
 from minillm.rlhf.losses import grpo_advantages, grpo_loss
 from minillm.rlhf.reward import RewardModel
-from minillm.rlhf.sampling import generate_replies, reply_token_logprobs
+from minillm.rlhf.sampling import check_rollout_setup, generate_replies, pack_replies, reply_token_logprobs
 from minillm.rlhf.stage import StageConfig, Timer, make_step
 
-__all__ = ["GRPOConfig", "GRPOTrainer", "pad_rollout"]
+__all__ = ["GRPOConfig", "GRPOTrainer"]
 
 
 @dataclass
@@ -65,20 +65,6 @@ class GRPOConfig(StageConfig):
         return self.max_steps * self.epochs * -(-self.batch_size * self.group_size // self.minibatch_size)
 
 
-def pad_rollout(
-    prompt_ids: Sequence[list[int]], replies: Sequence[list[int]], pad_id: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Right-padded prompt+reply ids (B, T), the reply mask (B, T-1) (True: token t+1 is a reply token)
-    and the real lengths (B,)."""
-    rows = [list(p) + list(r) for p, r in zip(prompt_ids, replies)]
-    seq = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros(len(rows), seq.shape[1] - 1, dtype=torch.bool)  # (B, T-1)
-    for i, (p, row) in enumerate(zip(prompt_ids, rows)):
-        seq[i, : len(row)] = torch.tensor(row)
-        mask[i, len(p) - 1 : len(row) - 1] = True
-    return seq, mask, torch.tensor([len(r) for r in rows])
-
-
 class GRPOTrainer:
     """RLHF step 3 without a critic. Same arguments as ``PPOTrainer`` (no ptx term), except that the
     reward may also be a function ``reward(prompt, reply text) -> float`` instead of a reward model (a
@@ -100,17 +86,7 @@ class GRPOTrainer:
             raise TypeError(
                 f"reward_model must be a RewardModel or a function (prompt, reply) -> float, got {reward_model!r}"
             )
-        if isinstance(reward_model, RewardModel) and reward_model.trunk.config.vocab_size != policy.config.vocab_size:
-            raise ValueError(
-                f"reward model vocabulary ({reward_model.trunk.config.vocab_size}) differs from the "
-                f"policy's ({policy.config.vocab_size}): they must read the same tokens"
-            )
-        prompt = tokenizer.encode(prompt_sampler(random.Random(0)))
-        if len(prompt) + c.max_new_tokens > policy.config.block_size:
-            raise ValueError(
-                f"prompt ({len(prompt)} tokens) + max_new_tokens={c.max_new_tokens} exceed "
-                f"block_size={policy.config.block_size}"
-            )
+        check_rollout_setup(policy, reward_model, prompt_sampler, tokenizer, c.max_new_tokens)
         self.policy, self.rm = policy, reward_model
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen π_ref
         if isinstance(reward_model, RewardModel):
@@ -129,7 +105,7 @@ class GRPOTrainer:
         prompt_ids = [self.tokenizer.encode(p) for p in prompts]  # B·G rows, a group's rows side by side
         self.policy.eval()  # sampling without dropout
         replies = generate_replies(self.policy, prompt_ids, c.max_new_tokens, self.eos_id, c.temperature, self.gen)
-        seq, mask, lengths = pad_rollout(prompt_ids, replies, self.eos_id)
+        seq, mask, lengths = pack_replies(prompt_ids, replies, self.eos_id)
         logp, _ = reply_token_logprobs(self.policy, seq, mask)  # (B·G, T-1): π_old
         ref_logp, _ = reply_token_logprobs(self.ref, seq, mask)
         if isinstance(self.rm, RewardModel):

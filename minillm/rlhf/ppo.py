@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from minillm.models.gpt import GPT
 from minillm.rlhf.losses import gae, masked_mean, ppo_policy_loss, ppo_value_loss, whiten
 from minillm.rlhf.reward import RewardModel
-from minillm.rlhf.sampling import generate_replies, reply_token_logprobs
+from minillm.rlhf.sampling import check_rollout_setup, generate_replies, pack_replies, reply_token_logprobs
 from minillm.rlhf.stage import StageConfig, Timer, make_step
 
 __all__ = ["Critic", "PPOConfig", "PPOTrainer"]
@@ -104,19 +104,9 @@ class PPOTrainer:
         ptx_batch: Callable[[], tuple[Tensor, Tensor]] | None = None,
     ):
         self.config = c = config or PPOConfig()
-        if reward_model.trunk.config.vocab_size != policy.config.vocab_size:
-            raise ValueError(
-                f"reward model vocabulary ({reward_model.trunk.config.vocab_size}) differs from the "
-                f"policy's ({policy.config.vocab_size}): they must read the same tokens"
-            )
         if c.ptx_coef > 0 and ptx_batch is None:
             raise ValueError("ptx_coef > 0 needs a ptx_batch function that returns (inputs, targets)")
-        prompt = tokenizer.encode(prompt_sampler(random.Random(0)))
-        if len(prompt) + c.max_new_tokens > policy.config.block_size:
-            raise ValueError(
-                f"prompt ({len(prompt)} tokens) + max_new_tokens={c.max_new_tokens} exceed "
-                f"block_size={policy.config.block_size}"
-            )
+        check_rollout_setup(policy, reward_model, prompt_sampler, tokenizer, c.max_new_tokens)
         self.policy, self.rm = policy, reward_model
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen π_ref
         self.rm.eval().requires_grad_(False)
@@ -138,14 +128,7 @@ class PPOTrainer:
         prompts = [self.prompt_sampler(self.rng) for _ in range(c.batch_size)]
         prompt_ids = [self.tokenizer.encode(p) for p in prompts]
         replies = generate_replies(self.policy, prompt_ids, c.max_new_tokens, self.eos_id, c.temperature, self.gen)
-        rows = [p + r for p, r in zip(prompt_ids, replies)]
-        t = max(len(r) for r in rows)
-        seq = torch.full((len(rows), t), self.eos_id, dtype=torch.long)  # (B, T), padded with EOS
-        mask = torch.zeros(len(rows), t - 1, dtype=torch.bool)  # (B, T-1): token t+1 is a reply token
-        for i, (p, r) in enumerate(zip(prompt_ids, replies)):
-            seq[i, : len(p) + len(r)] = torch.tensor(p + r)
-            mask[i, len(p) - 1 : len(p) + len(r) - 1] = True
-        lengths = torch.tensor([len(r) for r in rows])
+        seq, mask, lengths = pack_replies(prompt_ids, replies, self.eos_id)  # (B, T), (B, T-1), (B,)
         return {"prompts": prompts, "seq": seq, "mask": mask, "lengths": lengths, "resp_len": [len(r) for r in replies]}
 
     # -- (2) + (3) rewards and advantages -----------------------------------------------------

@@ -7,12 +7,14 @@ from), and the losses need log π(reply | prompt), the sum of the reply tokens' 
 
 ``token_logprobs`` gives the per-token terms (PPO uses them per token, DPO sums them);
 ``generate_replies`` samples with the KV cache, batching prompts of equal length together so no
-prompt needs left-padding.
+prompt needs left-padding; ``pack_replies`` lays prompt + reply rows out for the losses, and
+``check_rollout_setup`` is what PPO and GRPO check before any work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -20,7 +22,7 @@ from torch import Tensor
 from minillm.generation import generate
 from minillm.models.gpt import GPT
 
-__all__ = ["generate_replies", "reply_token_logprobs", "token_logprobs"]
+__all__ = ["check_rollout_setup", "generate_replies", "pack_replies", "reply_token_logprobs", "token_logprobs"]
 
 
 def token_logprobs(model: GPT, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
@@ -61,3 +63,36 @@ def generate_replies(
         for i, row in zip(rows, out[:, n:].tolist()):  # (b, max_new_tokens) after the prompt
             replies[i] = row[: row.index(eos_id) + 1] if eos_id in row else row
     return replies
+
+
+def pack_replies(
+    prompt_ids: Sequence[Sequence[int]], replies: Sequence[Sequence[int]], pad_id: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Prompt + reply rows right-padded with ``pad_id``: ids (B, T), the reply mask (B, T-1) (True: token
+    t+1 is a reply token, the convention of ``reply_token_logprobs``) and the real lengths (B,)."""
+    rows = [list(p) + list(r) for p, r in zip(prompt_ids, replies)]
+    seq = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros(len(rows), seq.shape[1] - 1, dtype=torch.bool)  # (B, T-1)
+    for i, (p, row) in enumerate(zip(prompt_ids, rows)):
+        seq[i, : len(row)] = torch.tensor(row)
+        mask[i, len(p) - 1 : len(row) - 1] = True
+    return seq, mask, torch.tensor([len(r) for r in rows])
+
+
+def check_rollout_setup(
+    policy: GPT, reward_model, prompt_sampler: Callable[[random.Random], str], tokenizer, max_new_tokens: int
+) -> None:
+    """What a trainer that samples from ``policy`` checks before any work: a reward model reads the
+    policy's tokens, and a prompt plus ``max_new_tokens`` fits in the policy's context."""
+    trunk = getattr(reward_model, "trunk", None)  # a RewardModel; GRPO also takes a plain function
+    if trunk is not None and trunk.config.vocab_size != policy.config.vocab_size:
+        raise ValueError(
+            f"reward model vocabulary ({trunk.config.vocab_size}) differs from the "
+            f"policy's ({policy.config.vocab_size}): they must read the same tokens"
+        )
+    prompt = tokenizer.encode(prompt_sampler(random.Random(0)))
+    if len(prompt) + max_new_tokens > policy.config.block_size:
+        raise ValueError(
+            f"prompt ({len(prompt)} tokens) + max_new_tokens={max_new_tokens} exceed "
+            f"block_size={policy.config.block_size}"
+        )
