@@ -93,3 +93,18 @@ def test_token_embedding_edges():
     for bad in [(0, 4), (10, 0)]:
         with pytest.raises(ValueError, match="must be positive"):
             TokenEmbedding(*bad)
+
+
+def test_sinusoidal_table_matches_a_float64_reference_at_long_positions():
+    from minillm.nn.embeddings import sinusoidal_table
+
+    pe = sinusoidal_table(5000, 64)
+    pos = 4999
+    angles = [pos / 10000 ** (2 * i / 64) for i in range(32)]
+    torch.testing.assert_close(pe[pos, 0::2], torch.tensor([math.sin(a) for a in angles]), atol=2e-6, rtol=0)
+    torch.testing.assert_close(pe[pos, 1::2], torch.tensor([math.cos(a) for a in angles]), atol=2e-6, rtol=0)
+
+
+def test_token_embedding_of_one_token_and_one_dimension():
+    emb = TokenEmbedding(1, 1)  # the smallest valid sizes
+    assert emb(torch.zeros(1, 1, dtype=torch.long)).shape == (1, 1, 1)
