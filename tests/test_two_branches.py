@@ -1,0 +1,58 @@
+"""Example 11: the decoder-only branch sees "src <eos> <bos> answer <eos>" with the loss on the answer
+only, both branches get the same parameter budget, and the quick run learns in both."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+
+from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = runpy.run_path(str(ROOT / "examples" / "11_two_branches.py"), run_name="example")
+D = lambda *digits: [x + 3 for x in digits]
+
+
+def test_one_sequence_by_hand():
+    src = torch.tensor([D(3, 1, 4) + [EOS], D(7) + [EOS, PAD, PAD]])
+    tgt = torch.tensor([[BOS, *D(4, 1, 3), EOS], [BOS, *D(7), EOS, PAD, PAD]])
+    seq, labels = EX["one_sequence"](src, tgt)
+    ign = EX["IGNORE"]
+    assert seq.tolist() == [
+        [*D(3, 1, 4), EOS, BOS, *D(4, 1, 3), EOS][:8],
+        [*D(7), EOS, BOS, *D(7), EOS, PAD, PAD, PAD],
+    ]
+    # position p is labelled with token p + 1 only where that token belongs to the answer (or its <eos>)
+    assert labels.tolist() == [
+        [ign, ign, ign, ign, *D(4, 1, 3), EOS][:8],
+        [ign, ign, *D(7), EOS, ign, ign, ign, ign],
+    ]
+
+
+def test_one_sequence_labels_are_the_next_tokens_of_the_target():
+    task = DigitTask("sort", 1, 6)
+    src, tgt = make_digit_batch(task, 16, torch.Generator().manual_seed(0))
+    seq, labels = EX["one_sequence"](src, tgt)
+    kept = labels != EX["IGNORE"]
+    inner = kept[:, :-1]  # where the next input token is visible in seq
+    assert torch.equal(labels[:, :-1][inner], seq[:, 1:][inner])  # a kept label is the next input token
+    for row in range(16):  # the kept labels are exactly the answer and its <eos>, in order
+        assert labels[row][kept[row]].tolist() == tgt[row][tgt[row] != PAD][1:].tolist()
+    assert kept.sum(1).tolist() == ((tgt != PAD).sum(1) - 1).tolist()  # answer digits + <eos>, no <bos>
+
+
+def test_same_parameter_budget():
+    task = DigitTask("reverse", 1, 12)
+    enc_dec = EX["encoder_decoder"](task, d=128, heads=4, layers=2, d_ff=512)
+    gpt = EX["decoder_only"](task, d=128, heads=4, d_ff=512, budget=enc_dec.num_parameters())
+    assert abs(gpt.num_parameters() - enc_dec.num_parameters()) / enc_dec.num_parameters() < 0.1
+    assert gpt.config.n_layer == 5  # 2 + 2 encoder-decoder layers ≈ 5 GPT blocks (cross-attention costs)
+
+
+@pytest.mark.slow
+def test_quick_run_learns_in_both_branches():
+    figures = EX["main"](["--quick"])
+    assert set(figures) == {"encoder-decoder", "decoder-only GPT"}
+    for name, f in figures.items():
+        assert f["exact_match"] > 0.5, (name, f)  # chance: 1 in 10**length
