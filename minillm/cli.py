@@ -3,6 +3,7 @@
 minillm info                        version, torch, device, where each report section lives
 minillm params gpt2                 parameter count of a named config (gpt2*, transformer-base)
 minillm costs report                the report's §3.2 numbers, computed
+minillm costs check [--quick]       the memory calculator vs measured peaks of real training steps
 minillm bench attention [--quick]   the quadratic attention benchmark (table + JSON + PNG)
 minillm bench components [--quick]  where one GPT block's time goes as the context grows
 minillm bench train                 training tokens/s and MFU (eager and torch.compile)
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     from minillm.bench import attention as bench_attention
     from minillm.bench import components as bench_components
     from minillm.bench import gpu as bench_gpu
+    from minillm.bench import memory as bench_memory
     from minillm.bench import train as bench_train
     from minillm.kernels import triton_compile
     from minillm.train.config import TrainConfig
@@ -302,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--beyond", default="qwen3-0.6b", choices=["llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b"],
         help="model whose KV cache is shown beside §3.2 (MHA vs GQA vs MQA vs window; docs/beyond.md)",
     )  # fmt: skip
+    bench_memory.add_arguments(
+        _command(costs, "check", bench_memory.run, "the memory calculator against measured peaks of real training steps")
+    )
 
     bench = _command(sub, "bench", None, "benchmarks (table + JSON + PNG)")
     bench = bench.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -37,6 +37,7 @@ BAD = [
     (["params", "gpt5"], "minillm params"),
     (["costs"], "minillm costs"),
     (["costs", "report", "--scale", "x"], "minillm costs report"),
+    (["costs", "check", "--device", "tpu"], "minillm costs check"),
     (["bench"], "minillm bench"),
     (["bench", "attention", "--lengths", "abc"], "minillm bench attention"),
     (["bench", "attention", "--backends", "nosuch", "--lengths", "8"], "minillm bench attention"),
