@@ -36,3 +36,14 @@ def test_filters_work_on_the_last_axis_of_any_shape():
 def test_sampling_rejects_non_integer_top_k_and_nan_temperature(kw):
     with pytest.raises(ValueError):
         sample_next(torch.zeros(1, 4), **kw)
+
+
+def test_sample_next_applies_top_p_and_defaults_to_temperature_one():
+    logits = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).log().expand(200, 4)
+    g = torch.Generator().manual_seed(0)
+    assert sample_next(logits, top_p=0.4, generator=g).eq(1).all()  # only the 0.5 token is in the nucleus
+    assert set(sample_next(logits, top_p=0.7, generator=g).tolist()) == {1, 3}
+    assert sample_next(logits, top_p=1.0, generator=g).shape == (200,)  # p = 1 keeps every token
+    a = sample_next(logits, generator=torch.Generator().manual_seed(1))
+    b = sample_next(logits, temperature=1.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
