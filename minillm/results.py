@@ -75,7 +75,10 @@ def write_results(
     under_test = "PYTEST_CURRENT_TEST" in os.environ and results_dir is None and "MINILLM_RESULTS_DIR" not in os.environ
     if quick or under_test:  # smoke runs and tests never replace a full run's numbers
         return None
-    script = Path(sys.argv[0]).as_posix() if sys.argv and sys.argv[0].endswith(".py") else f"example {key}"
+    script = f"example {key}"
+    if sys.argv and sys.argv[0].endswith(".py"):  # the command as typed in the repository root
+        path_run = Path(sys.argv[0]).resolve()
+        script = (path_run.relative_to(ROOT) if path_run.is_relative_to(ROOT) else path_run).as_posix()
     data = {
         "key": key,
         "command": " ".join(["python", script, *sys.argv[1:]]) if script.endswith(".py") else script,
