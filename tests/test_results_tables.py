@@ -85,3 +85,20 @@ def test_update_tables_check_passes_on_the_repository():
         [sys.executable, "tools/update_tables.py", "--check"], check=False, cwd=ROOT, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+PENDING = {"09_efficient_attention.py": "landing from another helper: add write_results at the end of its main"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=PENDING[p.name], strict=False)) if p.name in PENDING else p
+        for p in sorted((ROOT / "examples").glob("[0-9][0-9]_*.py"))
+    ],
+    ids=lambda p: p.name,
+)
+def test_every_example_records_its_figures(script):
+    """A full run of every numbered example leaves a results file (quick runs pass ``quick=``)."""
+    text = script.read_text(encoding="utf-8")
+    assert "from minillm.results import write_results" in text and "write_results(" in text.split("def main", 1)[-1]
