@@ -121,8 +121,8 @@ def _score(task: DigitTask, answers: Tensor, tgt: Tensor) -> float:
     return correct / len(tgt)
 
 
-def train(model, loss_fn, task: DigitTask, args) -> float:
-    """The same steps, batches (same seed) and optimizer for both branches; returns seconds."""
+def train(model, loss_fn, task: DigitTask, args) -> tuple[float, float]:
+    """The same steps, batches (same seed) and optimizer for both branches; returns (seconds, last loss)."""
     step_fn = TrainStep(model, make_optimizer(model, args.lr), lr=args.lr, max_steps=args.steps)
     gen = torch.Generator().manual_seed(args.seed + 1)
     model.train()
@@ -132,7 +132,7 @@ def train(model, loss_fn, task: DigitTask, args) -> float:
         if (step + 1) % max(1, args.steps // 4) == 0:
             print(f"  step {step + 1:5d}  loss {result.loss.item():.4f}  ({time.time() - start:5.1f} s)")
     model.eval()
-    return time.time() - start
+    return time.time() - start, result.loss.item()
 
 
 def main(argv=None) -> dict:
@@ -174,11 +174,11 @@ def main(argv=None) -> dict:
     for name, model, loss_fn, score, layers in branches:
         n = model.num_parameters()
         print(f"\n[{name}] {n:,} parameters ({layers}, d_model 128, 4 heads, d_ff 512)")
-        seconds = train(model, loss_fn, task, args)
+        seconds, loss = train(model, loss_fn, task, args)
         acc = score(model, task, src_eval, tgt_eval)
         print(f"[{name}] held-out exact match {acc:.1%} on {args.eval_size}; training {seconds:.0f} s")
         rows.append([name, layers, f"{n / 1e6:.2f} M", f"{acc:.1%}", f"{seconds:.0f} s"])
-        figures[name] = {"parameters": n, "exact_match": acc, "train_seconds": seconds}
+        figures[name] = {"parameters": n, "exact_match": acc, "train_seconds": seconds, "final_loss": loss}
 
     print(f"\n{'branch':<18} {'layers':>14} {'parameters':>10} {'exact match':>11} {'training':>9}")
     for row in rows:
