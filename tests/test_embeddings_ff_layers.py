@@ -167,3 +167,13 @@ def test_gpt_block_is_causal_and_pre_norm():
             lin.weight.zero_()
             lin.bias.zero_()
     torch.testing.assert_close(block(x), x)
+
+
+def test_token_embedding_takes_every_integer_id_dtype():
+    emb = TokenEmbedding(10, 4)
+    ids = torch.tensor([[1, 9, 0]])
+    want = emb(ids)
+    for dtype in (torch.int32, torch.int16, torch.uint8):  # e.g. ids read from a compact token file
+        torch.testing.assert_close(emb(ids.to(dtype)), want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="integer tensor"):
+        emb(ids.float())

@@ -1,7 +1,7 @@
 """RoPE against hand values and a float64 reference; the other embeddings at their edges (mutmut survivors).
 
 The property tests in test_embeddings_ff_layers.py (relative offset, norm, identity at 0) hold for
-any frequencies, so a wrong exponent or base passed them; these pin the values. docs/mutation.md.
+any frequencies, so a wrong exponent or base passed them; these pin the values. tests/MUTATION.md.
 """
 
 import math

@@ -1,6 +1,6 @@
 """Sampling filters at their boundaries and on any number of leading dimensions.
 
-Written against mutmut survivors (docs/mutation.md): test_generation.py checks 2-D logits away from
+Written against mutmut survivors (tests/MUTATION.md): test_generation.py checks 2-D logits away from
 ties, so a filter working on the wrong axis, or `>` for `>=` at the nucleus boundary, passed it.
 """
 

@@ -1,4 +1,4 @@
-"""Input checks at the kernels' own entry points (written against mutmut survivors, docs/mutation.md).
+"""Input checks at the kernels' own entry points (written against mutmut survivors, tests/MUTATION.md).
 
 The dispatcher `attention()` validates before any kernel runs, so a kernel that forgot to pass an
 argument to the shared check passed the dispatcher's tests; here each public kernel is called directly.

@@ -1,4 +1,4 @@
-"""KVCache at its edges (written against mutmut survivors, docs/mutation.md)."""
+"""KVCache at its edges (written against mutmut survivors, tests/MUTATION.md)."""
 
 import pytest
 import torch

@@ -150,7 +150,7 @@ def test_masked_mean_and_whiten():
     assert masked_mean(w**2, m).item() == pytest.approx(1.0, rel=1e-4)
 
 
-# Tests below were written against mutmut's survivors (docs/mutation.md): each pins a default, a
+# Tests below were written against mutmut's survivors (tests/MUTATION.md): each pins a default, a
 # boundary or a masked reduction that the tests above left free.
 
 

@@ -1,6 +1,6 @@
 """Per-module mutation score from mutmut's results, printed as a markdown table.
 
-Run after `mutmut run` in the repository root (docs/mutation.md). mutmut keeps one
+Run after `mutmut run` in the repository root (tests/MUTATION.md). mutmut keeps one
 `mutants/<path>.py.meta` JSON file per mutated module, mapping each mutant to the exit code of
 its test run; this script reads those files, so it needs neither mutmut nor torch.
 

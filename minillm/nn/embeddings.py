@@ -62,6 +62,8 @@ class TokenEmbedding(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         if tokens.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
             raise ValueError(f"token ids must be an integer tensor, got dtype {tokens.dtype}")
+        if tokens.dtype in (torch.int16, torch.uint8):  # nn.Embedding looks up int32/int64 ids only
+            tokens = tokens.long()
         # The range check reads the ids back to the host; skip it on CUDA where that sync would
         # cost more than the lookup itself (CUDA still asserts on out-of-range ids).
         if not tokens.is_cuda and tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
