@@ -249,7 +249,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip=(), config_f
         if f.help:  # a None default is explained by the help itself
             shown = f.help if f.default is None else f"{f.help} ({shown})"
         helptext = shown.replace("%", "%%")  # argparse formats help with %
-        if f.hint is bool:
+        if f.hint is bool or set(typing.get_args(f.hint)) == {bool, type(None)}:  # bool, or bool | None
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=helptext)
             continue
         kind, nargs = _parse_as(f.hint)

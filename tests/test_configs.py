@@ -17,6 +17,7 @@ from minillm.configs import (
     from_flat_dict,
     to_flat_dict,
 )
+from minillm.models import GPTConfig
 
 
 @dataclass
@@ -153,3 +154,12 @@ def test_non_finite_refused_from_flag_and_file(tmp_path, text):
     path.write_text(json.dumps({"rate": float(text)}))  # Python's json writes Infinity / NaN
     with pytest.raises(ValueError, match=r"rate=.* is not a valid float"):
         parse(["--config", str(path)])
+
+
+def test_optional_bool_fields_are_on_off_flags():
+    """``bool | None`` (None: follow another field, as GPTConfig.qkv_bias follows bias) gets --x / --no-x."""
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, GPTConfig)
+    assert config_from_args(GPTConfig, parser.parse_args(["--qkv-bias"])).qkv_bias is True
+    assert config_from_args(GPTConfig, parser.parse_args(["--no-qkv-bias"])).qkv_bias is False
+    assert config_from_args(GPTConfig, parser.parse_args([])).qkv_bias is None
