@@ -128,3 +128,26 @@ def test_transformer_generate_cache_equals_no_cache():
     a = model.generate(src, 12, bos_id=1, temperature=0.0, use_cache=True)
     b = model.generate(src, 12, bos_id=1, temperature=0.0, use_cache=False)
     assert torch.equal(a, b) and a.shape == (3, 13)
+
+
+def test_decoding_builds_no_graph_and_restores_the_grad_mode():
+    from minillm import beam_search
+
+    model = _gpt()
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(torch.is_grad_enabled()))
+    for decode in (
+        lambda: generate(model, torch.tensor([[1, 2]]), 3),
+        lambda: beam_search(model, torch.tensor([[1]]), 2),
+    ):
+        calls.clear()
+        assert torch.is_grad_enabled()
+        out = decode()
+        assert calls and not any(calls)  # every forward ran without autograd
+        assert torch.is_grad_enabled() and not out.requires_grad  # the caller's mode came back
+    with torch.no_grad():
+        generate(model, torch.tensor([[1, 2]]), 2)
+        assert not torch.is_grad_enabled()  # restored, not forced on
+    with pytest.raises(ValueError, match="token ids"):
+        generate(model, torch.tensor([[1, 99]]), 3)
+    assert torch.is_grad_enabled()  # also after an error
