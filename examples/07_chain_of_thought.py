@@ -110,6 +110,7 @@ def main(argv=None) -> dict:
             lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
             args.steps,
             lr=2e-3,
+            betas=(0.9, 0.99),  # β2 0.99 for a tiny model and few steps (nanoGPT's small-model choice)
             log_every=max(1, args.steps // 4),
         )
         results[fmt] = {d: accuracy(model, tok, fmt, d, args.n_eval, seed=10_000 + d) for d in digit_range}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from minillm.train.step import GRAD_CLIP, WEIGHT_DECAY, TrainStep, make_optimizer
+from minillm.train.step import BETAS, GRAD_CLIP, WEIGHT_DECAY, TrainStep, make_optimizer
 
 __all__ = ["train_lm"]
 
@@ -26,6 +26,7 @@ def train_lm(
     warmup_steps: int | None = None,
     weight_decay: float = WEIGHT_DECAY,
     grad_clip: float = GRAD_CLIP,
+    betas: tuple[float, float] = BETAS,
     log_every: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[float]:
@@ -38,7 +39,7 @@ def train_lm(
         raise ValueError(f"steps must be positive, got {steps}")
     if log_every < 0:
         raise ValueError(f"log_every must not be negative, got {log_every}")
-    optimizer = make_optimizer(model, lr, weight_decay)
+    optimizer = make_optimizer(model, lr, weight_decay, betas)
     step_fn = TrainStep(model, optimizer, lr=lr, max_steps=steps, warmup_steps=warmup_steps, grad_clip=grad_clip)
     losses: list[float] = []
     start = time.time()

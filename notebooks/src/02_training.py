@@ -98,6 +98,7 @@ def config(out: str, **changes) -> TrainConfig:
 
 straight = Trainer(config("straight"), log=lambda *a: None)
 result = straight.train()
+straight.close()  # releases the run directory's lock
 print(f"after {result['step']} steps: train loss {result['train_loss']:.3f}, val loss {result['val_loss']:.3f}")
 
 # %%
@@ -105,9 +106,11 @@ half = Trainer(config("halves"), log=lambda *a: None)
 while half.step < steps // 2:  # stop halfway, as if the job were killed after the checkpoint
     half.loss_history.append(half.train_step().item())
 half.save()
+half.close()  # the job "died": its lock goes with it
 resumed = Trainer(config("halves", resume=True), log=lambda *a: None)
 print("resumed at step", resumed.step)
 resumed.train()
+resumed.close()
 assert straight.loss_history[steps // 2 :] == resumed.loss_history  # exact float equality
 print("the resumed run repeats the unbroken one exactly:", resumed.loss_history[-3:])
 print("checkpoints:", sorted(p.name for p in (work / "halves").glob("ckpt-*")))
