@@ -49,7 +49,6 @@ from minillm.models.transformer import TransformerConfig
 __all__ = [
     "Flops",
     "Memory",
-    "activation_bytes",
     "active_param_count",
     "attention_flops",
     "attention_pairs",
@@ -60,7 +59,6 @@ __all__ = [
     "on_device_table",
     "param_count",
     "report_numbers",
-    "step_memory",
     "storage_bytes",
     "training_flops",
     "training_memory",
@@ -170,7 +168,8 @@ def param_count(config) -> int:
     return encoder + decoder + embeddings + output + final_norms
 
 
-def _check_positive(**values) -> None:
+def check_positive(**values) -> None:
+    """Each value a positive int (sizes, lengths, counts), else a ValueError naming it."""
     for name, v in values.items():
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -189,13 +188,13 @@ def attention_pairs(t_q: int, t_k: int, causal: bool = False, window: int | None
     keys max(0, n) for n = T_k − T_q + 1 … T_k gives (T_k(T_k+1) − m(m+1)) / 2 with m = max(T_k − T_q, 0).
     For T_q = T_k that is T(T+1)/2, just over half of T². With a causal sliding ``window`` W the
     query at position p sees min(p + 1, W) keys: about T·W pairs instead of T²/2."""
-    _check_positive(t_q=t_q, t_k=t_k)
+    check_positive(t_q=t_q, t_k=t_k)
     if not causal:
         return t_q * t_k
     m = max(t_k - t_q, 0)  # keys every query sees before its own diagonal
     if window is None:
         return (t_k * (t_k + 1) - m * (m + 1)) // 2
-    _check_positive(window=window)
+    check_positive(window=window)
 
     def visible_upto(n: int) -> int:  # Σ_{j=1..n} min(j, W)
         return n * (n + 1) // 2 if n <= window else window * (window + 1) // 2 + (n - window) * window
@@ -217,7 +216,7 @@ def attention_flops(
     """Matmul FLOPs of softmax(Q Kᵀ/√d) V: two products (Q Kᵀ and P V) of 2 FLOPs per multiply-add
     for every visited query-key pair and head dimension, 4 · B · H · pairs · d. ``mode="fwd+bwd"``
     adds the backward of a recomputing kernel (× 3.5, the FlashAttention convention)."""
-    _check_positive(batch=batch, heads=heads, head_dim=head_dim)
+    check_positive(batch=batch, heads=heads, head_dim=head_dim)
     if mode not in ATTENTION_MODES:
         raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
     fwd = 2 * 2 * batch * heads * attention_pairs(t_q, t_k, causal, window) * head_dim
@@ -233,7 +232,7 @@ def block_flops(
     attention     the T × T part (all heads together)         2 · 2 · pairs · d
     feed-forward  d → d_ff → d (three matrices for SwiGLU)    2 · T · 2·d·d_ff
     """
-    _check_positive(seq_len=seq_len, d=d, batch=batch)
+    check_positive(seq_len=seq_len, d=d, batch=batch)
     d_ff = 4 * d if d_ff is None else d_ff
     tokens = batch * seq_len
     return {
@@ -361,7 +360,7 @@ def storage_bytes(n_params: float, fmt: str, group_size: int | None = None) -> f
     if not n_params > 0:
         raise ValueError(f"n_params must be positive, got {n_params!r}")
     if group_size is not None:
-        _check_positive(group_size=group_size)
+        check_positive(group_size=group_size)
     scales = 0.0 if group_size is None else n_params / group_size * SCALE_BYTES
     return n_params * BYTES_PER_WEIGHT[fmt] + scales
 
@@ -385,7 +384,7 @@ def kv_cache_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, bytes_p
     ``seq_len=1`` is the cost per token of context (of a full-attention model). bf16/fp16: 2 bytes."""
     if not isinstance(config, GPTConfig):
         raise TypeError(f"kv_cache_bytes models GPT configs, got {type(config).__name__}")
-    _check_positive(seq_len=seq_len, batch_size=batch_size)
+    check_positive(seq_len=seq_len, batch_size=batch_size)
     if not bytes_per_value > 0:
         raise ValueError(f"bytes_per_value must be positive, got {bytes_per_value!r}")
     c = config
@@ -409,81 +408,3 @@ def expert_costs(config: GPTConfig, seq_len: int = 1) -> dict:
         "active_flops": active.total,
         "dense_flops": active.total + every,
     }
-
-
-# -- What minillm's own layers keep for backward (issue 18) ------------------------------------
-# Bytes autograd saves per GPT block beyond the projections and feed-forward, per attention path,
-# counted with torch.autograd.graph.saved_tensors_hooks (unique storages) on minillm's GPTBlock:
-# (per token per width d, per token per head, per (batch, head, query, key) score).
-# sdpa keeps q, k, v, out and a float32 log-sum-exp per head; chunked also keeps the output in
-# its own (B, H, T, hd) layout, which out_proj then copies; sdpa with dropout takes PyTorch's math
-# path and naive builds the T×T scores (weights, softmax, dropout mask). Under bf16 autocast
-# the T×T tensors are bf16 and the matmuls' casted inputs are kept too.
-SAVED_EXTRA = {  # (precision, backend, dropout?) -> (bytes/(N·d), bytes/(N·H), bytes/(B·H·T²))
-    ("fp32", "sdpa", False): (0, 4, 0),
-    ("fp32", "chunked", False): (4, 4, 0),
-    ("fp32", "sdpa", True): (8, 0, 12),
-    ("fp32", "naive", False): (0, 9, 12),
-    ("fp32", "naive", True): (8, 9, 16),
-    ("bf16", "sdpa", False): (0, 4, 0),
-    ("bf16", "chunked", False): (2, 4, 0),
-    ("bf16", "sdpa", True): (22, 0, 10.5),
-    ("bf16", "naive", False): (12, 5, 4.625),
-    ("bf16", "naive", True): (16, 5, 6.625),
-}
-STEP_PRECISIONS = ("fp32", "bf16")
-
-
-def activation_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, precision: str = "fp32") -> float:
-    """Bytes autograd keeps for backward in one forward pass of minillm's GPT (dense, GPT-2 block).
-
-    Per block, N = B·T tokens, d_ff the feed-forward width, fp32: 4·(8·N·d + 2·N·d_ff) — the
-    input and output of each layer norm's input, the q/k/v/out projections' inputs and outputs,
-    the feed-forward's two d_ff-wide tensors — plus 16·N of norm statistics; bf16 autocast keeps
-    the fp32 residual stream (2 × 4 bytes) and bf16 copies of the rest, a cast of the norm output
-    per projection (q, k, v each cast their own), and bf16 copies of the block's weight matrices.
-    ``SAVED_EXTRA`` adds what the attention path keeps. Outside the blocks: ln_f's input, the
-    lm_head input (and its bf16 copy and weight under autocast), the fp32 log-softmax (N·V) and
-    the token ids; dropout adds its masks (4 bytes per value).
-    """
-    if not isinstance(config, GPTConfig):
-        raise TypeError(f"activation_bytes models GPT configs, got {type(config).__name__}")
-    _check_positive(seq_len=seq_len, batch_size=batch_size)
-    if precision not in STEP_PRECISIONS:
-        raise ValueError(f"precision must be one of {STEP_PRECISIONS}, got {precision!r}")
-    c, n, t = config, batch_size * seq_len, seq_len
-    backend = "sdpa" if c.attn_backend == "auto" else c.attn_backend
-    key = (precision, backend, c.dropout > 0)
-    if key not in SAVED_EXTRA:
-        raise ValueError(f"no activation model for backend={backend!r}, dropout={c.dropout}, precision={precision!r}")
-    d, dff, v = c.n_embd, c.ff_size, c.vocab_size
-    if precision == "fp32":
-        block = 4 * (8 * n * d + 2 * n * dff) + 16 * n
-        outside = 8 * n * d + 4 * n * v + 16 * n
-    else:
-        block = 24 * n * d + 4 * n * dff + 2 * (4 * d * d + 2 * d * dff) + 16 * n
-        outside = 6 * n * d + 2 * v * d + 4 * n * v + 16 * n
-    per_d, per_head, per_score = SAVED_EXTRA[key]
-    block += per_d * n * d + per_head * n * c.n_head + per_score * batch_size * c.n_head * t * t
-    if c.dropout > 0:
-        outside += 4 * n * d  # the embedding dropout's mask
-    return float(c.n_layer * block + outside)
-
-
-def step_memory(config: GPTConfig, seq_len: int, batch_size: int = 1, precision: str = "fp32") -> Memory:
-    """Peak bytes of one AdamW step of minillm's GPT as ``minillm.train.step.TrainStep`` runs it
-    (the Adam moments already allocated): fp32 weights, gradients and two moments (16 bytes per
-    parameter; bf16 autocast keeps fp32 weights too) and ``activation_bytes``, plus the larger of
-    two moments of backward: the loss's (the log-softmax's output gradient and input gradient,
-    2 · N · V fp32, before any weight gradient exists) or the end of backward (every gradient,
-    plus naive attention's two T×T score gradients). ``activations`` holds that excess over the
-    gradients. ``minillm costs check`` compares the total with measured peaks."""
-    n = param_count(config)
-    acts = activation_bytes(config, seq_len, batch_size, precision)
-    tokens, grads = batch_size * seq_len, 4.0 * n
-    loss_moment = 2 * 4 * tokens * config.vocab_size
-    score_grads = 0.0
-    if config.attn_backend == "naive":
-        score_grads = 2 * (4 if precision == "fp32" else 2) * batch_size * config.n_head * seq_len * seq_len
-    transient = max(loss_moment, grads + score_grads) - grads
-    return Memory(4.0 * n, grads, 8.0 * n, acts + transient)

@@ -1,6 +1,6 @@
 """``minillm costs check``: the memory calculator against the measured peak of real training steps.
 
-Issue 18 / report §3.2 (memory): ``minillm.costs.step_memory`` predicts the bytes of one AdamW
+Issue 18 / report §3.2 (memory): ``minillm.memory_model.step_memory`` predicts the bytes of one AdamW
 training step of minillm's GPT (parameters, gradients, Adam moments, what autograd keeps for
 backward, the largest transient); this module runs the real thing and compares.
 
@@ -135,7 +135,7 @@ def _child(spec_json: str) -> None:
 
 def run_check(specs: list[dict], device: str = "cpu") -> list[dict]:
     """One record per config: the estimate, the measured peak (fresh process each) and their ratio."""
-    from minillm.costs import step_memory
+    from minillm.memory_model import step_memory
 
     records = []
     for spec in specs:
@@ -171,7 +171,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(records, indent=1))
         return 0
-    print(f"One AdamW training step, estimate (minillm.costs.step_memory) vs measured peak on {args.device}:")
+    print(f"One AdamW training step, estimate (minillm.memory_model.step_memory) vs measured peak on {args.device}:")
     print(f"{'config':<22} {'B×T':>9} {'activations':>12} {'estimate':>10} {'measured':>10} {'ratio':>6}")
     for r in records:
         measured = "n/a" if r["measured_bytes"] is None else f"{r['measured_bytes'] / 1e6:.1f} MB"
