@@ -1,6 +1,16 @@
+import os
+
 import pytest
 import torch
 from hypothesis import settings
+
+# pytest-xdist runs the suite in N worker processes (`-n auto` in pyproject.toml); each worker and every
+# subprocess a test starts gets its share of the cores, so N workers never run N x cores threads.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+    torch.set_num_threads(_THREADS)
 
 settings.register_profile("minillm", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("minillm")
