@@ -23,7 +23,10 @@ A user error — a bad flag, a bad value, a missing file — is one line on stde
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from minillm.models.presets import GPT2_NAMES
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -42,7 +45,6 @@ SECTION_MAP = [
     ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs.py", "examples/05_quadratic_cost.py"),
     ("§3.2 instructor demo", "minillm/demo.py", "minillm demo"),
 ]
-GPT2_NAMES = ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
 
 
 class UsageError(Exception):
@@ -95,85 +97,6 @@ def _params(args) -> int:
         f"fp32 weights: {4 * n / 1e9:.2f} GB; + grads + Adam (16 bytes/param, mixed precision): {16 * n / 1e9:.2f} GB"
     )
     return 0
-
-
-def _gb(x: float) -> str:
-    return f"{x / 1e9:,.1f} GB" if x < 1e12 else f"{x / 1e12:,.2f} TB"
-
-
-def _costs_report(args) -> int:
-    from minillm.costs import forward_flops, report_numbers, training_memory
-    from minillm.models import GPTConfig
-
-    r = report_numbers(context_scale=args.scale, model=args.model, base_context=args.context)
-    t0, t1 = r["base_context"], r["base_context"] * r["context_scale"]
-    print("Report §3.2, compute: attention cost grows with the square of the context.")
-    print(
-        f"  {r['context_scale']}x context ({t0:,} -> {t1:,} tokens): attention FLOPs x{r['attention_flops_ratio']:,.0f}"
-        f"  (= {r['context_scale']}^2; the report: 'more than 1000x')"
-    )
-    print(
-        f"  whole {r['model']} forward pass: x{r['whole_model_flops_ratio']:,.0f} — smaller, because the linear layers"
-        f" (x{r['linear_flops_ratio']:.0f}) grow only linearly;"
-    )
-    print(
-        f"  attention is {r['attention_share_short']:.0%} of the FLOPs at {t0:,} tokens and "
-        f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x d_model"
-        f" = {r['crossover_context']:,}."
-    )
-    print()
-    print("Report §3.2, memory: parameters, gradients and optimizer states.")
-    print(f"  100 B parameters x 4 bytes (fp32)          = {_gb(r['params_100b_fp32_bytes'])}   (the report: 400 GB)")
-    print(f"  + grads + Adam, mixed precision (16 B/param) = {_gb(r['params_100b_mixed_adam_bytes'])}")
-    cfg = GPTConfig.from_name(args.model)
-    for recompute in (False, True):
-        m = training_memory(cfg, args.context, batch_size=8, precision="mixed", recompute=recompute)
-        what = "with" if recompute else "without"
-        print(
-            f"  {args.model}, batch 8 x {args.context:,} tokens, {what} recomputation: params {_gb(m.params)}, "
-            f"grads {_gb(m.grads)}, Adam+master {_gb(m.optimizer)}, activations {_gb(m.activations)}"
-            f" -> {_gb(m.total)}"
-        )
-    f = forward_flops(cfg, args.context)
-    print()
-    print(
-        f"{args.model} forward FLOPs per {args.context:,}-token sequence: "
-        f"linear {f.linear:.3g}, attention {f.attention:.3g}"
-    )
-    _beyond_report(args.beyond, args.context * args.scale)
-    return 0
-
-
-def _beyond_report(name: str, context: int) -> None:
-    """Beyond §3.2 (docs/beyond.md): the KV cache of MHA/GQA/MQA/window and experts' total vs active."""
-    from minillm.costs import expert_costs, kv_cache_bytes, param_count
-    from minillm.models import GPTConfig
-
-    base = GPTConfig.from_name(name)
-    window = min(4096, context)
-    variants = [
-        (f"multi-head ({base.n_head} K/V heads)", dict(n_kv_head=base.n_head)),
-        (f"grouped-query ({base.kv_heads}, as released)", {}),
-        ("multi-query (1)", dict(n_kv_head=1)),
-        (f"grouped-query + window {window:,}", dict(window=window)),
-    ]
-    print()
-    print(f"Beyond §3.2, inference memory: the KV cache of {name} (bf16, batch 1), which grows with the context")
-    for what, change in variants:
-        c = GPTConfig.from_name(name, **change)
-        per_token, seq = kv_cache_bytes(c, 1), kv_cache_bytes(c, context)
-        print(f"  {what:<36} {per_token / 1e3:8.1f} kB/token  {_gb(seq):>9} at {context:,} tokens")
-    print(f"  (the bf16 weights: {_gb(2 * param_count(base))})")
-    print()
-    print("Beyond §3.2, mixture-of-experts: every expert is stored, k run per token")
-    for moe in ("mixtral-8x7b", "qwen3-30b-a3b"):
-        c = GPTConfig.from_name(moe)
-        e = expert_costs(c)
-        print(
-            f"  {moe:<14} {c.n_experts} experts, {c.expert_top_k} per token: {e['total_params'] / 1e9:.1f} B parameters,"
-            f" {e['active_params'] / 1e9:.1f} B active; forward FLOPs/token {e['active_flops']:.3g}"
-            f" vs {e['dense_flops']:.3g} if every expert ran"
-        )
 
 
 def _prepare(args) -> int:
@@ -278,7 +201,7 @@ def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParse
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
-    from minillm import demo
+    from minillm import costs_report, demo
     from minillm.bench import attention as bench_attention
     from minillm.bench import components as bench_components
     from minillm.bench import gpu as bench_gpu
@@ -296,16 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     costs = _command(sub, "costs", None, "report §3.2 cost numbers")
     costs = costs.add_subparsers(dest="what", required=True, metavar="WHAT")
-    p = _command(costs, "report", _costs_report, "reproduce the report's compute and memory numbers")
-    p.add_argument("--scale", type=int, default=32, help="context multiplier (report: 32)")
-    p.add_argument("--model", default="gpt2", choices=GPT2_NAMES)
-    p.add_argument("--context", type=int, default=1024, help="base context length")
-    p.add_argument(
-        "--beyond", default="qwen3-0.6b", choices=["llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b"],
-        help="model whose KV cache is shown beside §3.2 (MHA vs GQA vs MQA vs window; docs/beyond.md)",
-    )  # fmt: skip
+    costs_report.add_arguments(
+        _command(costs, "report", costs_report.run, "reproduce the report's compute and memory numbers")
+    )
     bench_memory.add_arguments(
-        _command(costs, "check", bench_memory.run, "the memory calculator against measured peaks of real training steps")
+        _command(
+            costs, "check", bench_memory.run, "the memory calculator against measured peaks of real training steps"
+        )
     )
 
     bench = _command(sub, "bench", None, "benchmarks (table + JSON + PNG)")
@@ -375,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         if extras:  # argparse would name only "minillm"; name the subcommand, as every other error does
             raise UsageError(args.prog, f"unrecognized arguments: {' '.join(extras)}")
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `minillm costs report | head`: the reader has what it wanted; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
+        return 0
     except UsageError as err:  # argparse's own complaint: one line, as for every other user error
         if debug:
             raise

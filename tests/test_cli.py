@@ -204,3 +204,14 @@ def test_sample_uses_the_trained_run(data_dir, tmp_path, capsys):
     (out / "ckpt-0000001" / "tokenizer.json").unlink()
     assert main(["sample", "--ckpt", str(out)]) == 2
     assert "tokenizer.json" in capsys.readouterr().err  # the checkpoint lists it: incomplete without it
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`minillm costs report | head -1`: the reader leaves before the report is written; exit 0, no error."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minillm", "costs", "report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before the first write
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

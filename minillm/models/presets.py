@@ -14,7 +14,7 @@ Docs: docs/beyond.md#presets.
 
 from __future__ import annotations
 
-__all__ = ["PRESETS"]
+__all__ = ["GPT2_NAMES", "PRESETS"]
 
 # GPT-2 (Radford et al. 2019, table 2): learned positions, LayerNorm with biases, GELU, tied.
 _GPT2 = {
@@ -23,6 +23,8 @@ _GPT2 = {
     "gpt2-large": {"n_layer": 36, "n_head": 20, "n_embd": 1280},
     "gpt2-xl": {"n_layer": 48, "n_head": 25, "n_embd": 1600},
 }
+
+GPT2_NAMES = tuple(_GPT2)  # what `minillm params` and `minillm costs report --model` offer
 
 # What Llama/Qwen share: RoPE, RMSNorm, SwiGLU, no biases (Qwen2 adds q/k/v biases).
 _MODERN = {"pos_embedding": "rope", "norm": "rmsnorm", "activation": "swiglu", "bias": False, "dropout": 0.0}
