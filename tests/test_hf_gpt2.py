@@ -94,8 +94,8 @@ def test_bad_directories(tmp_path):
         GPT.from_pretrained(tmp_path / "missing")
     hf_model().save_pretrained(tmp_path)
     cfg = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "llama"}))
-    with pytest.raises(ValueError, match="only GPT-2"):
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "bloom"}))
+    with pytest.raises(ValueError, match="model_type='bloom' is not supported; minillm reads gpt2, llama"):
         GPT.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     data = (tmp_path / "model.safetensors").read_bytes()

@@ -8,51 +8,17 @@ import torch
 
 from minillm import costs
 from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.hf_llama import config_to_hf
 from minillm.models.presets import PRESETS
 
 transformers = pytest.importorskip("transformers")
 
 
 def _hf_model(c: GPTConfig):
-    """The transformers model with the same numbers (written here, from the config's fields)."""
-    if c.norm == "layernorm":
-        cls, cfg = (
-            transformers.GPT2LMHeadModel,
-            transformers.GPT2Config(
-                vocab_size=c.vocab_size, n_positions=c.block_size, n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd
-            ),
-        )
-        return cls, cfg
-    common = {
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.n_embd,
-        "intermediate_size": c.ff_size,
-        "num_hidden_layers": c.n_layer,
-        "num_attention_heads": c.n_head,
-        "num_key_value_heads": c.kv_heads,
-        "max_position_embeddings": c.block_size,
-        "rms_norm_eps": c.norm_eps,
-        "tie_word_embeddings": c.tie_embeddings,
-    }
-    if c.n_experts and c.qk_norm:
-        return transformers.Qwen3MoeForCausalLM, transformers.Qwen3MoeConfig(
-            **common,
-            head_dim=c.head_size,
-            num_experts=c.n_experts,
-            num_experts_per_tok=c.expert_top_k,
-            moe_intermediate_size=c.expert_ff_size,
-            decoder_sparse_step=1,
-            mlp_only_layers=[],
-        )
-    if c.n_experts:
-        return transformers.MixtralForCausalLM, transformers.MixtralConfig(
-            **common, num_local_experts=c.n_experts, num_experts_per_tok=c.expert_top_k
-        )
-    if c.qk_norm:
-        return transformers.Qwen3ForCausalLM, transformers.Qwen3Config(**common, head_dim=c.head_size)
-    if c.qkv_bias:
-        return transformers.Qwen2ForCausalLM, transformers.Qwen2Config(**common)
-    return transformers.LlamaForCausalLM, transformers.LlamaConfig(**common, head_dim=c.head_size)
+    """The transformers class and config for the same numbers: the config.json that save_pretrained
+    writes (minillm.models.hf_llama.config_to_hf, the one mapping; tests/test_hf_families.py checks it)."""
+    hf = config_to_hf(c.to_dict())
+    return getattr(transformers, hf["architectures"][0]), transformers.AutoConfig.for_model(**hf)
 
 
 # 48 layers × 128 experts = 18,432 Linear modules to build: tens of seconds, so the slow tier

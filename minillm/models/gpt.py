@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from minillm.configs import check_fields
 from minillm.kernels import check_backend
-from minillm.models.hf_gpt2 import read_gpt2_dir, write_gpt2_dir
+from minillm.models.hf_llama import read_hf_dir, write_hf_dir
 from minillm.models.presets import PRESETS
 from minillm.models.pretrained import Pretrained, load_weights, locate
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
@@ -53,14 +53,10 @@ class GPTConfig:
     """Hyper-parameters of a GPT; the defaults are GPT-2 small.
 
     The fields after ``attn_backend`` are what later models changed; None means "as GPT-2".
-    Their Hugging Face config.json keys (Llama / Qwen2 / Qwen3 / Mixtral / Qwen3-MoE), for loaders:
-    norm_eps ← rms_norm_eps; d_ff ← intermediate_size; head_dim ← head_dim; n_kv_head ←
-    num_key_value_heads; qkv_bias ← attention_bias (Llama: on o_proj too, so also ``bias``) or True
-    for Qwen2; rope_theta ← rope_theta or rope_parameters["rope_theta"]; qk_norm: Qwen3; window ←
-    sliding_window when use_sliding_window; n_experts ← num_local_experts / num_experts;
-    expert_top_k ← num_experts_per_tok; expert_d_ff ← moe_intermediate_size; expert_norm_topk ←
-    norm_topk_prob (Mixtral: True); aux_loss_coef ← router_aux_loss_coef; tie_embeddings ←
-    tie_word_embeddings; block_size ← max_position_embeddings.
+    minillm/models/hf_llama.py maps them to and from Hugging Face config.json keys (its
+    SIZE_KEYS, OPTIONAL_KEYS, EXPERT_KEYS; hf_gpt2.CONFIG_KEYS for GPT-2): n_embd ← hidden_size,
+    d_ff ← intermediate_size, n_kv_head ← num_key_value_heads, norm_eps ← rms_norm_eps, rope_theta
+    ← rope_parameters / rope_theta, window ← sliding_window, n_experts ← num_experts, ….
     """
 
     vocab_size: int = 50257
@@ -322,19 +318,20 @@ class GPT(nn.Module):
             x = block(x, mask=mask, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
         return self.ln_f(x)
 
-    # -- loading and saving (minillm.models.pretrained, minillm.models.hf_gpt2) -----------------
+    # -- loading and saving (minillm.models.pretrained, minillm.models.hf_llama) -----------------
     @classmethod
     def from_pretrained(cls, path) -> GPT:
         """A GPT from a local directory: a minillm checkpoint (ckpt-*), a ``minillm train`` run
-        directory (its newest checkpoint) or a Hugging Face GPT-2 directory (config.json +
-        model.safetensors or pytorch_model.bin), or what ``minillm.models.pretrained.locate`` found
-        there. Never downloads. ``minillm.load`` also returns the tokenizer."""
+        directory (its newest checkpoint) or a Hugging Face directory of a GPT-2, Llama, Qwen2,
+        Qwen3, Qwen3-MoE or Mixtral model (config.json + model.safetensors, its sharded index, or
+        pytorch_model.bin), or what ``minillm.models.pretrained.locate`` found there. Never
+        downloads. ``minillm.load`` also returns the tokenizer."""
         found = path if isinstance(path, Pretrained) else locate(path)
         if found.kind == "checkpoint":
             model = cls(_config_from_file(found.model_config, found.path / "state.json"))
             load_weights(found.path, model)
             return model
-        config, state = read_gpt2_dir(found.path)
+        config, state = read_hf_dir(found.path)
         model = cls(_config_from_file(config, found.path / "config.json"))
         target = model.state_dict()
         for name, value in state.items():
@@ -346,16 +343,10 @@ class GPT(nn.Module):
         return model
 
     def save_pretrained(self, local_dir):
-        """Write config.json + model.safetensors that ``transformers.GPT2LMHeadModel`` loads."""
-        c, gpt2 = self.config, GPTConfig()
-        beyond = [
-            f"{name}={getattr(c, name)!r}"
-            for name in ("norm", "norm_eps", "head_dim", "n_kv_head", "qkv_bias", "qk_norm", "window", "n_experts")
-            if getattr(c, name) != getattr(gpt2, name)
-        ] + ([f"d_ff={c.d_ff}"] if c.ff_size != 4 * c.n_embd else [])
-        if beyond:  # refused before anything is written
-            raise ValueError(f"the GPT-2 layout cannot express this model: {', '.join(beyond)}")
-        return write_gpt2_dir(c.to_dict(), self.state_dict(), local_dir)
+        """Write config.json + model.safetensors that ``transformers.AutoModelForCausalLM`` loads, in
+        the layout this model is shaped like: GPT-2 (learned positions), else Llama, Qwen2, Qwen3,
+        Qwen3-MoE or Mixtral (``minillm.models.hf_llama.family_of``)."""
+        return write_hf_dir(self.config.to_dict(), self.state_dict(), local_dir)
 
     # -- the small interface minillm.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:

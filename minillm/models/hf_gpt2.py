@@ -25,11 +25,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 
 from minillm.fileio import atomic_write
-from minillm.models.pretrained import CheckpointError, load_tensors
+from minillm.models.pretrained import read_hf_config, read_hf_weights
 
 __all__ = ["config_from_hf", "config_to_hf", "read_gpt2_dir", "weight_map", "write_gpt2_dir"]
 
@@ -107,7 +107,11 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
 
 def config_to_hf(config: dict) -> dict:
     """A Hugging Face GPT-2 config.json for GPTConfig fields; a model GPT-2 cannot express is refused."""
-    problems = []
+    gpt2 = {"norm": "layernorm", "norm_eps": 1e-5, "head_dim": None, "n_kv_head": None, "qkv_bias": None}
+    gpt2 |= {"qk_norm": False, "window": None, "n_experts": 0}
+    problems = [f"{name}={config[name]!r}" for name, value in gpt2.items() if config[name] != value]
+    if config["d_ff"] not in (None, 4 * config["n_embd"]):
+        problems.append(f"d_ff={config['d_ff']} (GPT-2's is 4·n_embd)")
     if config["pos_embedding"] != "learned":
         problems.append(f"pos_embedding={config['pos_embedding']!r} (GPT-2 has learned positions)")
     if not config["bias"]:
@@ -130,44 +134,13 @@ def config_to_hf(config: dict) -> dict:
     }
 
 
-def _read_weights(path: Path) -> dict[str, Tensor]:
-    single, index, legacy = (
-        path / "model.safetensors",
-        path / "model.safetensors.index.json",
-        path / "pytorch_model.bin",
-    )
-    try:
-        if single.is_file():
-            return load_file(single)
-        if index.is_file():  # sharded: a JSON map from tensor name to shard file
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            if not all(isinstance(n, str) and Path(n).name == n for n in shards):  # plain names: no paths out
-                raise ValueError(f"{index.name} names shard files outside {path}: {shards[:3]}")
-            return {k: v for shard in shards for k, v in load_file(path / shard).items()}
-        if legacy.is_file():  # weights_only: a pickle may carry code; this refuses anything but tensors
-            return load_tensors(legacy, "pytorch_model.bin")
-    except CheckpointError as err:  # the refusal says why; do not bury it under "cannot read"
-        raise ValueError(str(err)) from None
-    except Exception as err:  # noqa: BLE001 — every reader's error means the same thing to the user
-        raise ValueError(f"cannot read the weights in {path}: {type(err).__name__}: {err}") from None
-    raise FileNotFoundError(f"{path} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
-
-
 def read_gpt2_dir(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
     """(GPTConfig fields, minillm state dict in float32) of the GPT-2 directory ``path``.
     Missing or unexpected tensors are an error that lists them by their Hugging Face names."""
     path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    try:
-        hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path / 'config.json'} is not valid JSON: {err}") from None
-    if not isinstance(hf, dict):
-        raise ValueError(f"{path / 'config.json'} must hold a JSON object of GPT-2 settings, got {type(hf).__name__}")  # noqa: TRY004 (a user file, not a caller bug)
-    config = config_from_hf(hf, path)
+    config = config_from_hf(read_hf_config(path), path)
     raw = {}
-    for key, value in _read_weights(path).items():  # GPT2Model's names lack GPT2LMHeadModel's "transformer."
+    for key, value in read_hf_weights(path).items():  # GPT2Model's names lack GPT2LMHeadModel's "transformer."
         if not key.endswith(IGNORED_SUFFIXES):
             raw[key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key] = value
     if config["tie_embeddings"]:

@@ -6,7 +6,8 @@ Report §1.2: a model is pre-trained once and used many times. ``GPT.from_pretra
     minillm checkpoint   ckpt-0001000/ holding state.json (+ model.safetensors, trainer.pt,
                          tokenizer.json): what ``minillm train`` and ``Trainer`` write
     run directory        the --out-dir of ``minillm train``: ckpt-* subdirectories; the newest is read
-    Hugging Face GPT-2   config.json + model.safetensors or pytorch_model.bin (minillm.models.hf_gpt2)
+    Hugging Face         config.json + model.safetensors (or its sharded index, or pytorch_model.bin):
+                         GPT-2 (minillm.models.hf_gpt2) or the Llama family (minillm.models.hf_llama)
 
 A checkpoint's files are checked against the SHA-256 digests in its state.json before anything
 is read, and weights are read with safetensors (or ``torch.load(weights_only=True)``): a file you
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model
+from safetensors.torch import load_file, load_model
 from torch import nn
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "load_weights",
     "locate",
     "read_checkpoint_state",
+    "read_hf_config",
+    "read_hf_weights",
     "sha256_file",
 ]
 
@@ -148,7 +151,7 @@ def load_tensors(file: str | Path, what: str = "file"):
 class Pretrained:
     """What ``locate`` found: ``kind`` is "checkpoint" or "huggingface"; ``path`` the directory
     holding the weights (a run directory resolves to its newest checkpoint); ``model_config`` the
-    saved GPTConfig fields (None for Hugging Face: hf_gpt2 reads config.json); ``step`` the
+    saved GPTConfig fields (None for Hugging Face: hf_llama reads config.json); ``step`` the
     training step of a checkpoint; ``tokenizer_file`` a minillm tokenizer.json, if there is one."""
 
     kind: str
@@ -177,5 +180,45 @@ def locate(path: str | Path) -> Pretrained:
         return Pretrained("huggingface", path)
     raise ValueError(
         f"{path} is not a model directory: looked for state.json (a minillm checkpoint), ckpt-* "
-        "subdirectories (a `minillm train` run directory) and config.json (a Hugging Face GPT-2 directory)"
+        "subdirectories (a `minillm train` run directory) and config.json (a Hugging Face model directory)"
     )
+
+
+def read_hf_config(path: str | Path) -> dict:
+    """The JSON object in ``path``/config.json of a Hugging Face model directory."""
+    file = Path(path) / "config.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+    try:
+        hf = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file} is not valid JSON: {err}") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{file} must hold a JSON object of model settings, got {type(hf).__name__}")  # noqa: TRY004 (a user file, not a caller bug)
+    return hf
+
+
+def read_hf_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a Hugging Face directory, by its Hugging Face name: model.safetensors, the
+    shards a model.safetensors.index.json names (large models), or pytorch_model.bin (weights only)."""
+    path = Path(path)
+    single, index, legacy = (
+        path / "model.safetensors",
+        path / "model.safetensors.index.json",
+        path / "pytorch_model.bin",
+    )
+    try:
+        if single.is_file():
+            return load_file(single)
+        if index.is_file():  # sharded: a JSON map from tensor name to shard file
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            if not all(isinstance(n, str) and Path(n).name == n for n in shards):  # plain names: no paths out
+                raise ValueError(f"{index.name} names shard files outside {path}: {shards[:3]}")
+            return {k: v for shard in shards for k, v in load_file(path / shard).items()}
+        if legacy.is_file():  # weights_only: a pickle may carry code; this refuses anything but tensors
+            return load_tensors(legacy, "pytorch_model.bin")
+    except CheckpointError as err:  # the refusal says why; do not bury it under "cannot read"
+        raise ValueError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 — every reader's error means the same thing to the user
+        raise ValueError(f"cannot read the weights in {path}: {type(err).__name__}: {err}") from None
+    raise FileNotFoundError(f"{path} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
