@@ -245,3 +245,35 @@ def test_models_no_layout_expresses_are_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="n_shared_experts=1"):
         GPT(GPTConfig(**swiglu, n_experts=2, n_shared_experts=1)).save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+QWEN = {"vocab_size": 151936, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "torch_dtype": "bfloat16"}
+RELEASED = {  # config.json of released models (Hugging Face hub, abridged to the keys that matter) → preset
+    "qwen2.5-0.5b": {
+        **QWEN, "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+        "num_attention_heads": 14, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+        "tie_word_embeddings": True, "use_sliding_window": False, "sliding_window": 32768, "max_window_layers": 21,
+    },
+    "qwen3-0.6b": {
+        **QWEN, "model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 40960,
+        "tie_word_embeddings": True, "rope_scaling": None, "rope_theta": 1000000, "sliding_window": None,
+    },
+    "qwen3-30b-a3b": {
+        **QWEN, "model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 48,
+        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "max_position_embeddings": 40960,
+        "tie_word_embeddings": False, "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 768,
+        "norm_topk_prob": True, "decoder_sparse_step": 1, "mlp_only_layers": [], "router_aux_loss_coef": 0.001,
+    },
+    "mixtral-8x7b": {
+        "model_type": "mixtral", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "num_local_experts": 8,
+        "num_experts_per_tok": 2, "max_position_embeddings": 32768, "rms_norm_eps": 1e-5, "rope_theta": 1e6,
+        "router_aux_loss_coef": 0.02, "sliding_window": None, "tie_word_embeddings": False,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_released_config_files_give_the_presets(name):
+    assert GPTConfig(**config_from_hf(RELEASED[name])) == GPTConfig.from_name(name)

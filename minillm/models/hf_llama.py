@@ -303,7 +303,7 @@ def read_hf_dir(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
     hf = read_hf_config(path)
     if hf.get("model_type", "gpt2") == "gpt2":
         return hf_gpt2.read_gpt2_dir(path)
-    config = config_from_hf(hf, path / "config.json")
+    config = config_from_hf(hf, path)
     raw = {k: v for k, v in read_hf_weights(path).items() if not k.endswith(IGNORED_SUFFIXES)}
     if config["tie_embeddings"]:
         raw.pop("lm_head.weight", None)  # the same matrix as embed_tokens
