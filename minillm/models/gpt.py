@@ -54,7 +54,7 @@ class GPTConfig:
 
     The fields after ``attn_backend`` are what later models changed; None means "as GPT-2".
     minillm/models/hf_llama.py maps them to and from Hugging Face config.json keys (its
-    SIZE_KEYS, OPTIONAL_KEYS, EXPERT_KEYS; hf_gpt2.CONFIG_KEYS for GPT-2): n_embd ← hidden_size,
+    CONFIG_KEYS, EXPERT_KEYS; hf_gpt2.CONFIG_KEYS for GPT-2): n_embd ← hidden_size,
     d_ff ← intermediate_size, n_kv_head ← num_key_value_heads, norm_eps ← rms_norm_eps, rope_theta
     ← rope_parameters / rope_theta, window ← sliding_window, n_experts ← num_experts, ….
     """

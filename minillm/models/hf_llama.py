@@ -82,16 +82,14 @@ FAMILIES = {
         | {"num_key_value_heads": 8, "num_experts": 8, "num_experts_per_tok": 2, "router_aux_loss_coef": 0.001},
     ),
 }
-SUPPORTED = ("gpt2", *FAMILIES)
-# (Hugging Face config key, GPTConfig field): read one way, written the other.
-SIZE_KEYS = (
-    ("vocab_size", "vocab_size"),
-    ("hidden_size", "n_embd"),
-    ("num_hidden_layers", "n_layer"),
-    ("num_attention_heads", "n_head"),
-    ("intermediate_size", "d_ff"),
-)
-OPTIONAL_KEYS = (  # (key, field, type); absent: the family's default
+# (Hugging Face config key, GPTConfig field, type): read one way, written the other; a key that is
+# absent takes the family's default (transformers' own), and one without a default is required.
+CONFIG_KEYS = (
+    ("vocab_size", "vocab_size", int),
+    ("hidden_size", "n_embd", int),
+    ("num_hidden_layers", "n_layer", int),
+    ("num_attention_heads", "n_head", int),
+    ("intermediate_size", "d_ff", int),
     ("num_key_value_heads", "n_kv_head", int),
     ("max_position_embeddings", "block_size", int),
     ("rms_norm_eps", "norm_eps", float),
@@ -121,20 +119,20 @@ def _get(hf: dict, key: str, kind: type, family: Family, source) -> object:
 
 def _rope_theta(hf: dict, family: Family, source) -> float:
     """θ from ``rope_parameters`` (transformers 5) or top-level ``rope_theta``; scaled RoPE is refused."""
-    for key in ("rope_parameters", "rope_scaling"):
-        rope = hf.get(key)
+    for key in ("rope_parameters", "rope_scaling", None):
+        rope = hf if key is None else hf.get(key)
         if rope is None:
             continue
         if not isinstance(rope, dict):
             raise ValueError(f"{source}: config.json {key} must be an object, got {rope!r}")  # noqa: TRY004 (a user file)
-        kind = rope.get("rope_type", rope.get("type", "default"))
+        kind = rope.get("rope_type", rope.get("type", "default")) if key else "default"
         if kind != "default":
             raise ValueError(
                 f"{source}: {key} asks for rope_type={kind!r}; minillm implements only plain RoPE ('default'), "
                 "not the llama3, yarn, linear, dynamic or longrope frequency scalings"
             )
-        if rope.get("partial_rotary_factor", 1.0) != 1.0:
-            raise ValueError(f"{source}: {key} partial_rotary_factor={rope['partial_rotary_factor']} is not supported")
+        if rope.get("partial_rotary_factor", 1.0) != 1.0:  # RoPE on only part of each head
+            raise ValueError(f"{source}: partial_rotary_factor={rope['partial_rotary_factor']} is not supported")
     theta = (hf.get("rope_parameters") or {}).get("rope_theta", hf.get("rope_theta", family.defaults["rope_theta"]))
     return _get({"rope_theta": theta}, "rope_theta", float, family, source)
 
@@ -166,10 +164,11 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
     """GPTConfig fields from a Llama-family config.json; settings minillm cannot run are refused by name."""
     model_type = hf.get("model_type")
     if model_type not in FAMILIES:
-        raise ValueError(f"{source}: model_type={model_type!r} is not supported; minillm reads {', '.join(SUPPORTED)}")
+        raise ValueError(
+            f"{source}: model_type={model_type!r} is not supported; minillm reads gpt2, {', '.join(FAMILIES)}"
+        )
     family = FAMILIES[model_type]
-    fields = {ours: _get(hf, key, int, family, source) for key, ours in SIZE_KEYS}
-    fields |= {ours: _get(hf, key, kind, family, source) for key, ours, kind in OPTIONAL_KEYS}
+    fields = {ours: _get(hf, key, kind, family, source) for key, ours, kind in CONFIG_KEYS}
     fields["n_kv_head"] = fields["n_kv_head"] or fields["n_head"]
     head_dim = _get(hf, "head_dim", int, family, source)
     fields["head_dim"] = None if head_dim in (None, fields["n_embd"] // fields["n_head"]) else head_dim
@@ -240,13 +239,10 @@ def config_to_hf(config: dict) -> dict:
     hf = {
         "model_type": model_type,
         "architectures": [family.architecture],
-        **{key: c[ours] for key, ours in SIZE_KEYS},
+        **{key: c[ours] for key, ours, _ in CONFIG_KEYS},
         "intermediate_size": c["d_ff"] or 4 * c["n_embd"],
         "num_key_value_heads": c["n_kv_head"] or c["n_head"],
         "head_dim": c["head_dim"] or c["n_embd"] // c["n_head"],
-        "max_position_embeddings": c["block_size"],
-        "rms_norm_eps": c["norm_eps"],
-        "tie_word_embeddings": c["tie_embeddings"],
         "hidden_act": "silu",
         "rope_parameters": {"rope_type": "default", "rope_theta": theta},
         "rope_theta": theta,  # what transformers 4 reads; 5 reads rope_parameters
