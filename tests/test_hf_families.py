@@ -196,6 +196,7 @@ REFUSED = {  # config.json changes minillm cannot run, and what the error must s
     "size as a string": ("qwen2", {"hidden_size": "64"}, r"config.json hidden_size='64' is not a positive integer"),
     "missing size": ("qwen2", {"vocab_size": None}, "config.json lacks 'vocab_size'"),
     "rope not an object": ("qwen2", {"rope_parameters": 5}, "config.json rope_parameters must be an object"),
+    "heads": ("qwen2", {"num_key_value_heads": 3}, "config.json: n_head=4 is not divisible by n_kv_head=3"),
 }
 
 
@@ -207,6 +208,13 @@ def test_unsupported_configs_are_refused_by_name(tmp_path, name):
     with pytest.raises(ValueError, match=message) as err:
         GPT.from_pretrained(tmp_path)
     assert str(tmp_path) in str(err.value)  # the error names the directory it read
+
+
+def test_config_json_that_is_not_json_is_named(tmp_path):
+    hf_model("qwen2").save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2",')
+    with pytest.raises(ValueError, match=r"config.json is not valid JSON"):
+        GPT.from_pretrained(tmp_path)
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
