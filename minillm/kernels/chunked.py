@@ -12,6 +12,9 @@ denominator l and a running weighted sum of values (the "online softmax", Milako
     acc   = acc · exp(m - m_new) + P_j V_j
     O     = acc / l                     after the last block; L = m + log l is kept for backward
 
+The code runs the same recurrence in base 2 (scores times log2 e, exp2 for exp): the exponential
+is the costliest element-wise step, and exp2 is about twice as fast as exp on a CPU.
+
 The backward pass (FlashAttention-2, Dao 2023, Algorithm 2) recomputes P_j = exp(S_j - L) per
 block instead of storing it, with D = rowsum(dO ∘ O):
 
@@ -34,6 +37,8 @@ Docs: docs/quadratic-cost.md.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from einops import rearrange
 from torch import Tensor
@@ -42,6 +47,8 @@ from minillm.kernels.checks import check_attention_inputs
 from minillm.kernels.masks import check_window
 
 __all__ = ["chunked_attention"]
+
+LOG2E = math.log2(math.e)  # exp(x) = exp2(x · log2 e)
 
 
 def _acc_dtype(t: Tensor) -> torch.dtype:
@@ -58,9 +65,9 @@ def _tile_mask(mask: Tensor | None, i0: int, i1: int, j0: int, j1: int) -> Tenso
 
 
 def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=None) -> Tensor:
-    """Masked scores of queries i0:i1 against keys j0:j1, in the accumulation dtype.
+    """Masked base-2 scores of queries i0:i1 against keys j0:j1, in the accumulation dtype.
 
-    ``q_tile`` is already multiplied by the scale and in the accumulation dtype; ``k_tile`` is
+    ``q_tile`` is already multiplied by scale · log2 e and in the accumulation dtype; ``k_tile`` is
     brought to it before the product (in fp16, entries around 1e2 already overflow). The result is
     a fresh tensor that callers may overwrite in place.
     """
@@ -70,7 +77,7 @@ def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=No
         if m.dtype == torch.bool:
             s.masked_fill_(~m, float("-inf"))
         else:
-            s.add_(m)
+            s.add_(m, alpha=LOG2E)  # the additive mask is in natural-log units
     if causal and j1 - 1 > i0 + offset:  # the tile reaches past the diagonal for some query
         q_pos = torch.arange(i0, i1, device=s.device)[:, None] + offset  # (rows, 1)
         k_pos = torch.arange(j0, j1, device=s.device)[None, :]  # (1, cols)
@@ -84,22 +91,24 @@ def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=No
 
 # --8<-- [start:flash-forward]
 def _forward(q, k, v, mask, causal, scale, block_q, block_k, window=None):
-    """Algorithm 1 (FlashAttention-2 order): for each query tile, stream over the key tiles."""
+    """Algorithm 1 (FlashAttention-2 order): for each query tile, stream over the key tiles.
+
+    Scores are kept in base 2 (q is scaled by scale · log2 e, so exp(x) = exp2(x · log2 e)):
+    the exponential is the costliest element-wise step and exp2 is about twice as fast as exp on
+    a CPU; FlashAttention's own kernels do the same. The kept statistic is L = m + log2 l.
+    """
     t_q, t_k = q.shape[-2], k.shape[-2]
     offset = t_k - t_q  # queries are the last t_q positions
     acc_dtype = _acc_dtype(q)
-    q_scaled = q.to(acc_dtype) * scale  # (..., T_q, d), in the accumulation dtype
-    # V with an extra column of ones: P @ [V, 1] gives the weighted values *and* the row sums of
-    # P in one matmul, so the running denominator l rides along as the last column of acc.
-    ones = torch.ones((*v.shape[:-1], 1), dtype=acc_dtype, device=v.device)
-    v_ones = torch.cat([v.to(acc_dtype), ones], dim=-1)  # (..., T_k, d_v + 1)
+    q2 = q.to(acc_dtype) * (scale * LOG2E)  # (..., T_q, d): scores come out in base 2
     out = torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device=q.device)  # (..., T_q, d_v)
-    lse = torch.empty((*q.shape[:-1], 1), dtype=acc_dtype, device=q.device)  # (..., T_q, 1)
+    lse = torch.empty((*q.shape[:-1], 1), dtype=acc_dtype, device=q.device)  # (..., T_q, 1), base 2
     for i0 in range(0, t_q, block_q):
         i1 = min(i0 + block_q, t_q)
-        q_tile = q_scaled[..., i0:i1, :]  # (..., rows, d)
+        q_tile = q2[..., i0:i1, :]  # (..., rows, d)
         m = torch.full((*q_tile.shape[:-1], 1), float("-inf"), dtype=acc_dtype, device=q.device)  # running max
-        acc = torch.zeros((*q_tile.shape[:-1], v.shape[-1] + 1), dtype=acc_dtype, device=q.device)  # [Σ P V, l]
+        l = torch.zeros_like(m)  # running denominator Σ exp2(s - m)
+        acc = torch.zeros((*q_tile.shape[:-1], v.shape[-1]), dtype=acc_dtype, device=q.device)  # Σ P V
         key_end = min(t_k, i1 + offset) if causal else t_k  # later keys are in every row's future
         key_start = 0 if window is None else max(0, i0 + offset - window + 1)  # older keys: outside every window
         for j0 in range(key_start - key_start % block_k, max(key_end, 0), block_k):
@@ -109,14 +118,15 @@ def _forward(q, k, v, mask, causal, scale, block_q, block_k, window=None):
             )  # (..., rows, cols)
             m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
             m_safe = m_new.masked_fill(torch.isneginf(m_new), 0.0)  # rows with nothing visible yet
-            p = s.sub_(m_safe).exp_()  # in place: the tile's unnormalised softmax
-            correction = torch.exp(m - m_safe)  # rescales what was summed under the old max
-            acc.mul_(correction).add_(p @ v_ones[..., j0:j1, :])  # (..., rows, d_v + 1)
+            p = s.sub_(m_safe).exp2_()  # in place: the tile's unnormalised softmax
+            correction = torch.exp2(m - m_safe)  # rescales what was summed under the old max
+            l.mul_(correction).add_(p.sum(dim=-1, keepdim=True))
+            acc.mul_(correction).add_(p @ v[..., j0:j1, :].to(acc_dtype))  # (..., rows, d_v)
             m = m_new
-        acc, denom = acc[..., :-1], acc[..., -1:]  # (..., rows, d_v), (..., rows, 1) = l
-        dead = denom == 0  # no visible key at all: output 0, like the naive path
-        out[..., i0:i1, :] = torch.where(dead, 0.0, acc / denom.masked_fill(dead, 1.0))
-        lse[..., i0:i1, :] = torch.where(dead, float("inf"), m + torch.log(denom.masked_fill(dead, 1.0)))
+        dead = l == 0  # no visible key at all: output 0, like the naive path
+        l = l.masked_fill(dead, 1.0)
+        out[..., i0:i1, :] = torch.where(dead, 0.0, acc / l)
+        lse[..., i0:i1, :] = torch.where(dead, float("inf"), m + torch.log2(l))
     return out, lse
 
 
@@ -129,7 +139,8 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out, w
     offset = t_k - t_q
     acc_dtype = _acc_dtype(q)
     up = lambda t: t.to(acc_dtype)
-    q_scaled = q.to(acc_dtype) * scale  # (..., T_q, d), in the accumulation dtype
+    q_up = up(q)  # (..., T_q, d)
+    q2 = q_up * (scale * LOG2E)  # (..., T_q, d): base-2 scores, as in the forward pass
     d_out = up(d_out)
     d_row = (d_out * up(out)).sum(dim=-1, keepdim=True)  # (..., T_q, 1) = rowsum(dO ∘ O)
     dq = torch.zeros(q.shape, dtype=acc_dtype, device=q.device)
@@ -137,23 +148,22 @@ def _backward(q, k, v, mask, causal, scale, block_q, block_k, out, lse, d_out, w
     dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     for j0 in range(0, t_k, block_k):
         j1 = min(j0 + block_k, t_k)
-        k_tile, v_tile = k[..., j0:j1, :], up(v[..., j0:j1, :])  # (..., cols, d), (..., cols, d_v)
+        k_tile, v_tile = up(k[..., j0:j1, :]), up(v[..., j0:j1, :])  # (..., cols, d), (..., cols, d_v)
         dk_tile = torch.zeros(k_tile.shape, dtype=acc_dtype, device=k.device)
         dv_tile = torch.zeros(v_tile.shape, dtype=acc_dtype, device=v.device)
         first_q = max(0, j0 - offset) if causal else 0  # earlier queries cannot see this tile
         end_q = t_q if window is None else min(t_q, j1 - 1 + window - offset)  # later queries: tile left their window
         for i0 in range(first_q - first_q % block_q, end_q, block_q):
             i1 = min(i0 + block_q, t_q)
-            q_tile = q_scaled[..., i0:i1, :]
-            s = _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window)
-            p = s.sub_(lse[..., i0:i1, :]).exp_()  # (..., rows, cols): the softmax, recomputed
+            s = _tile_scores(q2[..., i0:i1, :], k_tile, mask, causal, i0, i1, j0, j1, offset, window)
+            p = s.sub_(lse[..., i0:i1, :]).exp2_()  # (..., rows, cols): the softmax, recomputed
             do_tile = d_out[..., i0:i1, :]
             # sum_to_size: with grouped-query attention a K/V head gets the sum over its group
             dv_tile += (p.transpose(-2, -1) @ do_tile).sum_to_size(dv_tile.shape)
             ds = (do_tile @ v_tile.transpose(-2, -1)).sub_(d_row[..., i0:i1, :]).mul_(p)  # P ∘ (dP - D)
-            dq[..., i0:i1, :] += ds @ up(k_tile)
-            dk_tile += (ds.transpose(-2, -1) @ q_tile).sum_to_size(dk_tile.shape)  # q_tile holds one scale
-        dk[..., j0:j1, :] = dk_tile
+            dq[..., i0:i1, :] += ds @ k_tile
+            dk_tile += (ds.transpose(-2, -1) @ q_up[..., i0:i1, :]).sum_to_size(dk_tile.shape)
+        dk[..., j0:j1, :] = dk_tile * scale
         dv[..., j0:j1, :] = dv_tile
     return (dq * scale).to(q.dtype), dk, dv
 
@@ -195,7 +205,7 @@ def chunked_attention(
     mask: Tensor | None = None,
     scale: float | None = None,
     block_size: int = 256,
-    block_q: int | None = 512,
+    block_q: int | None = None,
     window: int | None = None,
 ) -> Tensor:
     """Exact attention, key block by key block; O(T·block) extra memory in forward and backward.
@@ -204,7 +214,8 @@ def chunked_attention(
     describes (H_kv divides H). ``causal``: the queries are the *last* T_q of the T_k positions
     (bottom-right). ``mask``: bool (True = may attend) or float additive, broadcastable to
     (..., H, T_q, T_k); no gradient flows into it. ``block_size`` keys × ``block_q`` queries per
-    tile (``block_q=None``: same as ``block_size``); 512 × 256 was fastest on a 2-core x86 CPU in fp32.
+    tile (``block_q=None``: same as ``block_size``); 256 × 256 was fastest on a 2-core x86 CPU in fp32
+    (benchmarks/README.md), and square tiles leave only one masked tile per row on the diagonal.
     ``window`` W (with ``causal``): the query at position p sees keys p - W + 1 … p; key tiles
     outside every window are skipped (O(T·W) work).
     """
