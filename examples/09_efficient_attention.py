@@ -34,6 +34,7 @@ from minillm import GPT, CharTokenizer, GPTConfig
 from minillm.costs import kv_cache_bytes
 from minillm.data import python_docs_text
 from minillm.plotting import subplots
+from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +195,22 @@ def main(argv=None) -> dict:
         "  experts are large and spread over accelerators, and its extra parameters need more data than this."
     )
     plot(results, args.context, args.out)
+    rows = [
+        [
+            name,
+            f"{r['params']:,}",
+            f"{r['val_loss']:.3f}",
+            f"{r['train_tok_s']:,.0f}",
+            f"{r['kv_bytes'] / 2**20:.1f} MiB",
+            f"{r['kv_predicted'] / 2**20:.1f} MiB",
+            f"{r['decode_tok_s']:,.0f}",
+        ]
+        for name, r in results.items()
+    ]
+    kv = f"KV cache at T = {args.context:,}"
+    columns = ["variant", "parameters", "val loss", "train tokens/s", kv, "predicted", "decode tokens/s"]
+    # docs/beyond.md's table (tools/update_tables.py)
+    write_results("09", columns, rows, seed=args.seed, quick=args.quick, figures=results)
     return results
 
 

@@ -4,6 +4,10 @@
                        → ``python tools/update_tables.py`` → the block between
                          ``<!-- results:<key> -->`` and ``<!-- /results:<key> -->`` in README.md / docs
 
+One figure inside a sentence or a table cell is marked inline, by its row (first cell) and column:
+
+    <!-- results:06 "PPO, β = 0" "true score" -->0.674<!-- /results -->
+
 A number in the README is therefore a number some run printed, with the run's seed, torch version and
 machine beside it; ``tests/test_results_tables.py`` fails when a marked table and its file disagree.
 Quick (smoke) runs, and runs inside pytest unless given a directory, write nothing, so a test never
@@ -24,12 +28,24 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["MARKER", "RESULTS_DIR", "load_results", "render_table", "results_path", "update_text", "write_results"]
+__all__ = [
+    "INLINE",
+    "MARKER",
+    "RESULTS_DIR",
+    "figure_cell",
+    "load_results",
+    "render_table",
+    "results_path",
+    "update_text",
+    "write_results",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "results" / "examples"
 # <!-- results:06 --> ... <!-- /results:06 -->  (key: letters, digits, '_' and '-')
 MARKER = re.compile(r"<!-- results:([\w-]+) -->\n(.*?)<!-- /results:\1 -->", re.DOTALL)
+# <!-- results:06 "PPO, β = 0" "true score" -->0.674<!-- /results -->  (one cell, on one line)
+INLINE = re.compile(r'<!-- results:([\w-]+) "([^"\n]+)" "([^"\n]+)" -->([^\n]*?)<!-- /results -->')
 _KEY = re.compile(r"[\w-]+")
 
 
@@ -118,11 +134,28 @@ def load_results(key: str, results_dir: str | Path | None = None) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def figure_cell(data: dict, row: str, column: str) -> str:
+    """The cell of ``data``'s table in the row whose first cell is ``row``, under ``column``."""
+    key = data["key"]
+    if column not in data["columns"]:
+        raise ValueError(f"results:{key} has no column {column!r}; columns: {data['columns']}")
+    found = [r for r in data["rows"] if r and r[0] == row]
+    if not found:
+        raise ValueError(f"results:{key} has no row {row!r}; rows: {[r[0] for r in data['rows'] if r]}")
+    return found[0][data["columns"].index(column)]
+
+
 def update_text(text: str, results_dir: str | Path | None = None) -> str:
-    """``text`` with every marked block replaced by the table its results file generates."""
+    """``text`` with every marked block replaced by the table its results file generates, and every
+    inline marker by its cell."""
 
     def block(match: re.Match) -> str:
         key = match.group(1)
         return f"<!-- results:{key} -->\n{render_table(load_results(key, results_dir))}\n<!-- /results:{key} -->"
 
-    return MARKER.sub(block, text)
+    def inline(match: re.Match) -> str:
+        key, row, column = match.group(1, 2, 3)
+        cell = figure_cell(load_results(key, results_dir), row, column)
+        return f'<!-- results:{key} "{row}" "{column}" -->{cell}<!-- /results -->'
+
+    return INLINE.sub(inline, MARKER.sub(block, text))

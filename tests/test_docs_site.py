@@ -10,6 +10,7 @@ import posixpath
 import re
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,10 @@ def test_formulas_are_math_not_code(doc):
         ("第一项。\n- 第二项", "第一项。\n- 第二项"),
         ("[报告对照表](report-map.md) 列出", "[报告对照表](report-map.md)列出"),  # Chinese link text, Chinese after
         ("见 [术语表](g.md)", "见[术语表](g.md)"),
-        ("见 [glossary](g.md) 一页", "见 [glossary](g.md) 一页"),  # English link text keeps its spaces  # a list item starts its own block
+        (
+            "见 [glossary](g.md) 一页",
+            "见 [glossary](g.md) 一页",
+        ),  # English link text keeps its spaces  # a list item starts its own block
         ("注意力是加权\n**求和**", "注意力是加权**求和**"),  # emphasis counts as its text
     ],
 )
@@ -191,3 +195,20 @@ def test_included_code_is_highlighted_on_the_page(site):
         code = [re.sub(r"<[^>]+>", "", block) for block in re.findall(r"<pre\b.*?</pre>", page, flags=re.DOTALL)]
         assert any("def train_step" in c for c in code), lang
         assert any("def cosine_lr" in c for c in code), lang
+
+
+def test_links_to_a_section_land_on_it(site):
+    """Every in-site link with a #fragment finds an element with that id on its target page; the
+    bilingual glossary links both languages' chapters, so their headings share these ids."""
+    missing = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        article = re.search(r"<article.*?</article>", text, re.DOTALL)
+        for href in re.findall(r'href="([^":]*)#([^"]+)"', article.group(0) if article else ""):
+            target = (page.parent / href[0]).resolve() if href[0] else page
+            if target.is_dir():
+                target = target / "index.html"
+            frag = urllib.parse.unquote(html.unescape(href[1]))
+            if not target.is_file() or f'id="{frag}"' not in target.read_text(encoding="utf-8"):
+                missing.append(f"{page.relative_to(site)} -> {href[0]}#{frag}")
+    assert not missing, "\n".join(missing[:20])

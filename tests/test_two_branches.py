@@ -1,5 +1,6 @@
 """Example 11: the decoder-only branch sees "src <eos> <bos> answer <eos>" with the loss on the answer
-only, both branches get the same parameter budget, and the quick run learns in both."""
+only, both branches get the same parameter budget, and the quick run learns in both (exact match, not
+just a falling loss)."""
 
 import math
 import runpy
@@ -55,8 +56,18 @@ def test_same_parameter_budget():
 def test_quick_run_learns_in_both_branches():
     figures = EX["main"](["--quick"])
     assert set(figures) == {"encoder-decoder", "decoder-only GPT"}
-    # the decoder-only branch learns more slowly at this size (one measured quick run: loss 1.65 at
-    # step 100 where the encoder-decoder had 0.12), so its floor is on the loss, not the answers
-    assert figures["encoder-decoder"]["exact_match"] > 0.5  # chance: 1 in 10**length
+    # measured quick run: both 100 % exact match; an untrained model scores ~0 % (chance is 1 in
+    # 10**length) and a model that learned only the lengths and <eos> still gets ~1.7 nats per digit
     for name, f in figures.items():
-        assert f["final_loss"] < 0.75 * math.log(13), (name, f)  # ln(vocab) at random init
+        assert f["exact_match"] >= 0.8, (name, f)
+        assert f["final_loss"] < 0.1 * math.log(13), (name, f)  # ln(vocab) at random init
+
+
+def test_gpt_branch_uses_learned_positions():
+    """GPT-2's std-0.02 embeddings beside a unit-amplitude sinusoidal table drown the tokens (the GPT
+    stalled at loss 1.62, 2 % exact match); the example keeps GPT-2's learned positions."""
+    task = DigitTask("reverse", 1, 4)
+    gpt = EX["decoder_only"](task, d=128, heads=4, d_ff=512, budget=10**6)
+    assert gpt.config.pos_embedding == "learned"
+    tokens = gpt.wte.weight.norm(dim=1).mean()
+    assert tokens < 0.5 and gpt.wpe.weight.norm(dim=1).mean() < 0.5  # the same scale, both trained

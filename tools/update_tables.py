@@ -1,7 +1,7 @@
 """Regenerate the results tables in README.md and docs/ (en + zh) from results/examples/*.json.
 
 A table between ``<!-- results:06 -->`` and ``<!-- /results:06 -->`` is written from
-results/examples/06.json, which example 06 writes at the end of a full run (seed, torch version,
+results/examples/06.json (one cell: ``<!-- results:06 "row" "column" -->0.674<!-- /results -->``), which example 06 writes at the end of a full run (seed, torch version,
 machine and the figures it printed; minillm/results.py). tests/test_results_tables.py fails when a
 marked table and its results file disagree.
 
@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minillm.results import MARKER, update_text
+from minillm.results import INLINE, MARKER, update_text
 
 
 def marked_files() -> list[Path]:
-    """README.md and every docs page (en + zh) that holds at least one results marker."""
+    """README.md and every docs page (en + zh) that holds at least one results marker (table or inline)."""
     candidates = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    return [p for p in candidates if MARKER.search(p.read_text(encoding="utf-8"))]
+    return [p for p in candidates if any(m.search(p.read_text(encoding="utf-8")) for m in (MARKER, INLINE))]
 
 
 def examples(keys: list[str]) -> list[Path]:
