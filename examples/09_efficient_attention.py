@@ -45,6 +45,13 @@ VARIANTS = {  # each is a small diff of one base config
     "window": {"window": 32},
     "MoE": {"n_experts": 4, "expert_top_k": 2, "expert_d_ff": 192},  # 2 × 192 = the dense 384
 }
+LABELS = {  # the rows of docs/beyond.md's table
+    "MHA": "MHA (8 K/V heads)",
+    "GQA": "GQA (2 K/V heads)",
+    "MQA": "MQA (1 K/V head)",
+    "window": "window W = 32",
+    "MoE": "MoE (4 × half width, top-2)",
+}
 
 
 def base_config(vocab_size: int, block_size: int, n_layer: int, n_embd: int, **change) -> GPTConfig:
@@ -197,7 +204,7 @@ def main(argv=None) -> dict:
     plot(results, args.context, args.out)
     rows = [
         [
-            name,
+            LABELS[name],
             f"{r['params']:,}",
             f"{r['val_loss']:.3f}",
             f"{r['train_tok_s']:,.0f}",

@@ -135,11 +135,16 @@ def load_results(key: str, results_dir: str | Path | None = None) -> dict:
 
 
 def figure_cell(data: dict, row: str, column: str) -> str:
-    """The cell of ``data``'s table in the row whose first cell is ``row``, under ``column``."""
+    """The cell of ``data``'s table under ``column``, in the row whose first cell is ``row`` or, for
+    ``row="#n"``, in the n-th row (1-based: a one-row table, or a row whose label holds numbers)."""
     key = data["key"]
     if column not in data["columns"]:
         raise ValueError(f"results:{key} has no column {column!r}; columns: {data['columns']}")
-    found = [r for r in data["rows"] if r and r[0] == row]
+    if re.fullmatch(r"#\d+", row):
+        n = int(row[1:])
+        found = data["rows"][n - 1 : n] if n >= 1 else []
+    else:
+        found = [r for r in data["rows"] if r and r[0] == row]
     if not found:
         raise ValueError(f"results:{key} has no row {row!r}; rows: {[r[0] for r in data['rows'] if r]}")
     return found[0][data["columns"].index(column)]

@@ -84,6 +84,9 @@ def test_inline_figure_round_trip(tmp_path):
     new = update_text(page, tmp_path)
     assert new == 'PPO at <!-- results:06 "PPO, β = 0" "true score" -->0.674<!-- /results --> (was 0.750).\n'
     assert update_text(new, tmp_path) == new
+    assert update_text('<!-- results:06 "#1" "true score" --><!-- /results -->', tmp_path).count("0.674") == 1
+    with pytest.raises(ValueError, match="no row '#2'"):
+        update_text('<!-- results:06 "#2" "true score" --><!-- /results -->', tmp_path)
     with pytest.raises(ValueError, match="no row 'DPO'"):
         update_text('<!-- results:06 "DPO" "true score" --><!-- /results -->', tmp_path)
     with pytest.raises(ValueError, match="no column 'KL'"):
