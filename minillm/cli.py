@@ -143,7 +143,7 @@ def _sample(args) -> int:
         if value < low:  # checked before the model is loaded
             raise ValueError(f"{flag} must be an integer >= {low}, got {value}")
     check_sampling(args.temperature, args.top_k, args.top_p)
-    model, tok = load(args.ckpt)  # a checkpoint, a run directory (its newest checkpoint) or a GPT-2 directory
+    model, tok = load(args.ckpt)  # a checkpoint, a run directory (its newest checkpoint) or a HF directory
     if tok is None:
         raise ValueError(f"{args.ckpt} has no minillm tokenizer.json, so the prompt cannot be encoded")
     prompt, ids = _encode_prompt(tok, args.prompt)

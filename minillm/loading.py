@@ -2,7 +2,8 @@
 
 Report §1.2: pre-train once, then use. ``path`` is any directory ``GPT.from_pretrained`` reads
 (minillm.models.pretrained): a checkpoint ``ckpt-*`` or a run directory written by
-``minillm train`` / ``Trainer`` (its newest checkpoint), or a Hugging Face GPT-2 directory.
+``minillm train`` / ``Trainer`` (its newest checkpoint), or a Hugging Face directory of GPT-2, Llama,
+Qwen2, Qwen3, Qwen3-MoE or Mixtral weights (minillm.models.hf_gpt2, minillm.models.hf_llama).
 
 The tokenizer is the minillm tokenizer.json saved in the checkpoint (``Trainer`` copies the data
 directory's), read by ``minillm.tokenizers.load_tokenizer``. It is None where there is none: a
@@ -22,7 +23,7 @@ __all__ = ["load"]
 
 
 def load(path: str | Path) -> tuple[GPT, CharTokenizer | BPETokenizer | None]:
-    """``(model, tokenizer)`` from a checkpoint, run or Hugging Face GPT-2 directory; the model is
+    """``(model, tokenizer)`` from a checkpoint, run or Hugging Face directory; the model is
     on the CPU in eval mode, the tokenizer None where the directory has none (module docstring)."""
     found = locate(path)  # checks the files once; a directory of another kind is a ValueError naming each kind
     model = GPT.from_pretrained(found).eval()
