@@ -95,7 +95,9 @@ def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
     # -> 6,356,992; attention QK^T and AV over T = 32 keys: 2 x 2 x 4 layers x 32 x 256 = 131,072; training = 3x
     assert r["flops_per_token"] == 3 * (6_356_992 + 131_072) == 19_464_192
     row = r["rows"][0]
-    assert row["mode"] == "eager" and row["tokens_per_s"] > 0 and row["mfu"] is None  # CPU: no peak known
+    assert row["mode"] == "eager" and row["tokens_per_s"] > 0
+    assert r["peak_source"].startswith("measured") and r["peak_flops"] > 0  # CPU: the GEMM probe's peak
+    assert row["mfu"] == pytest.approx(row["achieved_tflops"] * 1e12 / r["peak_flops"])
     assert bench_train([*args, "--peak-tflops", "1.0"]) == 0
     row = json.loads(out.read_text())["rows"][0]
     assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 1.0)

@@ -35,6 +35,8 @@ Docs: docs/transformer.md#self-attention.
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -123,6 +125,21 @@ class MultiHeadAttention(nn.Module):
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value lengths differ: {tuple(key.shape)} vs {tuple(value.shape)}")
 
+    def _project(
+        self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Q = x W_q, K = x W_k, V = x W_v. In training self-attention they run as one matmul on the
+        three weights stacked (what GPT-2's ``c_attn`` stores): one large product is faster than three
+        small ones, forward and backward. The stacking copies the weights once per call, which pays
+        off over a batch of tokens but not in a one-token decoding step, so that path stays three
+        products; adapted layers (LoRA, int8) always do."""
+        projs = (self.q_proj, self.k_proj, self.v_proj)
+        if not (self_attention and torch.is_grad_enabled() and all(type(p) is nn.Linear for p in projs)):
+            return self.q_proj(query), self.k_proj(key), self.v_proj(value)
+        weight = torch.cat([p.weight for p in projs])  # (q_out + 2·kv_out, d_model)
+        bias = None if self.q_proj.bias is None else torch.cat([p.bias for p in projs])
+        return F.linear(query, weight, bias).split([p.out_features for p in projs], dim=-1)  # 3 × (B, T, out)
+
     def forward(
         self,
         query: Tensor,
@@ -155,9 +172,10 @@ class MultiHeadAttention(nn.Module):
                 f"a KV cache of window={kv_cache.window} drops keys this layer (window={self.window}) needs"
             )
 
-        q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
-        k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
-        v = rearrange(self.v_proj(value), "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
+        q, k, v = self._project(query, key, value, self_attention)
+        q = rearrange(q, "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
+        k = rearrange(k, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
+        v = rearrange(v, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, H_kv, T_k, hd)
 
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)  # each head normalised on its own
@@ -170,6 +188,8 @@ class MultiHeadAttention(nn.Module):
         if mask is not None and mask.dim() == 3:
             mask = mask[:, None]  # (B, 1, T_q, T_k): same mask for every head
         dropout_p = self.dropout if self.training else 0.0
+        if is_causal and q.shape[-2] == 1 and self.window is None:
+            is_causal = False  # one newest query (a decoding step) sees every key: no mask to build
 
         weights = None
         if self.attn_backend == "naive" or need_weights:  # the explicit softmax(QKᵀ/√d)V, step by step
