@@ -2,7 +2,7 @@
 
 Outputs and dQ, dK, dV are compared with the explicit softmax in float64 (fp32 ≤ 1e-4, fp16 ≤ 2e-2)
 over a grid of T in {1, 17, 64, 129, 200}, causal (bottom-right) and not, T_q ≠ T_k, d in
-{16, 64, 128} and grouped K/V. The default run samples the grid (≤ 60 s on 2 cores); the full grid is
+{16, 64, 128}, grouped K/V and sliding windows narrower than, equal to and wider than a tile. The default run samples the grid (≤ 60 s on 2 cores); the full grid is
 slow. TRITON_INTERPRET must be set before triton itself is imported (Triton's own tl.max and tl.sum
 are @triton.jit functions), so the interpreter checks run in a fresh process
 (tests/helpers/triton_worker.py) and this process is never changed.
@@ -55,6 +55,11 @@ SAMPLE = [
     (1, 129, True, 128, 4, 1, "float32"),
     (129, 129, True, 64, 4, 2, "float16"),
     (17, 200, False, 16, 2, 2, "float16"),
+    # sliding windows (the 8th field): inside one tile, one tile wide, spanning tiles; a KV cache; empty rows
+    (129, 129, True, 64, 4, 2, "float32", 17),
+    (64, 200, True, 16, 2, 1, "float32", 40),
+    (200, 200, True, 16, 2, 2, "float32", 64),
+    (200, 129, True, 16, 2, 2, "float16", 1),
 ]
 FULL = [
     (t_q, t_k, causal, d, 4, 2, dtype)
@@ -62,6 +67,9 @@ FULL = [
     for causal in (False, True)
     for d, dtype in ((16, "float32"), (64, "float16"), (128, "float32"))
     if (t_q, t_k, causal, d, 4, 2, dtype) not in SAMPLE
+] + [  # every length pair once with a window, the windows taking turns
+    (t_q, t_k, True, 16, 4, 2, "float32", (1, 17, 64, 100)[i % 4])
+    for i, (t_q, t_k) in enumerate(itertools.product(LENGTHS, LENGTHS))
 ]
 
 
@@ -71,7 +79,7 @@ def _key(check) -> str:
 
 @pytest.fixture(scope="module")
 def sample_results():
-    return _worker([["case", *c] for c in SAMPLE] + [["registry"], ["bad_input"]])
+    return _worker([["case", *c] for c in SAMPLE] + [["registry"], ["bad_input"], ["window_skips"]])
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +101,11 @@ def test_matches_float64_reference_full_grid(full_results, case):
 def test_registry_leading_dims_and_scale(sample_results):
     """backend="triton" through attention(): any leading dims, (T, d), a custom scale; auto stays sdpa."""
     assert sample_results["registry"] == "ok"
+
+
+def test_tiles_outside_every_window_are_never_read(sample_results):
+    """NaN keys and values wholly before every query's window reach no output or gradient (the O(T·W) skip)."""
+    assert sample_results["window_skips"] == "ok"
 
 
 def test_bad_input_names_what_is_supported(sample_results):
@@ -148,7 +161,7 @@ def test_every_variant_compiles_without_spills_on_tensor_cores(arch):
     from minillm.kernels.triton_compile import ARCHS, compile_report
 
     records = compile_report(arch)
-    assert len(records) == 3 * 2 * 2 * 2  # kernel × head_dim × dtype × causal
+    assert len(records) == 3 * 2 * 2 * 3  # kernel × head_dim × dtype × (none, causal, window)
     for r in records:
         assert r["spills"] == 0, r
         assert r["tensor_cores"] and r["mma"] == ("wgmma" if arch == "sm_90" else "mma.sync"), r

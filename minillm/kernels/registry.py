@@ -73,19 +73,19 @@ def _triton_unavailable(q: Tensor) -> str | None:
         return f"triton does not import ({err})"
 
 
-def _triton(q, k, v, causal, mask, scale, dropout_p, window=None):  # window: refused by resolve_backend
-    return _triton_module().triton_attention(q, k, v, causal=causal, mask=mask, scale=scale)
+def _triton(q, k, v, causal, mask, scale, dropout_p, window=None):
+    return _triton_module().triton_attention(q, k, v, causal=causal, mask=mask, scale=scale, window=window)
 
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("naive", _naive, True, _runs_anywhere, window=True),  # the explicit softmax(QKᵀ/√d)V (kernels/naive.py)
-        Backend("chunked", _chunked, False, _runs_anywhere, window=True),  # FlashAttention in PyTorch (kernels/chunked.py)
-        Backend("sdpa", sdpa_attention, True, _runs_anywhere, window=True),  # torch's fused kernels (kernels/sdpa.py)
         Backend(
-            "triton", _triton, False, _triton_unavailable
-        ),  # FlashAttention-2 in Triton (kernels/triton_attention.py)
+            "chunked", _chunked, False, _runs_anywhere, window=True
+        ),  # FlashAttention in PyTorch (kernels/chunked.py)
+        Backend("sdpa", sdpa_attention, True, _runs_anywhere, window=True),  # torch's fused kernels (kernels/sdpa.py)
+        Backend("triton", _triton, False, _triton_unavailable, window=True),  # FlashAttention-2 (triton_attention.py)
     )
 }
 BACKEND_NAMES = ("auto", *BACKENDS)

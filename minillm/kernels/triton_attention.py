@@ -16,9 +16,12 @@ K/V tile and walks the query tiles (and the query heads of its group, so grouped
 no atomics either); ``_dq_kernel`` owns a query tile and walks the key tiles. Both are
 deterministic; the price is computing S and P twice.
 
-Causal is minillm's bottom-right rule: query i sees keys j ≤ i + (T_k - T_q). Tiles wholly
-visible skip the mask (the MASKED=False loop), tiles on the diagonal or past T_k apply it, and
-tiles wholly in the future are never visited, which halves the causal work.
+Causal is minillm's bottom-right rule: query i sees keys j ≤ i + (T_k - T_q); a sliding window W
+(kernels/masks.py) also hides keys j ≤ i + (T_k - T_q) - W. Tiles wholly visible skip the mask
+(the MASKED=False loop), tiles on the diagonal, on the window's edge or past T_k apply it, and
+tiles wholly in the future or wholly before the window are never visited: causal halves the
+work, and a window W makes it O(T·W) instead of O(T²). ``_key_tiles`` computes these bounds once
+for the forward and dQ kernels; ``_dkdv_kernel`` has the transposed ones.
 
 Tile sizes come from ``CONFIGS`` (per GPU generation, kernel and head size), not runtime
 autotuning: autotune needs a driver, and a table is something a student can read. With
@@ -39,8 +42,18 @@ import triton.language as tl
 from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
+from minillm.kernels.masks import check_window
 
-__all__ = ["CONFIGS", "HEAD_DIMS", "INTERPRETED", "TileConfig", "config_for", "triton_attention", "unsupported"]
+__all__ = [
+    "CONFIGS",
+    "HEAD_DIMS",
+    "INTERPRETED",
+    "WINDOW_CONFIGS",
+    "TileConfig",
+    "config_for",
+    "triton_attention",
+    "unsupported",
+]
 
 HEAD_DIMS = (16, 32, 64, 128)  # tl.arange needs powers of two; tl.dot needs ≥ 16
 GPU_DTYPES = (torch.float16, torch.bfloat16)  # fp32 would make tl.dot use TF32 silently
@@ -59,7 +72,7 @@ class TileConfig:
 # `minillm kernels compile` (0 spills, shared memory within the limit); see the docs for timings.
 _SM90 = {"fwd": (128, 64, 4, 3), "dkdv": (64, 128, 8, 3), "dq": (128, 64, 8, 3)}
 _SM90_D128 = {"fwd": (128, 64, 8, 3), "dkdv": (32, 64, 8, 2), "dq": (128, 64, 8, 2)}
-_SM80 = {"fwd": (128, 64, 4, 3), "dkdv": (32, 64, 4, 3), "dq": (64, 64, 4, 3)}
+_SM80 = {"fwd": (128, 64, 8, 3), "dkdv": (32, 64, 8, 3), "dq": (64, 64, 8, 3)}  # 8 warps: 0 spills with a window too
 _SM80_D128 = {"fwd": (128, 32, 8, 2), "dkdv": (32, 64, 8, 2), "dq": (64, 64, 8, 2)}
 _INTERPRETER = {"fwd": (32, 64, 1, 1), "dkdv": (32, 64, 1, 1), "dq": (32, 64, 1, 1)}  # unequal: tests both
 CONFIGS: dict[tuple[str, str, int], TileConfig] = {
@@ -70,24 +83,35 @@ CONFIGS: dict[tuple[str, str, int], TileConfig] = {
 } | {("interpreter", kernel, d): TileConfig(*_INTERPRETER[kernel]) for kernel in _INTERPRETER for d in HEAD_DIMS}
 
 
-def config_for(arch: str, kernel: str, head_dim: int) -> TileConfig:
-    return CONFIGS[(arch, kernel, head_dim)]
+# A sliding window adds a third tile loop; on sm_90 with d ≤ 64 that spills at 4 warps (fwd) and 3 stages (dK/dV).
+WINDOW_CONFIGS = {("sm90", "fwd", d): TileConfig(128, 64, 8, 3) for d in (16, 32, 64)} | {
+    ("sm90", "dkdv", d): TileConfig(64, 128, 8, 2) for d in (16, 32, 64)
+}
+
+
+def config_for(arch: str, kernel: str, head_dim: int, window: bool = False) -> TileConfig:
+    key = (arch, kernel, head_dim)
+    return WINDOW_CONFIGS.get(key, CONFIGS[key]) if window else CONFIGS[key]
 
 
 # --8<-- [start:triton-forward]
 @triton.jit
 def _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, offset, qk_scale,
-               MASKED: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+               MASKED: tl.constexpr, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr,
+               BLOCK_N: tl.constexpr):  # fmt: skip
     """Algorithm 1's inner loop: fold key tiles lo, lo + BLOCK_N, … < hi into (acc, l, m)."""
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n  # (BLOCK_N,) key positions
         k = tl.load(K + cols[None, :] * HEAD_DIM + offs_d[:, None], mask=cols[None, :] < T_k, other=0.0)  # (D, N)
         v = tl.load(V + cols[:, None] * HEAD_DIM + offs_d[None, :], mask=cols[:, None] < T_k, other=0.0)  # (N, D)
         s = tl.dot(q, k) * qk_scale  # (BLOCK_M, BLOCK_N) scores, log2 units
-        if MASKED:  # only the diagonal and the tail tile pay for the mask
+        if MASKED:  # only the diagonal, the window's edge and the tail tile pay for the mask
             visible = cols[None, :] < T_k
             if CAUSAL:
-                visible = visible & (cols[None, :] <= offs_m[:, None] + offset)
+                diag = offs_m[:, None] + offset  # (BLOCK_M, 1) each row's own position
+                visible = visible & (cols[None, :] <= diag)
+                if WINDOW > 0:
+                    visible = visible & (cols[None, :] > diag - WINDOW)
             s = tl.where(visible, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))  # (BLOCK_M,)
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that saw no key yet: 2^-inf = 0, not NaN
@@ -100,8 +124,30 @@ def _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, offs
 
 
 @triton.jit
-def _fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale,
-                CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+def _key_tiles(start_m, T_k, offset, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+    """The key tiles of query rows start_m … start_m + BLOCK_M - 1: masked [lo, a), whole [a, b), masked [b, hi)."""
+    if CAUSAL:
+        hi = tl.minimum(T_k, start_m + BLOCK_M + offset)  # later keys are in every row's future
+        if WINDOW > 0:
+            lo = tl.maximum(start_m + offset - WINDOW + 1, 0) // BLOCK_N * BLOCK_N  # earlier: before every window
+            # whole tiles every row sees: from the last row's window start to the first row's diagonal
+            a = tl.minimum(tl.cdiv(tl.maximum(start_m + BLOCK_M + offset - WINDOW, lo), BLOCK_N) * BLOCK_N, hi)
+        else:
+            lo = 0
+            a = 0
+        b = tl.minimum(tl.maximum(tl.maximum(start_m + offset + 1, 0) // BLOCK_N * BLOCK_N, a), hi)
+    else:
+        lo = 0
+        a = 0
+        b = T_k // BLOCK_N * BLOCK_N  # whole tiles; the tail tile past T_k is masked
+        hi = T_k
+    return lo, a, b, hi
+
+
+@triton.jit
+def _fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
+                HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)  # b · H + h; its K/V head is b · H_kv + h // group = bh // group
     Q += bh.to(tl.int64) * T_q * HEAD_DIM  # tensors are contiguous (B, H, T, D)
@@ -117,17 +163,14 @@ def _fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale,
     l_i = tl.zeros((BLOCK_M,), tl.float32)  # running denominator
     acc = tl.zeros((BLOCK_M, HEAD_DIM), tl.float32)  # running Σ P V
     qk_scale = scale * 1.4426950408889634  # log2(e): exp(x) = 2^(x · log2 e)
-    if CAUSAL:
-        hi = tl.minimum(T_k, start_m + BLOCK_M + offset)  # later keys are in every row's future
-        full = tl.minimum(hi, start_m + offset + 1)  # keys that every row of the tile may see
-    else:
-        hi = T_k
-        full = T_k
-    full = tl.maximum(full, 0) // BLOCK_N * BLOCK_N  # whole unmasked tiles; the rest is masked
-    acc, l_i, m_i = _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, 0, full, T_k, offset, qk_scale,
-                               False, CAUSAL, HEAD_DIM, BLOCK_N)  # fmt: skip
-    acc, l_i, m_i = _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, full, hi, T_k, offset, qk_scale,
-                               True, CAUSAL, HEAD_DIM, BLOCK_N)  # fmt: skip
+    lo, a, b, hi = _key_tiles(start_m, T_k, offset, CAUSAL, WINDOW, BLOCK_M, BLOCK_N)
+    if WINDOW > 0:  # the window's trailing edge (without a window the loop would be empty: not compiled at all)
+        acc, l_i, m_i = _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, lo, a, T_k, offset,
+                                   qk_scale, True, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
+    acc, l_i, m_i = _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, a, b, T_k, offset, qk_scale,
+                               False, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
+    acc, l_i, m_i = _fwd_tiles(acc, l_i, m_i, q, K, V, offs_m, offs_n, offs_d, b, hi, T_k, offset, qk_scale,
+                               True, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
     dead = l_i == 0.0  # no visible key (causal with T_q > T_k): output 0, like the naive path
     l_safe = tl.where(dead, 1.0, l_i)
     tl.store(O + offs_m[:, None] * HEAD_DIM + offs_d[None, :], (acc / l_safe[:, None]).to(O.dtype.element_ty),
@@ -141,7 +184,7 @@ def _fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale,
 
 @triton.jit
 def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, offs_m, offs_n, offs_d, lo, hi, T_q, offset, qk_scale,
-                MASKED: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr):  # fmt: skip
+                MASKED: tl.constexpr, WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr):  # fmt: skip
     """Algorithm 2 for one K/V tile: accumulate dK, dV over query tiles lo … < hi (transposed: keys are rows)."""
     for start_m in range(lo, hi, BLOCK_M):
         rows = start_m + offs_m  # (BLOCK_M,) query positions; rows ≥ T_q load L = +inf, so P = 0
@@ -151,7 +194,11 @@ def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, offs_m, offs_n, offs_d, lo, hi,
         delta = tl.load(DELTA + rows, mask=rows < T_q, other=0.0)  # (BLOCK_M,) = rowsum(dO ∘ O)
         p_t = tl.math.exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :])  # (BLOCK_N, BLOCK_M) = Pᵀ
         if MASKED:
-            p_t = tl.where(offs_n[:, None] <= rows[None, :] + offset, p_t, 0.0)
+            diag = rows[None, :] + offset  # (1, BLOCK_M) each query's own position
+            visible = offs_n[:, None] <= diag
+            if WINDOW > 0:
+                visible = visible & (offs_n[:, None] > diag - WINDOW)
+            p_t = tl.where(visible, p_t, 0.0)
         dv += tl.dot(p_t.to(do.dtype), do)  # dV += Pᵀ dO
         dp_t = tl.dot(v, tl.trans(do))  # (BLOCK_N, BLOCK_M) = (dO Vᵀ)ᵀ
         ds_t = p_t * (dp_t - delta[None, :])  # dSᵀ = Pᵀ ∘ (dPᵀ - D)
@@ -160,8 +207,8 @@ def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, offs_m, offs_n, offs_d, lo, hi,
 
 
 @triton.jit
-def _dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA, T_q, T_k, group, scale,
-                 CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+def _dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
+                 WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_n = tl.program_id(0) * BLOCK_N
     bh_kv = tl.program_id(1)  # b · H_kv + kv head
     kv_base = bh_kv.to(tl.int64) * T_k * HEAD_DIM
@@ -175,27 +222,42 @@ def _dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA, T_q, T_k, group, scale,
     dv = tl.zeros((BLOCK_N, HEAD_DIM), tl.float32)
     qk_scale = scale * 1.4426950408889634
     offset = T_k - T_q
-    if CAUSAL:  # query i sees key j iff j ≤ i + offset
+    if CAUSAL:  # query i sees key j iff j ≤ i + offset (and, with a window, i + offset - WINDOW < j)
         lo = tl.maximum(start_n - offset, 0) // BLOCK_M * BLOCK_M  # first query tile that sees a key here
-        mid = tl.cdiv(tl.maximum(start_n + BLOCK_N - 1 - offset, lo), BLOCK_M) * BLOCK_M  # from here all see all
+        mid = tl.cdiv(tl.maximum(start_n + BLOCK_N - 1 - offset, lo), BLOCK_M) * BLOCK_M  # from here all see all…
+        if WINDOW > 0:
+            hi = tl.minimum(T_q, tl.maximum(start_n + BLOCK_N - 1 - offset + WINDOW, 0))  # later: past every window
+            mid = tl.minimum(mid, hi)
+            end = tl.minimum(
+                tl.maximum(tl.maximum(start_n - offset + WINDOW, 0) // BLOCK_M * BLOCK_M, mid), hi
+            )  # …to here
+        else:
+            end = T_q
+            hi = T_q
     else:
         lo = 0
         mid = 0
+        end = T_q
+        hi = T_q
     for g in range(group):  # every query head that reads this K/V head: dK, dV sum over the group
         bh = bh_kv * group + g
         q_base = bh.to(tl.int64) * T_q
         Qg, DOg = Q + q_base * HEAD_DIM, DO + q_base * HEAD_DIM
         dk, dv = _dkdv_tiles(dk, dv, k, v, Qg, DOg, LSE + q_base, DELTA + q_base, offs_m, offs_n, offs_d,
-                             lo, mid, T_q, offset, qk_scale, True, HEAD_DIM, BLOCK_M)  # fmt: skip
+                             lo, mid, T_q, offset, qk_scale, True, WINDOW, HEAD_DIM, BLOCK_M)  # fmt: skip
         dk, dv = _dkdv_tiles(dk, dv, k, v, Qg, DOg, LSE + q_base, DELTA + q_base, offs_m, offs_n, offs_d,
-                             mid, T_q, T_q, offset, qk_scale, False, HEAD_DIM, BLOCK_M)  # fmt: skip
+                             mid, end, T_q, offset, qk_scale, False, WINDOW, HEAD_DIM, BLOCK_M)  # fmt: skip
+        if WINDOW > 0:  # the queries whose window ends inside this key tile
+            dk, dv = _dkdv_tiles(dk, dv, k, v, Qg, DOg, LSE + q_base, DELTA + q_base, offs_m, offs_n, offs_d,
+                                 end, hi, T_q, offset, qk_scale, True, WINDOW, HEAD_DIM, BLOCK_M)  # fmt: skip
     tl.store(DK + kv_base + kv_ptrs, (dk * scale).to(DK.dtype.element_ty), mask=offs_n[:, None] < T_k)
     tl.store(DV + kv_base + kv_ptrs, dv.to(DV.dtype.element_ty), mask=offs_n[:, None] < T_k)
 
 
 @triton.jit
 def _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, offset, qk_scale,
-              MASKED: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+              MASKED: tl.constexpr, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr,
+              BLOCK_N: tl.constexpr):  # fmt: skip
     """Algorithm 2 for one query tile: dQ += dS K over key tiles lo … < hi (padded keys are 0, so add 0)."""
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
@@ -203,7 +265,11 @@ def _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, 
         v = tl.load(V + cols[:, None] * HEAD_DIM + offs_d[None, :], mask=cols[:, None] < T_k, other=0.0)  # (N, D)
         p = tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None])  # (BLOCK_M, BLOCK_N), recomputed
         if MASKED and CAUSAL:
-            p = tl.where(cols[None, :] <= offs_m[:, None] + offset, p, 0.0)
+            diag = offs_m[:, None] + offset
+            visible = cols[None, :] <= diag
+            if WINDOW > 0:
+                visible = visible & (cols[None, :] > diag - WINDOW)
+            p = tl.where(visible, p, 0.0)
         dp = tl.dot(do, tl.trans(v))  # (BLOCK_M, BLOCK_N)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k)  # (BLOCK_M, D)
@@ -211,8 +277,8 @@ def _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, 
 
 
 @triton.jit
-def _dq_kernel(Q, K, V, DO, DQ, LSE, DELTA, T_q, T_k, group, scale,
-               CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
+def _dq_kernel(Q, K, V, DO, DQ, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
+               WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)
     q_base = bh.to(tl.int64) * T_q
@@ -229,16 +295,14 @@ def _dq_kernel(Q, K, V, DO, DQ, LSE, DELTA, T_q, T_k, group, scale,
     dq = tl.zeros((BLOCK_M, HEAD_DIM), tl.float32)
     qk_scale = scale * 1.4426950408889634
     offset = T_k - T_q
-    if CAUSAL:  # the forward's bounds
-        hi = tl.minimum(T_k, start_m + BLOCK_M + offset)
-        full = tl.maximum(tl.minimum(hi, start_m + offset + 1), 0) // BLOCK_N * BLOCK_N
-    else:
-        hi = T_k
-        full = T_k
-    dq = _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, 0, full, T_k, offset, qk_scale,
-                   False, CAUSAL, HEAD_DIM, BLOCK_N)  # fmt: skip
-    dq = _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, full, hi, T_k, offset, qk_scale,
-                   True, CAUSAL, HEAD_DIM, BLOCK_N)  # fmt: skip
+    lo, a, b, hi = _key_tiles(start_m, T_k, offset, CAUSAL, WINDOW, BLOCK_M, BLOCK_N)  # the forward's tiles
+    if WINDOW > 0:
+        dq = _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, lo, a, T_k, offset, qk_scale,
+                       True, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
+    dq = _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, a, b, T_k, offset, qk_scale,
+                   False, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
+    dq = _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, b, hi, T_k, offset, qk_scale,
+                   True, CAUSAL, WINDOW, HEAD_DIM, BLOCK_N)  # fmt: skip
     tl.store(DQ + q_ptrs, (dq * scale).to(DQ.dtype.element_ty), mask=offs_m[:, None] < T_q)
 
 
@@ -272,36 +336,36 @@ def unsupported(q: Tensor) -> str | None:
     return None
 
 
-def _launch(kernel, grid, cfg: TileConfig, *args, causal: bool, head_dim: int) -> None:
-    kernel[grid](*args, CAUSAL=causal, HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n,
+def _launch(kernel, grid, cfg: TileConfig, *args, causal: bool, window: int, head_dim: int) -> None:
+    kernel[grid](*args, CAUSAL=causal, WINDOW=window, HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n,
                  num_warps=cfg.num_warps, num_stages=cfg.num_stages)  # fmt: skip
 
 
-def _forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor]:
+def _forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float, window: int) -> tuple[Tensor, Tensor]:
     b, h, t_q, d = q.shape
     t_k, group = k.shape[2], h // k.shape[1]
     o = torch.empty_like(q)  # (B, H, T_q, D)
     lse = torch.empty((b, h, t_q), dtype=torch.float32, device=q.device)  # log2-sum-exp per query row
-    cfg = config_for(_arch(q), "fwd", d)
+    cfg = config_for(_arch(q), "fwd", d, window > 0)
     grid = (triton.cdiv(t_q, cfg.block_m), b * h)
-    _launch(_fwd_kernel, grid, cfg, q, k, v, o, lse, t_q, t_k, group, scale, causal=causal, head_dim=d)
+    _launch(_fwd_kernel, grid, cfg, q, k, v, o, lse, t_q, t_k, group, scale, causal=causal, window=window, head_dim=d)
     return o, lse
 
 
-def _backward(q, k, v, o, lse, do, causal: bool, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+def _backward(q, k, v, o, lse, do, causal: bool, scale: float, window: int) -> tuple[Tensor, Tensor, Tensor]:
     b, h, t_q, d = q.shape
     h_kv, t_k = k.shape[1], k.shape[2]
     delta = (do.float() * o.float()).sum(-1)  # (B, H, T_q) = rowsum(dO ∘ O), the D of Algorithm 2
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     arch = _arch(q)
-    cfg = config_for(arch, "dkdv", d)
+    cfg = config_for(arch, "dkdv", d, window > 0)
     grid = (triton.cdiv(t_k, cfg.block_n), b * h_kv)
     _launch(_dkdv_kernel, grid, cfg, q, k, v, do, dk, dv, lse, delta, t_q, t_k, h // h_kv, scale,
-            causal=causal, head_dim=d)  # fmt: skip
-    cfg = config_for(arch, "dq", d)
+            causal=causal, window=window, head_dim=d)  # fmt: skip
+    cfg = config_for(arch, "dq", d, window > 0)
     grid = (triton.cdiv(t_q, cfg.block_m), b * h)
     _launch(_dq_kernel, grid, cfg, q, k, v, do, dq, lse, delta, t_q, t_k, h // h_kv, scale,
-            causal=causal, head_dim=d)  # fmt: skip
+            causal=causal, window=window, head_dim=d)  # fmt: skip
     return dq, dk, dv
 
 
@@ -309,17 +373,17 @@ class _TritonAttention(torch.autograd.Function):
     """Forward saves O and L (not P); backward recomputes P tile by tile."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal, scale):
-        o, lse = _forward(q, k, v, causal, scale)
+    def forward(ctx, q, k, v, causal, scale, window):
+        o, lse = _forward(q, k, v, causal, scale, window)
         ctx.save_for_backward(q, k, v, o, lse)
-        ctx.causal, ctx.scale = causal, scale
+        ctx.causal, ctx.scale, ctx.window = causal, scale, window
         return o
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, lse = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, o, lse, do.contiguous(), ctx.causal, ctx.scale)
-        return dq, dk, dv, None, None
+        dq, dk, dv = _backward(q, k, v, o, lse, do.contiguous(), ctx.causal, ctx.scale, ctx.window)
+        return dq, dk, dv, None, None, None
 
 
 def _as_bhtd(t: Tensor) -> Tensor:
@@ -329,15 +393,24 @@ def _as_bhtd(t: Tensor) -> Tensor:
 
 
 def triton_attention(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None, scale: float | None = None
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+    window: int | None = None,
 ) -> Tensor:
     """softmax(Q Kᵀ · scale) V by the Triton kernels above; differentiable in q, k and v.
 
     q (..., H, T_q, d), k and v (..., H_kv, T_k, d) as minillm.kernels.checks describes, with d
-    in HEAD_DIMS and d_v = d. ``causal``: bottom-right. No ``mask`` (use "sdpa" or "chunked").
+    in HEAD_DIMS and d_v = d. ``causal``: bottom-right; ``window`` W (needs ``causal``): the query at
+    position p sees keys p - W + 1 … p, and tiles outside every window are skipped. No ``mask``
+    (use "sdpa" or "chunked").
     CUDA: fp16/bf16 on sm_80+; CPU under TRITON_INTERPRET=1: fp32/fp16.
     """
     check_attention_inputs(q, k, v)
+    check_window(window, causal)
     reason = unsupported(q)
     if reason is None and mask is not None:
         reason = "it takes causal=True/False but no mask; use 'sdpa' or 'chunked' for masks"
@@ -350,4 +423,5 @@ def triton_attention(
     q4, k4, v4 = _as_bhtd(q), _as_bhtd(k), _as_bhtd(v)  # (B, H, T_q, D), (B, H_kv, T_k, D) ×2
     if q4.numel() == 0 or k4.shape[2] == 0:  # nothing to launch: no rows, or no keys (every row sees nothing)
         return (q * 0).sum(-1, keepdim=True).expand(out_shape) + (k.sum() + v.sum()) * 0
-    return _TritonAttention.apply(q4, k4, v4, bool(causal), scale).reshape(out_shape)  # (..., H, T_q, d)
+    w = 0 if window is None else int(window)  # 0: no window (a compile-time constant: one variant per W)
+    return _TritonAttention.apply(q4, k4, v4, bool(causal), scale, w).reshape(out_shape)  # (..., H, T_q, d)

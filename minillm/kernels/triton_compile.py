@@ -5,7 +5,7 @@
 Triton compiles ahead of time: ``triton.compile(ASTSource(kernel, signature, constexprs),
 target=GPUTarget("cuda", 90, 32))`` lowers a kernel through Triton's GPU IR (TTGIR) to PTX and a
 cubin without touching a driver. For each kernel of minillm/kernels/triton_attention.py (forward,
-backward dK/dV, backward dQ) × head size × dtype × causal, this prints what decides its speed:
+backward dK/dV, backward dQ) × head size × dtype × mask (none, causal, causal + sliding window), this prints what decides its speed:
 
 - registers per thread and spills, from the ``ptxas -v`` bundled with Triton (spills go to slow
   local memory; a FlashAttention kernel should have none);
@@ -35,6 +35,7 @@ ARCHS = {"sm_90": (90, 227), "sm_80": (80, 163)}  # arch -> (capability, shared 
 KERNELS = ("fwd", "dkdv", "dq")
 HEAD_DIMS = (64, 128)
 DTYPES = {"fp16": "fp16", "bf16": "bf16"}  # our name -> Triton's pointer type suffix
+MASKS = {"none": (False, False), "causal": (True, False), "window": (True, True)}  # -> (CAUSAL, WINDOWED)
 # The arguments of each kernel before its constexprs, with their Triton types ("*" = pointer to).
 _ARGS = {
     "fwd": ["*T Q", "*T K", "*T V", "*T O", "*fp32 LSE", "i32 T_q", "i32 T_k", "i32 group", "fp32 scale"],
@@ -107,14 +108,17 @@ def _ptxas_usage(ptx: str, capability: int) -> tuple[int, int]:
     return registers, spills
 
 
-def compile_kernel(kernel: str, head_dim: int, dtype: str, causal: bool, arch: str = "sm_90") -> dict:
+def compile_kernel(
+    kernel: str, head_dim: int, dtype: str, causal: bool, arch: str = "sm_90", window: bool = False
+) -> dict:
     """Compile one kernel variant for ``arch``; its record for the table and --json."""
     triton, ASTSource, GPUTarget = _triton_aot()
     ta, fns = _kernels()
     capability, shared_limit = ARCHS[arch]
-    cfg = ta.config_for(arch.replace("_", ""), kernel, head_dim)
+    cfg = ta.config_for(arch.replace("_", ""), kernel, head_dim, window)
     args = [a.replace("*T", "*" + DTYPES[dtype]).split() for a in _ARGS[kernel]]
-    constexprs = {"CAUSAL": causal, "HEAD_DIM": head_dim, "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n}
+    constexprs = {"CAUSAL": causal, "WINDOW": 4096 if window else 0, "HEAD_DIM": head_dim}  # a Mistral-sized W
+    constexprs |= {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n}
     signature = {name: ty for ty, name in args} | {name: "constexpr" for name in constexprs}
     # Alignment hints the runtime would give: torch's allocations are 16-byte aligned.
     attrs = {(i,): [["tt.divisibility", 16]] for i, (ty, _) in enumerate(args) if ty.startswith("*")}
@@ -133,6 +137,7 @@ def compile_kernel(kernel: str, head_dim: int, dtype: str, causal: bool, arch: s
         "head_dim": head_dim,
         "dtype": dtype,
         "causal": causal,
+        "window": window,
         "arch": arch,
         "block_m": cfg.block_m,
         "block_n": cfg.block_n,
@@ -149,29 +154,33 @@ def compile_kernel(kernel: str, head_dim: int, dtype: str, causal: bool, arch: s
 
 
 def compile_report(arch: str = "sm_90", kernels=KERNELS, head_dims=HEAD_DIMS, dtypes=tuple(DTYPES)) -> list[dict]:
-    """Every variant: kernel × head_dim × dtype × causal (non-causal first)."""
+    """Every variant: kernel × head_dim × dtype × mask (none, causal, causal with a sliding window)."""
     if arch not in ARCHS:
         raise ValueError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHS)}")
     return [
-        compile_kernel(kernel, d, dtype, causal, arch)
+        compile_kernel(kernel, d, dtype, causal, arch, window)
         for kernel in kernels
         for d in head_dims
         for dtype in dtypes
-        for causal in (False, True)
+        for causal, window in MASKS.values()
     ]
 
 
 def format_table(records: list[dict]) -> str:
-    head = f"{'kernel':<6} {'d':>4} {'dtype':<5} {'causal':<6} {'tiles':>8} {'warps':>5} {'stages':>6} "
+    head = f"{'kernel':<6} {'d':>4} {'dtype':<5} {'mask':<6} {'tiles':>8} {'warps':>5} {'stages':>6} "
     head += f"{'regs':>5} {'spills':>6} {'shared KiB':>10} {'tensor cores':<12}"
     lines = [head]
     for r in records:
         lines.append(
-            f"{r['kernel']:<6} {r['head_dim']:>4} {r['dtype']:<5} {r['causal']!s:<6} "
+            f"{r['kernel']:<6} {r['head_dim']:>4} {r['dtype']:<5} {_mask_name(r):<6} "
             f"{r['block_m']:>4}x{r['block_n']:<3} {r['num_warps']:>5} {r['num_stages']:>6} {r['registers']:>5} "
             f"{r['spills']:>6} {r['shared_kb']:>10.1f} {r['mma'] or 'NONE':<12}"
         )
     return "\n".join(lines)
+
+
+def _mask_name(record: dict) -> str:
+    return next(name for name, flags in MASKS.items() if flags == (record["causal"], record["window"]))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

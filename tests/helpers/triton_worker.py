@@ -1,6 +1,6 @@
 """Run by tests/test_triton.py in a fresh process (TRITON_INTERPRET must be set before triton is imported:
 Triton's own tl.max/tl.sum are @triton.jit functions too). argv[1]: JSON list of checks, each
-["case", t_q, t_k, causal, d, heads, kv_heads, dtype] or [name]; prints JSON {check id: "ok" or the failure}."""
+["case", t_q, t_k, causal, d, heads, kv_heads, dtype(, window)] or [name]; prints JSON {check id: "ok" or the failure}."""
 
 import json
 import sys
@@ -13,8 +13,8 @@ from minillm.kernels import attention, resolve_backend, scaled_dot_product_atten
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
-def case(t_q, t_k, causal, d, heads, kv_heads, dtype):
-    """Output and dQ, dK, dV of the Triton kernel against the float64 explicit softmax."""
+def case(t_q, t_k, causal, d, heads, kv_heads, dtype, window=None):
+    """Output and dQ, dK, dV of the Triton kernel against the float64 explicit softmax (sliding ``window``)."""
     from minillm.kernels.triton_attention import triton_attention
 
     dtype = DTYPES[dtype]
@@ -24,10 +24,10 @@ def case(t_q, t_k, causal, d, heads, kv_heads, dtype):
     d_out = torch.randn(1, heads, t_q, d, generator=g, dtype=torch.float64)
     q, k, v, d_out = (t.to(dtype).double() for t in (q, k, v, d_out))  # the values the kernel sees
     ref = [t.clone().requires_grad_() for t in (q, k, v)]
-    want = scaled_dot_product_attention(*ref, is_causal=causal)
+    want = scaled_dot_product_attention(*ref, is_causal=causal, window=window)
     want_grads = torch.autograd.grad(want, ref, d_out)
     inputs = [t.to(dtype).requires_grad_() for t in (q, k, v)]
-    got = triton_attention(*inputs, causal=causal)
+    got = triton_attention(*inputs, causal=causal, window=window)
     got_grads = torch.autograd.grad(got, inputs, d_out.to(dtype))
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     for name, x, y in zip(("out", "dq", "dk", "dv"), (got, *got_grads), (want, *want_grads)):
@@ -43,6 +43,30 @@ def registry():
             want = attention(*args, causal=causal, scale=scale, backend="naive")
             torch.testing.assert_close(attention(*args, causal=causal, scale=scale, backend="triton"), want)
     assert resolve_backend("auto", q) == "sdpa", "auto must never pick triton on CPU"
+
+
+def window_skips():
+    """Tiles outside every query's window are never read: NaN there cannot reach any output or gradient.
+
+    32 queries at positions 168…199 with W = 17 see keys 152…199; the key tiles [0, 64) and
+    [64, 128) lie wholly before every window. A kernel that visited them, even with the mask
+    applied, would multiply 0 by NaN (0 · NaN = NaN); skipping them is what makes the cost O(T·W).
+    """
+    from minillm.kernels.triton_attention import triton_attention
+
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(1, 2, 32, 16, generator=g)
+    k, v = (torch.randn(1, 2, 200, 16, generator=g) for _ in range(2))
+    d_out = torch.randn(1, 2, 32, 16, generator=g)
+    ref = [t.double().requires_grad_() for t in (q, k, v)]
+    want = scaled_dot_product_attention(*ref, is_causal=True, window=17)
+    want_grads = torch.autograd.grad(want, ref, d_out.double())
+    k[..., :128, :], v[..., :128, :] = float("nan"), float("nan")  # the skipped tiles
+    inputs = [t.clone().requires_grad_() for t in (q, k, v)]
+    got = triton_attention(*inputs, causal=True, window=17)
+    got_grads = torch.autograd.grad(got, inputs, d_out)
+    for name, x, y in zip(("out", "dq", "dk", "dv"), (got, *got_grads), (want, *want_grads)):
+        torch.testing.assert_close(x.double(), y, atol=1e-4, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
 
 
 def _raises(match, fn):
@@ -67,6 +91,10 @@ def bad_input():
     _raises("no mask", lambda: attention(q, q, q, mask=torch.ones(8, 8, dtype=torch.bool), backend="triton"))
     _raises(r"d_v = d", lambda: attention(q, q, q[..., :8], backend="triton"))
     _raises("no attention dropout", lambda: attention(q, q, q, backend="triton", dropout_p=0.1))
+    from minillm.kernels.triton_attention import triton_attention
+
+    _raises("window=2 is a causal sliding window", lambda: triton_attention(q, q, q, window=2))
+    _raises("integer >= 1, got 0", lambda: triton_attention(q, q, q, causal=True, window=0))
 
 
 def no_interpreter():
