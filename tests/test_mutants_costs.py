@@ -1,0 +1,290 @@
+"""minillm.costs and minillm.memory_model by hand: every figure of training_memory, report_numbers,
+kv_cache_bytes, expert_costs and the on-device table, written out from the formulas in the module
+docstrings (tests/MUTATION.md: these tests kill the mutants the model-based tests let through)."""
+
+import pytest
+
+from minillm import GPT, GPTConfig, TransformerConfig
+from minillm.costs import (
+    Flops,
+    Memory,
+    active_param_count,
+    attention_flops,
+    attention_pairs,
+    block_flops,
+    expert_costs,
+    forward_flops,
+    kv_cache_bytes,
+    on_device_table,
+    param_count,
+    report_numbers,
+    storage_bytes,
+    training_flops,
+    training_memory,
+)
+from minillm.memory_model import activation_bytes, step_memory
+
+SMALL = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8, attn_backend="naive")
+
+
+def _numel(config: GPTConfig) -> int:
+    """Unique parameters of the real model (tied matrices once): the independent count."""
+    return sum(p.numel() for p in GPT(config).parameters())
+
+
+def test_training_memory_by_hand():
+    # s = 16, b = 2, d = 8, a = 2, L = 3, V = 10
+    # fp32: per layer (16·2·8·34 + 5·2·16·16·2)·4/2 = 27648; logits 16·2·10·(4+4) = 2560
+    m = training_memory(SMALL, 16, 2, precision="fp32", n_params=1000)
+    assert (m.params, m.grads, m.optimizer) == (4000, 4000, 8000)
+    assert m.activations == 3 * 27648 + 2560
+    # recompute: every layer's input (3·16·2·8·4 = 3072) + one layer's working set + the logits
+    assert training_memory(SMALL, 16, 2, "fp32", recompute=True, n_params=1000).activations == 3072 + 27648 + 2560
+    # mixed: 2-byte activations, per layer 13824; logits 16·2·10·(2+4) = 1920
+    mixed = training_memory(SMALL, 16, 2, precision="mixed", n_params=1000)
+    assert (mixed.params, mixed.grads, mixed.optimizer) == (2000, 2000, 12000)
+    assert mixed.activations == 3 * 13824 + 1920
+    assert training_memory(SMALL, 16, 2, recompute=True, n_params=1000).activations == 1536 + 13824 + 1920
+    assert training_memory(SMALL, 16, 2).params == 2 * _numel(SMALL)  # default: mixed, the model's own count
+    assert all(type(v) is float for v in training_memory(SMALL, 16).to_dict().values())
+    with pytest.raises(TypeError, match="GPT"):
+        training_memory(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10), 16)
+
+
+def test_report_numbers_every_figure():
+    # GPT-2: L = 12, d = 768, d_ff = 3072, V = 50257. Per sequence of T tokens:
+    # linear = L·2T·(4d² + 2·d·d_ff) + 2T·V·d (lm_head); attention = L·4·T²·d (full T×T)
+    def lin(t):
+        return 12 * 2 * t * (4 * 768**2 + 2 * 768 * 3072) + 2 * t * 50257 * 768
+
+    def att(t):
+        return 12 * 4 * t * t * 768
+
+    r = report_numbers(context_scale=2, model="gpt2", base_context=8)
+    expected = {
+        "context_scale": 2,
+        "attention_flops_ratio": 4.0,
+        "model": "gpt2",
+        "base_context": 8,
+        "whole_model_flops_ratio": (lin(16) + att(16)) / (lin(8) + att(8)),
+        "linear_flops_ratio": 2.0,
+        "attention_share_short": att(8) / (lin(8) + att(8)),
+        "attention_share_long": att(16) / (lin(16) + att(16)),
+        "crossover_context": 6 * 768,
+        "params_100b_fp32_bytes": 400e9,
+        "params_100b_mixed_adam_bytes": 1.6e12,
+        "gpt2_params": 124_439_808,
+    }
+    assert r.keys() == expected.keys()
+    for k, v in expected.items():
+        assert r[k] == pytest.approx(v, rel=1e-12), k
+    d = report_numbers()
+    assert (d["context_scale"], d["base_context"], d["model"]) == (32, 1024, "gpt2")
+    assert d["attention_share_short"] == pytest.approx(att(1024) / (lin(1024) + att(1024)), rel=1e-12)
+    assert report_numbers(model="gpt2-medium")["crossover_context"] == 6 * 1024
+
+
+def test_kv_cache_bytes_by_hand():
+    c = GPTConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_embd=32)  # head_dim 8
+    assert kv_cache_bytes(c, 5) == 2 * 3 * 4 * 8 * 5 * 2
+    assert kv_cache_bytes(c, 5, batch_size=3, bytes_per_value=4) == 2 * 3 * 4 * 8 * 5 * 3 * 4
+    assert kv_cache_bytes(c, 5, bytes_per_value=1) == 2 * 3 * 4 * 8 * 5  # int8
+    assert kv_cache_bytes(c, 5, bytes_per_value=0.5) == 2 * 3 * 4 * 8 * 5 / 2  # int4
+    gqa = GPTConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, window=4)
+    assert kv_cache_bytes(gqa, 3) == 2 * 3 * 2 * 8 * 3 * 2  # below the window: every position
+    assert kv_cache_bytes(gqa, 40) == 2 * 3 * 2 * 8 * 4 * 2  # past it: the window's W positions
+    for bad in ({"seq_len": 0}, {"seq_len": 1, "batch_size": 0}, {"seq_len": 1, "bytes_per_value": 0}):
+        with pytest.raises(ValueError):
+            kv_cache_bytes(c, **bad)
+    with pytest.raises(TypeError, match="GPT"):
+        kv_cache_bytes(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10), 1)
+
+
+def _moe(**kw) -> GPTConfig:
+    fields = {"vocab_size": 10, "block_size": 8, "n_layer": 2, "n_head": 2, "n_embd": 8, "n_experts": 4}
+    return GPTConfig(**{**fields, "expert_top_k": 2, "expert_d_ff": 6, **kw})
+
+
+@pytest.mark.parametrize("shared, act", [(0, "relu"), (1, "relu"), (1, "swiglu")])
+def test_expert_costs_by_hand(shared, act):
+    c = _moe(n_shared_experts=shared, bias=False, activation=act)
+    total = _numel(c)
+    mats = 3 if act == "swiglu" else 2  # d → 6 → d, no biases (SwiGLU: a third, gate matrix)
+    per_expert, router = mats * 8 * 6, 8 * 4  # the router d × E
+    shared_ff = mats * 8 * 6 * shared
+    active = total - 2 * (4 - 2) * per_expert  # 2 layers, 2 of 4 experts idle per token
+    e = expert_costs(c, seq_len=3)
+    assert e["total_params"] == total == param_count(c)
+    assert e["active_params"] == active == active_param_count(c)
+    assert e["active_flops"] == forward_flops(c, 3).total
+    assert e["dense_flops"] == e["active_flops"] + 2 * 3 * 2 * (4 - 2) * per_expert
+    ff_active = router + 2 * per_expert + shared_ff
+    linear = 2 * 2 * 3 * (4 * 8 * 8 + ff_active) + 2 * 3 * 10 * 8  # 2 layers (attention proj + FF) + lm_head
+    assert forward_flops(c, 3).linear == linear
+    assert expert_costs(c)["active_flops"] == forward_flops(c, 1).total  # seq_len defaults to 1
+    with pytest.raises(TypeError, match="GPT"):
+        expert_costs(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10))
+
+
+def test_dense_active_params_equal_all_params():
+    assert active_param_count(SMALL) == param_count(SMALL) == _numel(SMALL)
+    with pytest.raises(TypeError):
+        active_param_count({"n_layer": 1})
+
+
+def test_storage_and_on_device_table():
+    assert storage_bytes(1000, "fp32") == 4000
+    assert storage_bytes(1000, "int8") == 1000
+    assert storage_bytes(1000, "int4", group_size=10) == 500 + 100 * 4
+    rows = on_device_table(sizes=(1e9, 2e9), int4_group=50)
+    assert rows == [
+        {"params": 1e9, "fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 50},
+        {"params": 2e9, "fp32": 8.0, "bf16": 4.0, "int8": 2.0, "int4": 1.0 + 8 / 50},
+    ]
+    assert [r["params"] for r in on_device_table()] == [0.5e9, 1.5e9, 7e9]
+    assert on_device_table()[0]["int4"] == pytest.approx(0.25 + 0.5 / 128 * 4)  # default group 128
+    with pytest.raises(ValueError, match="group_size"):
+        storage_bytes(1000, "int4", group_size=0)
+
+
+def test_flops_and_memory_records():
+    f = Flops(3.0, 4.0)
+    assert f.total == 7.0 and f.to_dict() == {"linear": 3.0, "attention": 4.0, "total": 7.0}
+    m = Memory(1.0, 2.0, 3.0, 4.0)
+    assert m.total == 10.0
+    assert m.to_dict() == {"params": 1.0, "grads": 2.0, "optimizer": 3.0, "activations": 4.0, "total": 10.0}
+
+
+def test_training_flops_are_three_forwards():
+    f, t = forward_flops(SMALL, 16, 2, causal_skip=True), training_flops(SMALL, 16, 2, causal_skip=True)
+    assert (t.linear, t.attention) == (3 * f.linear, 3 * f.attention)
+    assert training_flops(SMALL, 16).attention == 3 * 3 * 4 * 16 * 16 * 8  # defaults: batch 1, full T×T
+
+
+def test_window_pairs_and_flops_by_hand():
+    # W = 3, T = 5: the queries see 1, 2, 3, 3, 3 keys
+    assert attention_pairs(5, 5, causal=True, window=3) == 12
+    assert attention_pairs(2, 5, causal=True, window=3) == 6  # the last two queries
+    assert attention_pairs(5, 5, causal=True, window=5) == 15  # a window as long as T: plain causal
+    assert attention_pairs(5, 5, window=3) == 25  # window only applies with causal
+    assert attention_flops(2, 3, 5, 5, 4, causal=True, window=3) == 4 * 2 * 3 * 12 * 4
+    w = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8, window=3)
+    assert forward_flops(w, 5, causal_skip=True).attention == 4 * 2 * 12 * 4
+    assert forward_flops(w, 5).attention == 4 * 2 * 25 * 4  # no skip: the full T×T
+    with pytest.raises(ValueError, match="window"):
+        attention_pairs(5, 5, causal=True, window=0)
+
+
+def test_block_flops_defaults():
+    f = block_flops(4, 2)
+    assert f == {"projections": 2 * 4 * 4 * 4, "attention": 4 * 16 * 2, "feed-forward": 2 * 4 * 2 * 2 * 8}
+    assert all(type(v) is float for v in f.values())
+    assert block_flops(4, 2, d_ff=3)["feed-forward"] == 2 * 4 * 2 * 2 * 3
+
+
+def test_step_memory_naive_score_gradients():
+    # naive attention keeps two T×T score gradients at the end of backward: 2 · 4 · B·H·T² bytes (fp32)
+    c = GPTConfig(vocab_size=10, block_size=64, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
+    n = param_count(c)
+    m = step_memory(c, 64, 2)
+    score = 2 * 4 * 2 * 2 * 64 * 64
+    loss = 2 * 4 * 128 * 10
+    assert m.activations == activation_bytes(c, 64, 2) + max(loss, 4 * n + score) - 4 * n
+    bf16 = step_memory(c, 64, 2, precision="bf16")
+    assert bf16.activations == activation_bytes(c, 64, 2, "bf16") + max(loss, 4 * n + score / 2) - 4 * n
+    assert step_memory(c, 64).activations == activation_bytes(c, 64) + max(2 * 4 * 64 * 10, 4 * n + score / 2) - 4 * n
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"bias": False, "activation": "relu", "pos_embedding": "rope", "tie_embeddings": False},
+        {"activation": "swiglu", "norm": "rmsnorm", "pos_embedding": "sinusoidal"},
+        {"n_kv_head": 1, "qkv_bias": True, "bias": False, "qk_norm": True, "head_dim": 6, "d_ff": 20},
+        {"n_kv_head": 2, "qkv_bias": False, "norm": "rmsnorm"},
+        {"n_experts": 3, "expert_top_k": 1, "expert_d_ff": 5, "n_shared_experts": 2, "activation": "swiglu"},
+        {"n_experts": 2, "expert_top_k": 2, "bias": False, "qk_norm": True, "n_kv_head": 1},
+        {"n_experts": 2, "expert_top_k": 1},  # biases, no shared expert
+    ],
+)
+def test_param_count_equals_the_model_on_every_option(kw):
+    c = GPTConfig(**{"vocab_size": 7, "block_size": 5, "n_layer": 2, "n_head": 4, "n_embd": 8, **kw})
+    assert param_count(c) == _numel(c)
+    if not c.n_experts:
+        assert active_param_count(c) == param_count(c)
+
+
+@pytest.mark.parametrize(
+    "share, norm_first, act", [(False, False, "relu"), (True, True, "swiglu"), (False, True, "gelu")]
+)
+def test_transformer_param_count_equals_the_model(share, norm_first, act):
+    from minillm import Transformer
+
+    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=9 if share else 7, d_model=8, n_heads=2, d_ff=12,
+                          n_encoder_layers=2, n_decoder_layers=1, share_embeddings=share, norm_first=norm_first,
+                          activation=act)  # fmt: skip
+    assert param_count(c) == sum(p.numel() for p in Transformer(c).parameters())
+
+
+def test_sizes_must_be_positive_integers():
+    for bad in (0, -1, 2.5, True):
+        for fn, args in (
+            (attention_pairs, (bad, 4)),
+            (attention_pairs, (4, bad)),
+            (attention_flops, (bad, 1, 4, 4, 4)),
+            (attention_flops, (1, bad, 4, 4, 4)),
+            (attention_flops, (1, 1, 4, 4, bad)),
+            (block_flops, (bad, 8)),
+            (block_flops, (4, bad)),
+            (block_flops, (4, 8, None, "gelu", False, bad)),
+            (activation_bytes, (SMALL, 4, bad)),
+        ):
+            with pytest.raises(ValueError, match="must be a positive integer"):
+                fn(*args)
+    with pytest.raises(ValueError, match="^seq_len must be"):
+        block_flops(0, 8)
+    with pytest.raises(ValueError, match="^d must be"):
+        block_flops(4, 0)
+    with pytest.raises(ValueError, match="seq_len and batch_size must be positive"):
+        forward_flops(SMALL, 4, 0)
+    assert storage_bytes(0.5, "fp32") == 2.0  # any positive count, not only >= 1
+    with pytest.raises(ValueError, match="n_params"):
+        storage_bytes(0, "fp32")
+
+
+def test_pair_counts_are_ints():
+    for args in ((5, 5), (3, 7), (7, 3)):
+        assert type(attention_pairs(*args, causal=True)) is int
+        for w in (1, 2, 3, 6):
+            assert type(attention_pairs(*args, causal=True, window=w)) is int
+
+
+def test_transformer_forward_flops_by_hand():
+    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=7, d_model=8, n_heads=2, d_ff=12, n_encoder_layers=2,
+                          n_decoder_layers=3, activation="swiglu")  # fmt: skip
+    # T = 5, B = 2, 10 tokens. Per block: projections 2·10·4·64 = 5120; feed-forward (SwiGLU) 2·10·3·8·12 = 5760;
+    # attention 4·2·pairs·8: full 25 pairs -> 1600, causal 15 -> 960. Cross-attention: projections, full pairs.
+    f = forward_flops(c, 5, 2, causal_skip=True)
+    assert f.linear == 2 * (5120 + 5760) + 3 * (5120 + 5120 + 5760) + 2 * 2 * 5 * 7 * 8  # + the output layer
+    assert f.attention == 2 * 1600 + 3 * (960 + 1600)
+    assert forward_flops(c, 5, 2).attention == 2 * 1600 + 3 * (1600 + 1600)
+
+
+def test_auto_backend_is_modelled_as_sdpa():
+    auto = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="auto")
+    sdpa = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
+    assert activation_bytes(auto, 8, 2) == activation_bytes(sdpa, 8, 2)
+    assert activation_bytes(auto, 8, 2, "bf16") == activation_bytes(sdpa, 8, 2, "bf16")
+
+
+def test_bf16_and_dropout_activations_by_hand():
+    c = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
+    # N = 2, d = 4, d_ff = 16, H = 2, V = 10. bf16 block: 24·N·d + 4·N·d_ff + 2·(4d² + 2·d·d_ff) + 16·N = 736,
+    # + sdpa's 4 bytes per token per head = 16; outside: 6·N·d + 2·V·d + 4·N·V + 16·N = 240
+    assert activation_bytes(c, 2, 1, "bf16") == 736 + 16 + 240
+    drop = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa", dropout=0.1)
+    # + (22·N·d + 10.5·B·H·T²) in the block and the embedding dropout's mask 4·N·d outside
+    assert activation_bytes(drop, 2, 1, "bf16") == 736 + 176 + 84 + 240 + 32
+    # fp32: block 544 + (8·N·d + 12·B·H·T²); outside 176 + 32
+    assert activation_bytes(drop, 2, 1) == 544 + 64 + 96 + 176 + 32
