@@ -8,7 +8,7 @@ output acc (the online softmax of ex10, now on tiles):
     l = exp(m - m_new) · l + rowsum(p);  acc = exp(m - m_new) · acc + p v;  m = m_new
 Write ``_inner_loop`` (tl.dot, tl.max, tl.sum, tl.exp, tl.where, tl.maximum); the kernel around it and
 the launcher are given. It runs on CPU under Triton's interpreter (TRITON_INTERPRET=1, set by the
-test before this file is imported). minillm's full kernel: minillm/kernels/triton_attention.py.
+test before this file is imported). minillm's full kernel: minillm/kernels/triton_kernels.py.
 
 Grade it: pytest exercises/test_ex11_triton_forward.py
 """

@@ -13,7 +13,8 @@ One file per concept:
 - sdpa.py:     "sdpa", torch.nn.functional.scaled_dot_product_attention with minillm's conventions
 - registry.py: BACKENDS (name -> function + availability), resolve_backend, attention
 - triton_attention.py: "triton", FlashAttention-2 forward + backward in Triton (CUDA fp16/bf16, or
-               CPU fp32/fp16 under TRITON_INTERPRET=1); imported on its first use
+               CPU fp32/fp16 under TRITON_INTERPRET=1); imported on its first use; the kernels
+               themselves are in triton_kernels.py
 - triton_compile.py: `minillm kernels compile`, the ahead-of-time compile report for sm_90 / sm_80
 - "auto":      resolved to "sdpa" (runs everywhere, fastest measured)
 

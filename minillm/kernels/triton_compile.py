@@ -4,7 +4,7 @@
 
 Triton compiles ahead of time: ``triton.compile(ASTSource(kernel, signature, constexprs),
 target=GPUTarget("cuda", 90, 32))`` lowers a kernel through Triton's GPU IR (TTGIR) to PTX and a
-cubin without touching a driver. For each kernel of minillm/kernels/triton_attention.py (forward,
+cubin without touching a driver. For each kernel of minillm/kernels/triton_kernels.py (forward,
 backward dK/dV, backward dQ) × head size × dtype × mask (none, causal, causal + sliding window), this prints what decides its speed:
 
 - registers per thread and spills, from the ``ptxas -v`` bundled with Triton (spills go to slow
@@ -75,10 +75,11 @@ def _triton_aot():
 
 def _kernels():
     from minillm.kernels import triton_attention as ta
+    from minillm.kernels import triton_kernels as tk
 
     if ta.INTERPRETED:
         raise ValueError("TRITON_INTERPRET=1 turned the kernels into interpreters; unset it to compile for a GPU")
-    return ta, {"fwd": ta._fwd_kernel, "dkdv": ta._dkdv_kernel, "dq": ta._dq_kernel}
+    return ta, {"fwd": tk._fwd_kernel, "dkdv": tk._dkdv_kernel, "dq": tk._dq_kernel}
 
 
 def _ptxas() -> str:
