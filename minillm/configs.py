@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import types
 import typing
 from pathlib import Path
+
+from minillm.fileio import read_json
 
 __all__ = [
     "add_config_arguments",
@@ -206,15 +207,7 @@ def _build(cls, values: dict, base):
 
 def read_config_file(path: str | Path) -> dict:
     """The flat dict in a ``--config`` JSON file (checked against a class by ``from_flat_dict``)."""
-    path = Path(path)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"config file {path} is a directory") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"config file {path} is not valid JSON: {err}") from None
+    values = read_json(path, "config file")
     if not isinstance(values, dict):
         raise ValueError(f"config file {path} must hold a JSON object of flat names, got {type(values).__name__}")  # noqa: TRY004 (a user file, not a caller bug)
     return values

@@ -10,17 +10,22 @@ Two helpers for runs that must survive crashes: ``check_writable_dir`` finds a r
 misnamed output directory before any work, and ``fault_point`` lets the tests kill the process
 at a named point (``MINILLM_FAULT=mid-save`` or ``mid-save@4`` for step 4) instead of hoping a
 random kill lands in a millisecond window.
+
+And the one reader of the JSON files minillm reads back (configs, checkpoints' state.json, meta.json,
+tokenizer.json, Hugging Face config.json): ``read_json`` turns a missing, unreadable or malformed
+file into one error naming the file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_free_space", "check_writable_dir", "fault_point", "fsync_dir"]
+__all__ = ["atomic_write", "check_free_space", "check_writable_dir", "fault_point", "fsync_dir", "read_json"]
 
 FAULT_POINTS = ("mid-step", "mid-save", "after-rename", "mid-cleanup", "mid-metrics")
 
@@ -33,6 +38,19 @@ def fault_point(name: str, step: int | None = None) -> None:
     point, _, at = spec.partition("@")
     if point == name and (not at or (step is not None and int(at) == step)):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def read_json(path: str | Path, what: str, error: type[Exception] = ValueError) -> object:
+    """The JSON value in ``path``, or one ``error`` naming ``what`` and the file: missing, a directory, not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a directory") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{what} {path} is not valid JSON: {err}") from None
 
 
 def check_writable_dir(path: str | Path, what: str = "output directory") -> Path:

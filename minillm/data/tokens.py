@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from minillm.data.corpus import python_docs_text
-from minillm.fileio import atomic_write, check_writable_dir
+from minillm.fileio import atomic_write, check_writable_dir, read_json
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 
 __all__ = ["BUILTIN_SOURCES", "TokenData", "prepare_tokens", "read_sources", "write_token_files"]
@@ -182,10 +182,7 @@ class TokenData:
             raise FileNotFoundError(
                 f"{data_dir} is not a prepared data directory (no meta.json); run `minillm prepare`"
             )
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{meta_path} is not valid JSON: {err}") from None
+        meta = read_json(meta_path, "data file")
         if not isinstance(meta, dict) or meta.get("format") != "minillm-tokens":
             raise ValueError(f"{meta_path} was not written by `minillm prepare`")
         _check_meta(meta, meta_path)

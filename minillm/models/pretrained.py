@@ -29,6 +29,8 @@ import torch
 from safetensors.torch import load_file, load_model
 from torch import nn
 
+from minillm.fileio import read_json
+
 __all__ = [
     "CHECKED_FILES",
     "FORMAT",
@@ -86,10 +88,7 @@ def read_checkpoint_state(path: str | Path) -> tuple[Path, dict]:
         raise CheckpointError(f"no checkpoint at {path}")
     if not path.is_dir() or not (path / "state.json").is_file():
         raise CheckpointError(f"{path} is not a minillm checkpoint (expected a directory with state.json)")
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path / 'state.json'} is corrupt: {err}") from None
+    state = read_json(path / "state.json", "checkpoint file", CheckpointError)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a minillm checkpoint (state.json has no format={FORMAT!r})")
     digests = state.get("sha256")
@@ -189,10 +188,7 @@ def read_hf_config(path: str | Path) -> dict:
     file = Path(path) / "config.json"
     if not file.is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    try:
-        hf = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{file} is not valid JSON: {err}") from None
+    hf = read_json(file, "Hugging Face config")
     if not isinstance(hf, dict):
         raise ValueError(f"{file} must hold a JSON object of model settings, got {type(hf).__name__}")  # noqa: TRY004 (a user file, not a caller bug)
     return hf

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillm.fileio import atomic_write
+from minillm.fileio import atomic_write, read_json
 
 __all__ = ["JSONFile", "read_tokenizer_json", "write_tokenizer_json"]
 
@@ -25,10 +25,7 @@ def read_tokenizer_json(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no tokenizer file at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not a valid tokenizer JSON file: {err}") from None
+    data = read_json(path, "tokenizer file")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ValueError(f"{path} is not a minillm tokenizer file (no 'type' field)")
     return data
