@@ -10,6 +10,7 @@ from torch import nn
 
 from minillm.train.schedule import cosine_lr
 from minillm.train.step import (
+    FUSED_ADAMW_ON_CPU,
     GRAD_CLIP,
     MIN_LR_RATIO,
     WARMUP_FRACTION,
@@ -128,7 +129,8 @@ def test_optimizer_arguments_at_their_edges():
     model = nn.Linear(2, 1)
     opt = make_optimizer(model, lr=1e-3, weight_decay=0.0, betas=(0.0, 0.5))  # zeros are allowed
     assert opt.param_groups[0]["weight_decay"] == 0.0 and opt.param_groups[0]["betas"] == (0.0, 0.5)
-    assert opt.defaults["fused"] is False  # fused AdamW only on CUDA
+    assert opt.defaults["fused"] is FUSED_ADAMW_ON_CPU  # fused AdamW on CUDA, and on CPU from torch 2.4
+    assert make_optimizer(model, lr=1e-3, device_type="meta").defaults["fused"] is False  # nowhere else
     assert make_optimizer(model, lr=1e-3, device_type="cuda").defaults["fused"] is True
     assert make_optimizer(model, lr=0.5).param_groups[0]["lr"] == 0.5
     assert make_optimizer(model, lr=2e-3).param_groups[0]["weight_decay"] == WEIGHT_DECAY

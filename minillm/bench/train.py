@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.model} ({size}), batch {args.batch_size} x {args.block_size}, {dtype_name}, "
         f"{info['device_name']} ({device}); {flops_per_token / 1e9:.3f} GFLOP per token (forward + backward)"
     )
-    print(f"peak: {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown'} ({peak_source})")
+    print(f"peak: {peak / 1e12:.3g} TFLOP/s ({peak_source})")
     print(f"{'mode':>9} {'ms/step':>9} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU':>7} {'warm-up s':>9}")
     for r in rows:
         achieved = r["tokens_per_s"] * flops_per_token

@@ -48,6 +48,7 @@ __all__ = [
 BETAS = (0.9, 0.95)  # Adam (β1, β2); β2 = 0.95 rather than 0.999 steadies large-batch LM training
 WEIGHT_DECAY = 0.1  # decoupled (AdamW) decay, on weight matrices and embeddings only
 GRAD_CLIP = 1.0  # max global gradient norm; 0 disables clipping
+FUSED_ADAMW_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)  # torch 2.4 added it
 MIN_LR_RATIO = 0.1  # the cosine ends at 10 % of the peak learning rate
 WARMUP_FRACTION = 0.05  # linear warm-up over the first 5 % of the steps (at least one)
 # --8<-- [end:defaults]
@@ -85,7 +86,8 @@ def make_optimizer(
     betas: tuple[float, float] = BETAS,
     device_type: str = "cpu",
 ) -> torch.optim.AdamW:
-    """AdamW over ``param_groups(model)``; fused (one kernel for all tensors) on CUDA."""
+    """AdamW over ``param_groups(model)``; fused (one kernel for all tensors) on CUDA and, from torch
+    2.4, on CPU, where it is ~5x faster than the per-tensor loop (benchmarks/README.md, issue 18)."""
     if not (lr > 0 and math.isfinite(lr)):  # inf or nan would train to NaN and save NaN checkpoints
         raise ValueError(f"lr must be a positive finite number, got {lr}")
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
@@ -95,7 +97,8 @@ def make_optimizer(
     groups = param_groups(model, weight_decay)
     if not any(g["params"] for g in groups):
         raise ValueError(f"{type(model).__name__} has no trainable parameters")
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
+    fused = device_type == "cuda" or (device_type == "cpu" and FUSED_ADAMW_ON_CPU)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
 
 
 # --8<-- [end:optimizer]
