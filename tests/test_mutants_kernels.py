@@ -22,3 +22,93 @@ def test_naive_kernel_checks_dropout_itself(dropout_p):
 def test_padding_mask_wants_a_2d_tensor(tokens):
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         padding_mask(tokens, pad_id=0)
+
+
+def test_causal_mask_checks_its_window():
+    from minillm.kernels.masks import causal_mask
+
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="window"):
+            causal_mask(4, 4, window=bad)
+
+
+def test_naive_dropout_matches_torch_softmax_then_dropout():
+    # reference: torch's softmax, then torch's dropout drawn from the same seed, then the values
+    torch.manual_seed(1)
+    q, k, v = torch.randn(3, 2, 5, 4).unbind(0)
+    torch.manual_seed(7)
+    out, weights = scaled_dot_product_attention(q, k, v, dropout_p=0.3, return_weights=True)
+    torch.manual_seed(7)
+    expected = torch.nn.functional.dropout(torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1), p=0.3, training=True)
+    torch.testing.assert_close(weights, expected)
+    torch.testing.assert_close(out, expected @ v)
+    assert (weights == 0).any() and weights.max() > 1.0 / 5  # entries dropped, the rest scaled by 1/(1-p)
+
+
+def test_padding_mask_by_hand():
+    tokens = torch.tensor([[5, 0, 7], [0, 0, 3]])
+    expected = torch.tensor([[True, False, True], [False, False, True]])[:, None, None, :]
+    assert torch.equal(padding_mask(tokens, pad_id=0), expected)
+
+
+def _kernels():
+    from minillm.kernels.chunked import chunked_attention
+    from minillm.kernels.sdpa import sdpa_attention
+
+    return {
+        "naive": lambda q, causal=False, **kw: scaled_dot_product_attention(q, q, q, is_causal=causal, **kw),
+        "sdpa": lambda q, causal=False, **kw: sdpa_attention(q, q, q, causal=causal, **kw),
+        "chunked": lambda q, causal=False, **kw: chunked_attention(q, q, q, causal=causal, **kw),
+    }
+
+
+@pytest.mark.parametrize("name", ["naive", "sdpa", "chunked"])
+def test_each_kernel_checks_scale_and_window_itself(name):
+    kernel, q = _kernels()[name], torch.randn(1, 2, 3, 4)
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="scale"):
+            kernel(q, scale=bad)
+    with pytest.raises(ValueError, match="causal"):
+        kernel(q, window=2)  # a sliding window without causal=True
+    with pytest.raises(ValueError, match="window"):
+        kernel(q, causal=True, window=0)
+
+
+@pytest.mark.parametrize("name", ["naive", "sdpa", "chunked"])
+def test_each_kernel_uses_the_given_scale(name):
+    torch.manual_seed(0)
+    q = torch.randn(1, 2, 5, 4, dtype=torch.float64)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, q, q, scale=0.3)
+    torch.testing.assert_close(_kernels()[name](q, scale=0.3), expected)
+
+
+def test_naive_without_keys_on_3d_inputs():
+    q, kv = torch.randn(2, 3, 4), torch.randn(2, 0, 4)  # (H, T, d): no head-free batch dimension
+    out, weights = scaled_dot_product_attention(q, kv, kv, return_weights=True)
+    assert torch.equal(out, torch.zeros(2, 3, 4)) and weights.shape == (2, 3, 0)
+
+
+def test_naive_returns_weights_in_the_inputs_dtype():
+    q = torch.randn(1, 2, 3, 4, dtype=torch.bfloat16)
+    out, weights = scaled_dot_product_attention(q, q, q, return_weights=True)
+    assert out.dtype == weights.dtype == torch.bfloat16
+
+
+def test_check_attention_inputs_defaults():
+    from minillm.kernels.checks import check_attention_inputs
+
+    q, kv = torch.randn(1, 4, 3, 8), torch.randn(1, 2, 3, 8)
+    assert check_attention_inputs(q, kv, kv) == 2  # the GQA group size; defaults: no mask, no dropout
+    assert check_attention_inputs(q[..., 0, :, :], q[..., 0, :, :], q[..., 0, :, :]) == 1  # (B, T, d) rank 3
+
+
+def test_the_validator_names_the_bad_argument():
+    from minillm.kernels.checks import check_attention_inputs
+
+    t = torch.randn(1, 2, 3, 4)
+    for args, name in (((t.tolist(), t, t), "q"), ((t, t.tolist(), t), "k"), ((t, t, t.tolist()), "v")):
+        with pytest.raises(TypeError, match=f"^{name} must be a torch.Tensor"):
+            check_attention_inputs(*args)
+    for args, name in (((t[0, 0, 0], t, t), "q"), ((t, t[0, 0, 0], t), "k"), ((t, t, t[0, 0, 0]), "v")):
+        with pytest.raises(ValueError, match=f"^{name} must have shape"):
+            check_attention_inputs(*args)
