@@ -86,6 +86,7 @@ def test_naive_without_keys_on_3d_inputs():
     q, kv = torch.randn(2, 3, 4), torch.randn(2, 0, 4)  # (H, T, d): no head-free batch dimension
     out, weights = scaled_dot_product_attention(q, kv, kv, return_weights=True)
     assert torch.equal(out, torch.zeros(2, 3, 4)) and weights.shape == (2, 3, 0)
+    assert torch.equal(scaled_dot_product_attention(q, kv, kv), out)  # no weights asked: the output alone
 
 
 def test_naive_returns_weights_in_the_inputs_dtype():
@@ -112,3 +113,58 @@ def test_the_validator_names_the_bad_argument():
     for args, name in (((t[0, 0, 0], t, t), "q"), ((t, t[0, 0, 0], t), "k"), ((t, t, t[0, 0, 0]), "v")):
         with pytest.raises(ValueError, match=f"^{name} must have shape"):
             check_attention_inputs(*args)
+
+
+def test_validator_ranks_and_group_sizes():
+    from minillm.kernels.checks import check_attention_inputs
+
+    t2 = torch.randn(3, 8)  # (T, d): no head dimension
+    assert check_attention_inputs(t2, t2, t2) == 1
+    q3, kv3 = torch.randn(4, 3, 8), torch.randn(2, 5, 8)  # (H, T, d) with grouped K/V heads
+    group = check_attention_inputs(q3, kv3, kv3, mask=torch.ones(3, 5, dtype=torch.bool))
+    assert group == 2 and type(group) is int
+    with pytest.raises(ValueError, match="scale"):
+        check_attention_inputs(t2, t2, t2, scale=True)  # a bool is not a number
+
+
+def test_naive_keeps_large_scores_finite():
+    # fp16 products of entries ~1e2 overflow fp16 (8·1e4 > 65504); fp32 scores of 60 overflow exp() unless the
+    # row maximum is subtracted first
+    q = torch.full((1, 1, 2, 8), 100.0, dtype=torch.float16)
+    torch.testing.assert_close(scaled_dot_product_attention(q, q, q), q)
+    x = torch.tensor([[[[8.0, 0.0], [7.5, 0.0], [0.0, 1.0]]]])  # scores up to 64 · 1.5 = 96; exp(96) is inf in fp32
+    expected = torch.nn.functional.scaled_dot_product_attention(x, x, x, scale=1.5)
+    torch.testing.assert_close(scaled_dot_product_attention(x, x, x, scale=1.5), expected)
+
+
+def test_sdpa_kernel_defaults_and_rank_3_bottom_right():
+    from minillm.kernels.sdpa import sdpa_attention
+
+    torch.manual_seed(0)
+    q = torch.randn(1, 2, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(sdpa_attention(q, q, q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
+    for d in (4, 2):  # (H, T, d) with T_q = 2 < T_k = 4 and d equal to T_k, then to T_q
+        q3, k3 = torch.randn(1, 2, d, dtype=torch.float64), torch.randn(1, 4, d, dtype=torch.float64)
+        expected = scaled_dot_product_attention(q3, k3, k3, is_causal=True)  # the queries are positions 2 and 3
+        torch.testing.assert_close(sdpa_attention(q3, k3, k3, causal=True), expected)
+
+
+def test_sdpa_kernel_zeroes_rows_that_see_nothing():
+    from minillm.kernels.sdpa import sdpa_attention
+
+    torch.manual_seed(0)
+    q = torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    allowed = torch.tensor([[True, True, False], [False, False, False], [True, False, True]])
+    floats = torch.zeros(3, 3, dtype=torch.float64).masked_fill(~allowed, float("-inf"))
+    expected = scaled_dot_product_attention(q, q, q, mask=allowed)
+    assert torch.equal(expected[0, 0, 1], torch.zeros(4, dtype=torch.float64))
+    torch.testing.assert_close(sdpa_attention(q, q, q, mask=allowed), expected)
+    torch.testing.assert_close(sdpa_attention(q, q, q, mask=floats), expected)
+
+
+def test_sdpa_kernel_applies_dropout():
+    from minillm.kernels.sdpa import sdpa_attention
+
+    torch.manual_seed(0)
+    q = torch.randn(1, 2, 6, 4)
+    assert not torch.allclose(sdpa_attention(q, q, q, dropout_p=0.5), sdpa_attention(q, q, q))
