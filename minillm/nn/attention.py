@@ -128,11 +128,12 @@ class MultiHeadAttention(nn.Module):
     def _project(
         self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Q = x W_q, K = x W_k, V = x W_v. In training self-attention they run as one matmul on the
-        three weights stacked (what GPT-2's ``c_attn`` stores): one large product is faster than three
-        small ones, forward and backward. The stacking copies the weights once per call, which pays
-        off over a batch of tokens but not in a one-token decoding step, so that path stays three
-        products; adapted layers (LoRA, int8) always do."""
+        """Q = x W_q, K = x W_k, V = x W_v. With gradients on (training), self-attention runs them as
+        one matmul on the three weights stacked (what GPT-2's ``c_attn`` stores): one large product
+        is faster than three small ones, forward and backward (benchmarks/README.md). The stacked
+        copy (3·d² numbers per layer, kept for backward) pays off over a batch of tokens but not in
+        a one-token decoding step, so no-grad calls stay three products; adapted layers (LoRA,
+        int8) always do."""
         projs = (self.q_proj, self.k_proj, self.v_proj)
         if not (self_attention and torch.is_grad_enabled() and all(type(p) is nn.Linear for p in projs)):
             return self.q_proj(query), self.k_proj(key), self.v_proj(value)
