@@ -154,7 +154,7 @@ def test_sdpa_kernel_zeroes_rows_that_see_nothing():
 
     torch.manual_seed(0)
     q = torch.randn(1, 1, 3, 4, dtype=torch.float64)
-    allowed = torch.tensor([[True, True, False], [False, False, False], [True, False, True]])
+    allowed = torch.tensor([[True, True, True], [False, False, False], [True, False, True]])  # a float row of 0s
     floats = torch.zeros(3, 3, dtype=torch.float64).masked_fill(~allowed, float("-inf"))
     expected = scaled_dot_product_attention(q, q, q, mask=allowed)
     assert torch.equal(expected[0, 0, 1], torch.zeros(4, dtype=torch.float64))
