@@ -168,3 +168,17 @@ def test_sdpa_kernel_applies_dropout():
     torch.manual_seed(0)
     q = torch.randn(1, 2, 6, 4)
     assert not torch.allclose(sdpa_attention(q, q, q, dropout_p=0.5), sdpa_attention(q, q, q))
+
+
+def test_masks_and_kernels_stay_on_the_inputs_device():
+    # the meta device (shapes only, no data) stands in for a GPU in the CPU tier: a mask built on the
+    # default device instead of the queries' one fails to combine with them
+    from minillm.kernels.masks import add_causal, causal_mask
+    from minillm.kernels.sdpa import sdpa_attention
+
+    assert causal_mask(3, 4, device="meta").device.type == "meta"
+    assert causal_mask(3, 4, device="meta", window=2).device.type == "meta"
+    assert add_causal(None, 3, 4, device="meta").device.type == "meta"
+    q, k = torch.randn(1, 2, 3, 4, device="meta"), torch.randn(1, 2, 5, 4, device="meta")
+    assert scaled_dot_product_attention(q, k, k, is_causal=True).device.type == "meta"
+    assert sdpa_attention(q, k, k, causal=True).device.type == "meta"
