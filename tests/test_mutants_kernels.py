@@ -182,3 +182,25 @@ def test_masks_and_kernels_stay_on_the_inputs_device():
     q, k = torch.randn(1, 2, 3, 4, device="meta"), torch.randn(1, 2, 5, 4, device="meta")
     assert scaled_dot_product_attention(q, k, k, is_causal=True).device.type == "meta"
     assert sdpa_attention(q, k, k, causal=True).device.type == "meta"
+
+
+@pytest.mark.parametrize("backend", ["naive", "chunked", "sdpa", "auto"])
+def test_the_dispatcher_passes_every_argument_on(backend):
+    from minillm.kernels import attention
+
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 2, 5, 4, dtype=torch.float64), torch.randn(1, 2, 7, 4, dtype=torch.float64)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    torch.testing.assert_close(attention(q, k, k, backend=backend, scale=0.3), sdpa(q, k, k, scale=0.3))
+    # causal, bottom-right, window 2: query i (position i + 2) sees keys i + 1 and i + 2
+    window = torch.ones(5, 7, dtype=torch.bool).tril(2) & ~torch.ones(5, 7, dtype=torch.bool).tril(0)
+    torch.testing.assert_close(
+        attention(q, k, k, causal=True, window=2, backend=backend), sdpa(q, k, k, attn_mask=window)
+    )
+    mask = torch.rand(5, 7) > 0.3
+    mask[:, 0] = True
+    torch.testing.assert_close(attention(q, k, k, mask=mask, backend=backend), sdpa(q, k, k, attn_mask=mask))
+    if backend != "chunked":  # chunked has no attention dropout
+        assert not torch.allclose(
+            attention(q, k, k, backend=backend, dropout_p=0.5), attention(q, k, k, backend=backend)
+        )
