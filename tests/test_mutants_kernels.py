@@ -204,3 +204,19 @@ def test_the_dispatcher_passes_every_argument_on(backend):
         assert not torch.allclose(
             attention(q, k, k, backend=backend, dropout_p=0.5), attention(q, k, k, backend=backend)
         )
+
+
+def test_auto_says_so_when_no_backend_can_run(monkeypatch):
+    import dataclasses
+
+    from minillm.kernels.registry import BACKENDS, resolve_backend
+
+    q = torch.randn(1, 2, 4, 8)
+    monkeypatch.setitem(BACKENDS, "sdpa", dataclasses.replace(BACKENDS["sdpa"], unavailable=lambda q: "not today"))
+    with pytest.raises(ValueError, match="no attention backend in AUTO_ORDER runs torch.float32 on cpu: sdpa"):
+        resolve_backend("auto", q)
+    with pytest.raises(ValueError, match="backend 'sdpa' cannot run these inputs .*: not today"):
+        resolve_backend("sdpa", q)
+    monkeypatch.setitem(BACKENDS, "naive", dataclasses.replace(BACKENDS["naive"], window=False))
+    with pytest.raises(ValueError, match="use one of 'chunked', 'sdpa', 'triton'$"):
+        resolve_backend("naive", q, window=2)
