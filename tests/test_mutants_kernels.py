@@ -220,3 +220,10 @@ def test_auto_says_so_when_no_backend_can_run(monkeypatch):
     monkeypatch.setitem(BACKENDS, "naive", dataclasses.replace(BACKENDS["naive"], window=False))
     with pytest.raises(ValueError, match="use one of 'chunked', 'sdpa', 'triton'$"):
         resolve_backend("naive", q, window=2)
+
+
+def test_attention_defaults():
+    from minillm.kernels import attention
+
+    q = torch.randn(1, 2, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(attention(q, q, q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
