@@ -44,9 +44,10 @@ def activation_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, preci
 
     Per block, N = B·T tokens, d_ff the feed-forward width, fp32: 4·(8·N·d + 2·N·d_ff) — the
     input and output of each layer norm's input, the q/k/v/out projections' inputs and outputs,
-    the feed-forward's two d_ff-wide tensors — plus 16·N of norm statistics; bf16 autocast keeps
-    the fp32 residual stream (2 × 4 bytes) and bf16 copies of the rest, a cast of the norm output
-    per projection (q, k, v each cast their own), and bf16 copies of the block's weight matrices.
+    the feed-forward's two d_ff-wide tensors — plus 16·N of norm statistics and the stacked Q/K/V
+    weight that training's one-matmul projection keeps (3·d² numbers without grouped K/V); bf16
+    autocast keeps the fp32 residual stream (2 × 4 bytes) and bf16 copies of the rest, one cast of
+    the norm output for the stacked product, and bf16 copies of the block's weight matrices.
     ``SAVED_EXTRA`` adds what the attention path keeps. Outside the blocks: ln_f's input, the
     lm_head input (and its bf16 copy and weight under autocast), the fp32 log-softmax (N·V) and
     the token ids; dropout adds its masks (4 bytes per value).
@@ -62,11 +63,12 @@ def activation_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, preci
     if key not in SAVED_EXTRA:
         raise ValueError(f"no activation model for backend={backend!r}, dropout={c.dropout}, precision={precision!r}")
     d, dff, v = c.n_embd, c.ff_size, c.vocab_size
+    qkv = (c.n_head + 2 * c.kv_heads) * c.head_size * d  # the stacked Q/K/V weight (nn/attention.py _project)
     if precision == "fp32":
-        block = 4 * (8 * n * d + 2 * n * dff) + 16 * n
+        block = 4 * (8 * n * d + 2 * n * dff) + 16 * n + 4 * qkv  # the stacked weight is kept for backward
         outside = 8 * n * d + 4 * n * v + 16 * n
-    else:
-        block = 24 * n * d + 4 * n * dff + 2 * (4 * d * d + 2 * d * dff) + 16 * n
+    else:  # one bf16 cast of the norm output feeds the stacked product (not one per projection)
+        block = 20 * n * d + 4 * n * dff + 2 * (4 * d * d + 2 * d * dff) + 16 * n
         outside = 6 * n * d + 2 * v * d + 4 * n * v + 16 * n
     per_d, per_head, per_score = SAVED_EXTRA[key]
     block += per_d * n * d + per_head * n * c.n_head + per_score * batch_size * c.n_head * t * t

@@ -16,8 +16,9 @@ def _cfg(**kw) -> GPTConfig:
 
 def test_fp32_sdpa_by_hand():
     # N = 2 tokens, d = 4, d_ff = 16, H = 2, V = 10:
-    # block 4·(8·2·4 + 2·2·16) + 16·2 = 544, log-sum-exp 4·2·2 = 16; outside 8·2·4 + 4·2·10 + 16·2 = 176
-    assert activation_bytes(_cfg(), seq_len=2, batch_size=1) == 544 + 16 + 176
+    # block 4·(8·2·4 + 2·2·16) + 16·2 = 544, the stacked Q/K/V weight 4·(3·4)·4 = 192,
+    # log-sum-exp 4·2·2 = 16; outside 8·2·4 + 4·2·10 + 16·2 = 176
+    assert activation_bytes(_cfg(), seq_len=2, batch_size=1) == 544 + 192 + 16 + 176
 
 
 def test_step_memory_by_hand():

@@ -280,11 +280,11 @@ def test_auto_backend_is_modelled_as_sdpa():
 
 def test_bf16_and_dropout_activations_by_hand():
     c = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
-    # N = 2, d = 4, d_ff = 16, H = 2, V = 10. bf16 block: 24·N·d + 4·N·d_ff + 2·(4d² + 2·d·d_ff) + 16·N = 736,
+    # N = 2, d = 4, d_ff = 16, H = 2, V = 10. bf16 block: 20·N·d + 4·N·d_ff + 2·(4d² + 2·d·d_ff) + 16·N = 704,
     # + sdpa's 4 bytes per token per head = 16; outside: 6·N·d + 2·V·d + 4·N·V + 16·N = 240
-    assert activation_bytes(c, 2, 1, "bf16") == 736 + 16 + 240
+    assert activation_bytes(c, 2, 1, "bf16") == 704 + 16 + 240
     drop = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa", dropout=0.1)
     # + (22·N·d + 10.5·B·H·T²) in the block and the embedding dropout's mask 4·N·d outside
-    assert activation_bytes(drop, 2, 1, "bf16") == 736 + 176 + 84 + 240 + 32
-    # fp32: block 544 + (8·N·d + 12·B·H·T²); outside 176 + 32
-    assert activation_bytes(drop, 2, 1) == 544 + 64 + 96 + 176 + 32
+    assert activation_bytes(drop, 2, 1, "bf16") == 704 + 176 + 84 + 240 + 32
+    # fp32: block 544 + the stacked Q/K/V weight 4·3·4·4 = 192 + (8·N·d + 12·B·H·T²); outside 176 + 32
+    assert activation_bytes(drop, 2, 1) == 544 + 192 + 64 + 96 + 176 + 32
