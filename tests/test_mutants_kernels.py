@@ -220,6 +220,10 @@ def test_auto_says_so_when_no_backend_can_run(monkeypatch):
     monkeypatch.setitem(BACKENDS, "naive", dataclasses.replace(BACKENDS["naive"], window=False))
     with pytest.raises(ValueError, match="use one of 'chunked', 'sdpa', 'triton'$"):
         resolve_backend("naive", q, window=2)
+    from minillm.kernels import attention
+
+    with pytest.raises(ValueError, match="no sliding window"):  # the dispatcher asks with the window
+        attention(q, q, q, causal=True, window=2, backend="naive")
 
 
 def test_attention_defaults():
@@ -227,3 +231,11 @@ def test_attention_defaults():
 
     q = torch.randn(1, 2, 5, 4, dtype=torch.float64)
     torch.testing.assert_close(attention(q, q, q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
+
+
+def test_qk_norm_uses_qwen3s_epsilon():
+    from minillm.nn.attention import MultiHeadAttention
+
+    mha = MultiHeadAttention(8, 2, qk_norm=True)
+    assert mha.q_norm.eps == mha.k_norm.eps == 1e-6  # Qwen3's rms_norm_eps, the default
+    assert MultiHeadAttention(8, 2, qk_norm=True, norm_eps=1e-5).k_norm.eps == 1e-5
