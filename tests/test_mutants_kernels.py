@@ -239,3 +239,22 @@ def test_qk_norm_uses_qwen3s_epsilon():
     mha = MultiHeadAttention(8, 2, qk_norm=True)
     assert mha.q_norm.eps == mha.k_norm.eps == 1e-6  # Qwen3's rms_norm_eps, the default
     assert MultiHeadAttention(8, 2, qk_norm=True, norm_eps=1e-5).k_norm.eps == 1e-5
+
+
+def test_multi_head_attention_arguments_at_their_edges():
+    from minillm.nn.attention import MultiHeadAttention
+
+    MultiHeadAttention(1, 1)  # the smallest model
+    for d_model, n_heads in ((0, 1), (8, 0)):
+        with pytest.raises(ValueError, match="d_model and n_heads must be positive"):
+            MultiHeadAttention(d_model, n_heads)
+    assert MultiHeadAttention(8, 2, head_dim=1).q_proj.out_features == 2
+    assert MultiHeadAttention(8, 2, head_dim=3).q_proj.out_features == 6  # heads need not tile d_model
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="head_dim"):
+            MultiHeadAttention(8, 2, head_dim=bad)
+    mha = MultiHeadAttention(8, 2, bias=True, qkv_bias=False)
+    assert mha.q_proj.bias is None and mha.k_proj.bias is None and mha.out_proj.bias is not None
+    with pytest.raises(ValueError, match="window"):
+        MultiHeadAttention(8, 2, window=0)
+    MultiHeadAttention(8, 2, dropout=0.1, attn_backend="auto")  # "auto" resolves to a backend with dropout
