@@ -238,7 +238,8 @@ def test_qk_norm_uses_qwen3s_epsilon():
 
     mha = MultiHeadAttention(8, 2, qk_norm=True)
     assert mha.q_norm.eps == mha.k_norm.eps == 1e-6  # Qwen3's rms_norm_eps, the default
-    assert MultiHeadAttention(8, 2, qk_norm=True, norm_eps=1e-5).k_norm.eps == 1e-5
+    custom = MultiHeadAttention(8, 2, qk_norm=True, norm_eps=1e-5)
+    assert custom.q_norm.eps == custom.k_norm.eps == 1e-5
 
 
 def test_multi_head_attention_arguments_at_their_edges():
@@ -255,6 +256,12 @@ def test_multi_head_attention_arguments_at_their_edges():
             MultiHeadAttention(8, 2, head_dim=bad)
     mha = MultiHeadAttention(8, 2, bias=True, qkv_bias=False)
     assert mha.q_proj.bias is None and mha.k_proj.bias is None and mha.out_proj.bias is not None
+    assert mha.v_proj.bias is None and MultiHeadAttention(8, 2, bias=False).out_proj.bias is None
+    assert MultiHeadAttention(8, 2).k_norm is None and MultiHeadAttention(8, 2).q_norm is None
+    x = torch.randn(1, 3, 8)
+    for kv, name in (((torch.randn(1, 3, 5), x), "key"), ((x, torch.randn(1, 3, 5)), "value")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            mha(x, *kv)
     with pytest.raises(ValueError, match="window"):
         MultiHeadAttention(8, 2, window=0)
     MultiHeadAttention(8, 2, dropout=0.1, attn_backend="auto")  # "auto" resolves to a backend with dropout
