@@ -76,8 +76,8 @@ def test_report_numbers_every_figure():
         "gpt2_params": 124_439_808,
     }
     assert r.keys() == expected.keys()
-    for k, v in expected.items():
-        assert r[k] == pytest.approx(v, rel=1e-12), k
+    for k, v in expected.items():  # approx only for numbers: newer pytest refuses approx("gpt2")
+        assert r[k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-12)), k
     d = report_numbers()
     assert (d["context_scale"], d["base_context"], d["model"]) == (32, 1024, "gpt2")
     assert d["attention_share_short"] == pytest.approx(att(1024) / (lin(1024) + att(1024)), rel=1e-12)
