@@ -11,7 +11,7 @@ All on the synthetic sort task of example 06 ("\\n3142>" → "1234\\n", a hidden
      Plus GRPO against the task's own checker instead of a reward model (DeepSeek-R1's rule rewards).
   3. int8 / int4 weights of the full-SFT policy (minillm/quantize.py): bytes, held-out loss, true
      score, CPU decode tokens/s.
-  4. The same formats at 0.5B / 1.5B / 7B parameters (minillm.costs.on_device_table).
+  4. The same formats at 0.5B / 1.5B / 7B parameters (minillm.inference_costs.on_device_table).
 
     python examples/10_adapt_align_quantize.py            # a few minutes on 2 CPU cores
     python examples/10_adapt_align_quantize.py --quick    # ~1-2 min smoke run
@@ -32,8 +32,9 @@ import torch
 
 from minillm import GPT
 from minillm.configs import add_config_arguments, config_from_args
-from minillm.costs import on_device_table, training_memory
+from minillm.costs import training_memory
 from minillm.generation import generate
+from minillm.inference_costs import on_device_table
 from minillm.nn.lora import apply_lora, merge_lora
 from minillm.quantize import quantize_int4, quantize_int8, weight_bytes
 from minillm.results import write_results

@@ -73,7 +73,8 @@ def run(args) -> int:
 
 def beyond_report(name: str, context: int) -> None:
     """Beyond §3.2 (docs/beyond.md): the KV cache of MHA/GQA/MQA/window and experts' total vs active."""
-    from minillm.costs import expert_costs, kv_cache_bytes, param_count
+    from minillm.costs import param_count
+    from minillm.inference_costs import expert_costs, kv_cache_bytes
     from minillm.models import GPTConfig
 
     base = GPTConfig.from_name(name)

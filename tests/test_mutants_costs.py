@@ -12,16 +12,13 @@ from minillm.costs import (
     attention_flops,
     attention_pairs,
     block_flops,
-    expert_costs,
     forward_flops,
-    kv_cache_bytes,
-    on_device_table,
     param_count,
     report_numbers,
-    storage_bytes,
     training_flops,
     training_memory,
 )
+from minillm.inference_costs import expert_costs, kv_cache_bytes, on_device_table, storage_bytes
 from minillm.memory_model import activation_bytes, step_memory
 
 SMALL = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8, attn_backend="naive")

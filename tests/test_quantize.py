@@ -115,7 +115,7 @@ def test_bad_inputs():
 
 
 def test_on_device_bytes_hand_values():
-    from minillm.costs import on_device_table, storage_bytes
+    from minillm.inference_costs import on_device_table, storage_bytes
 
     assert storage_bytes(7e9, "bf16") == 14e9  # 7B × 2 bytes
     assert storage_bytes(1.5e9, "int4", group_size=128) == 1.5e9 * 0.5 + 1.5e9 / 128 * 4  # + one fp32 per 128
