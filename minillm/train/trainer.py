@@ -178,6 +178,14 @@ class Trainer:
         )
         return torch.random.fork_rng(devices=devices)
 
+    def _seed(self, seed: int) -> None:
+        """Seed the generator this run draws from. ``torch.manual_seed`` also queues seeding for every
+        accelerator backend on each call (~0.3 ms, ~0.4 % of a small CPU step); a CPU run needs only the CPU one."""
+        if self.device.type == "cpu":
+            torch.default_generator.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)
+
     def _autocast_dtype(self) -> torch.dtype | None:
         want = self.config.dtype
         if want == "auto":
@@ -203,8 +211,9 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One optimizer step (minillm/train/step.py); returns this rank's mean loss (a tensor: no device sync)."""
         c = self.config
-        torch.manual_seed(step_seed(c.seed, self.step, self.dist.rank))  # dropout masks: a function of the step
-        self.model.train()
+        self._seed(step_seed(c.seed, self.step, self.dist.rank))  # dropout masks: a function of the step
+        if not self.model.training:  # .train() walks every module: ~1 % of a small step, so only when needed
+            self.model.train()
         batches = self._micro_batches("train", self.step, c.seed)  # grad_accum (x, y) pairs of this rank
         result = self.optimizer_step(self.step, batches, lambda xy: self.forward(*xy)[1])
         self.step += 1
