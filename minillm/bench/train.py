@@ -31,7 +31,7 @@ from minillm.bench.common import device_info, positive_int, write_json
 from minillm.bench.peak import gemm_peak_flops
 from minillm.costs import training_flops
 from minillm.data.tokens import write_token_files
-from minillm.models.gpt import GPT2_SIZES, GPTConfig
+from minillm.models.gpt_config import GPT2_SIZES, GPTConfig
 from minillm.train import TrainConfig, Trainer
 
 __all__ = ["PEAK_BF16", "add_arguments", "main", "peak_flops", "run"]
