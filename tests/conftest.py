@@ -1,4 +1,6 @@
 import os
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,14 @@ if _WORKERS > 1:
 
 settings.register_profile("minillm", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("minillm")
+
+
+@pytest.fixture
+def load_example():
+    """``load_example("02_reverse.py")`` -> the example script's namespace (run with runpy: examples are
+    scripts, not modules; ``run_name`` keeps their ``if __name__ == "__main__"`` block from running)."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    return lambda name: runpy.run_path(str(examples / name), run_name="example")
 
 
 @pytest.fixture(autouse=True)
