@@ -45,10 +45,22 @@ def test_cached_decoding_logits_equal_full_forward(pos):
     seq = torch.randint(0, 32, (2, 16))
     full = model(seq)[0]  # (B, T, V) every position computed from scratch
     caches = model.new_kv_caches()
-    steps = [model.decode_step(seq[:, :5], caches)]  # prefill the prompt, then one token at a time
+    steps = [model(seq[:, :5], kv_caches=caches)[0]]  # prefill the prompt (every position), then one token at a time
     steps += [model.decode_step(seq[:, t : t + 1], caches) for t in range(5, 16)]
     cached = torch.cat(steps, dim=1)  # (B, T, V)
     torch.testing.assert_close(cached, full, atol=ATOL, rtol=0)
+
+
+@torch.no_grad()
+def test_decode_step_returns_the_newest_position_only():
+    """A prompt's decode_step is the last column of forward's logits (the output layer skips the rest)."""
+    model = sharp_gpt("rope")
+    seq = torch.randint(0, 32, (2, 7))
+    got = model.decode_step(seq, model.new_kv_caches())
+    assert got.shape == (2, 1, model.config.vocab_size)
+    torch.testing.assert_close(got, model(seq)[0][:, -1:], atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="exceeds block_size"):  # forward's checks, before any work
+        model.decode_step(torch.zeros(1, model.config.block_size + 1, dtype=torch.long), None)
 
 
 @torch.no_grad()

@@ -132,6 +132,22 @@ class GPT(nn.Module):
         ``left_pad`` (B,) counts each row's left-padding columns (batched generation): they are
         hidden from every query and the row's positions start after them.
         """
+        self._check_inputs(idx, targets, kv_caches)
+        logits = self.lm_head(self.features(idx, kv_caches, left_pad))  # (B, T, vocab_size)
+
+        loss = None
+        if targets is not None:
+            # sum / count rather than reduction="mean": mean over zero kept targets is 0/0 = NaN, which
+            # would poison every gradient of a batch whose targets are all ignored (-100)
+            total = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum")
+            loss = total / (targets != -100).sum().clamp_min(1)
+        self.aux_loss = self._experts_aux_loss()
+        if loss is not None and self.aux_loss is not None:
+            loss = loss + self.config.aux_loss_coef * self.aux_loss
+        return logits, loss
+
+    def _check_inputs(self, idx: Tensor, targets: Tensor | None, kv_caches: list[KVCache] | None) -> None:
+        """The argument checks of ``forward`` and ``decode_step``, before any work."""
         if not isinstance(idx, Tensor) or (targets is not None and not isinstance(targets, Tensor)):
             raise TypeError(
                 f"idx and targets must be tensors of token ids, got {type(idx).__name__}, {type(targets).__name__}"
@@ -153,19 +169,6 @@ class GPT(nn.Module):
             raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(self.blocks)} blocks")
-
-        logits = self.lm_head(self.features(idx, kv_caches, left_pad))  # (B, T, vocab_size)
-
-        loss = None
-        if targets is not None:
-            # sum / count rather than reduction="mean": mean over zero kept targets is 0/0 = NaN, which
-            # would poison every gradient of a batch whose targets are all ignored (-100)
-            total = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum")
-            loss = total / (targets != -100).sum().clamp_min(1)
-        self.aux_loss = self._experts_aux_loss()
-        if loss is not None and self.aux_loss is not None:
-            loss = loss + self.config.aux_loss_coef * self.aux_loss
-        return logits, loss
 
     def _experts_aux_loss(self) -> Tensor | None:
         """Mean over the MoE layers of their load-balancing losses (None for a dense model), so the
@@ -226,7 +229,12 @@ class GPT(nn.Module):
         return new_caches(len(self.blocks), self.config.block_size, self.config.window)
 
     def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None, left_pad: Tensor | None = None) -> Tensor:
-        return self(idx, kv_caches=kv_caches, left_pad=left_pad)[0]  # (B, T, vocab_size)
+        """Logits of the newest position only, (B, 1, vocab_size): all a decoder samples from. On the
+        first step (the whole prompt) that skips the output layer for every earlier position, about
+        a third of a GPT-2-small prompt's FLOPs (Hugging Face ``generate`` keeps one position too).
+        ``forward(idx, kv_caches=...)`` returns every position."""
+        self._check_inputs(idx, None, kv_caches)
+        return self.lm_head(self.features(idx, kv_caches, left_pad)[:, -1:])  # (B, 1, vocab_size)
 
     @torch.no_grad()
     def generate(self, idx: Tensor, max_new_tokens: int, **sampling) -> Tensor:
