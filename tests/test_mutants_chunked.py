@@ -272,6 +272,21 @@ def test_stays_on_the_inputs_device():
         assert all(g.device.type == "meta" for g in grads)
 
 
+def test_backward_keeps_its_sums_on_the_inputs_device():
+    """A CPU tile buffer that meta tensors are added into in place stays a silent CPU zero; fake CUDA
+    tensors (device and shape, no data, no GPU needed) refuse the mix as a real GPU does."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q, k, v = (torch.empty(1, 2, t, 8, device="cuda", requires_grad=True) for t in (6, 9, 9))
+        mask = torch.ones(1, 1, 6, 9, dtype=torch.bool, device="cuda")
+        out = chunked_attention(q, k, v, causal=True, mask=mask, window=4, block_size=2, block_q=4)
+        # the kernel's own backward, called directly: the autograd engine would want a real GPU
+        grads = out.grad_fn.apply(torch.ones_like(out))[:3]
+    assert out.device.type == "cuda" and [g.device.type for g in grads] == ["cuda"] * 3
+    assert [g.shape for g in grads] == [q.shape, k.shape, v.shape]
+
+
 def test_bad_tiles_and_arguments_are_refused():
     q = torch.randn(1, 2, 3, 4)
     for tiles in ({"block_size": 0}, {"block_q": 0}, {"block_size": -1, "block_q": 2}):
