@@ -7,6 +7,8 @@ expected token and score is written out by hand.
 import pytest
 import torch
 
+from minillm.beam_search import beam_search
+from minillm.generation import generate, left_pad
 from minillm.nn.kv_cache import KVCache
 
 
@@ -33,3 +35,182 @@ def test_repr_names_length_max_len_and_window():
     cache = KVCache(8, window=4)
     cache.update(torch.zeros(1, 1, 3, 2), torch.zeros(1, 1, 3, 2))
     assert repr(cache) == "KVCache(length=3, max_len=8, window=4)"
+
+
+# ---------------------------------------------------------------- beam_search
+class Counter:
+    """A stand-in for one layer's KV cache: it only counts the positions it has seen."""
+
+    def __init__(self):
+        self.length = 0
+
+    def reset(self):
+        self.length = 0
+
+    def reorder(self, rows):
+        pass
+
+
+class Table:
+    """A 'model' whose next-token distribution depends only on the last token: ``table[last]``.
+    It records the shape (and ``left_pad``) of every input it is fed."""
+
+    def __init__(self, table, max_len=8, device="cpu"):
+        self.logits = torch.log(torch.tensor(table) + 1e-12).to(device)
+        self.max_len, self.training, self.fed, self.pads, self.modes = max_len, False, [], [], []
+
+    def eval(self):
+        self.modes.append("eval")
+        return self
+
+    def train(self, mode=True):
+        self.modes.append(mode)
+        return self
+
+    def new_kv_caches(self):
+        return [Counter()]
+
+    def decode_step(self, idx, caches, left_pad=None):
+        self.fed.append(tuple(idx.shape))
+        self.pads.append(None if left_pad is None else left_pad.tolist())
+        if caches is not None:
+            caches[0].length += idx.shape[1]
+        return self.logits[idx[:, -1]][:, None, :]  # (B, 1, V)
+
+
+UNSURE = [[0.25, 0.25, 0.25, 0.25]] * 4
+EOS_OR_ONE = [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.6, 0.4, 0.0]]  # 0 = eos; from 2: eos 0.6 or 1 (0.4); from 1: eos
+
+
+def test_beam_search_defaults_to_four_beams_fed_one_token_a_step():
+    model = Table(UNSURE)
+    beam_search(model, torch.tensor([[0, 1]]), 3)
+    assert model.fed == [(4, 2), (4, 1), (4, 1)]  # B · 4 beams; after the prompt, only the newest token
+    model.fed.clear()
+    beam_search(model, torch.tensor([[0, 1]]), 3, use_cache=False)
+    assert model.fed == [(4, 2), (4, 3), (4, 4)]  # no cache: the whole sequence every step
+
+
+def test_beam_search_stops_once_every_beam_has_finished():
+    out = beam_search(Table(EOS_OR_ONE), torch.tensor([[2]]), 4, num_beams=2, eos_id=0, use_cache=False)
+    # step 1: beams "2 0" (eos, log 0.6) and "2 1" (log 0.4); step 2: "2 1 0" finishes too -> stop
+    assert out.tolist() == [[2, 0, 0]]
+
+
+def test_beam_search_fills_the_context_exactly():
+    model = Table(UNSURE, max_len=8)
+    assert beam_search(model, torch.zeros(1, 5, dtype=torch.long), 3, num_beams=2).shape == (1, 8)
+    with pytest.raises(ValueError, match="exceeds the model's context 8"):
+        beam_search(model, torch.zeros(1, 5, dtype=torch.long), 4, num_beams=2)
+
+
+@pytest.mark.parametrize("bad", [True, "1", float("nan"), float("inf")])
+def test_length_penalty_must_be_a_finite_number(bad):
+    with pytest.raises(ValueError, match="length_penalty must be a finite number"):
+        beam_search(Table(UNSURE), torch.tensor([[0]]), 2, length_penalty=bad)
+
+
+def test_beam_search_names_itself_in_the_model_check():
+    with pytest.raises(TypeError, match=r"^beam_search\(\) needs a model with `max_len`"):
+        beam_search(object(), torch.tensor([[0]]), 2)
+
+
+def test_a_model_without_a_training_flag_is_left_in_eval_mode():
+    model = Table(UNSURE)
+    del model.training
+    beam_search(model, torch.tensor([[0]]), 2, num_beams=2)
+    assert model.modes == ["eval", False]
+
+
+def test_beam_search_keeps_every_tensor_on_the_prompts_device():
+    """The meta device stands in for an accelerator: a tensor made on the CPU meets the model's
+    meta tensors and raises."""
+    model = Table(UNSURE, device="meta")
+    out = beam_search(model, torch.zeros(2, 1, dtype=torch.long, device="meta"), 2, num_beams=2, length_penalty=1.0)
+    assert out.device.type == "meta" and out.shape == (2, 3)
+
+
+def test_length_penalty_divides_by_length_to_its_power():
+    table = [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.7, 0.3, 0.0]]  # 0 = eos; from 2: eos 0.7 or 1 (0.3)
+    # "2 0": log 0.7 = -0.357 over 1 token; "2 1 0": log 0.3 = -1.204 over 2 tokens (eos counts)
+    run = lambda lp: beam_search(Table(table), torch.tensor([[2]]), 3, num_beams=2, eos_id=0, length_penalty=lp)
+    assert run(0.0).tolist() == [[2, 0, 0]]  # raw: -0.357 > -1.204
+    assert run(2.0).tolist() == [[2, 1, 0]]  # -1.204 / 2² = -0.301 > -0.357 / 1²
+
+
+# ---------------------------------------------------------------- generate
+FAVOURITE = [[0.5, 0.3, 0.2]] * 3  # the same distribution after every token
+
+
+def test_generate_samples_at_temperature_one_with_the_cache_by_default():
+    model = Table(FAVOURITE)
+    out = generate(model, torch.zeros(64, 2, dtype=torch.long), 2, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(model.logits[0], dim=-1).expand(64, 3)  # temperature 1: the table itself
+    want = torch.cat([torch.multinomial(probs, 1, generator=g), torch.multinomial(probs, 1, generator=g)], dim=1)
+    assert torch.equal(out[:, 2:], want)
+    assert model.fed == [(64, 2), (64, 1)]  # the prompt, then only the newest token
+    model.fed.clear()
+    generate(model, torch.zeros(64, 2, dtype=torch.long), 2, use_cache=False)
+    assert model.fed == [(64, 2), (64, 3)]
+
+
+def test_generate_passes_top_p_to_the_sampler():
+    out = generate(Table(FAVOURITE), torch.zeros(64, 1, dtype=torch.long), 1, top_p=0.5)
+    assert out[:, 1].eq(0).all()  # token 0 alone holds p = 0.5
+
+
+@pytest.mark.parametrize("bad", [{"top_k": 0}, {"top_p": 1.5}])
+def test_generate_checks_the_sampling_settings_before_the_model_runs(bad):
+    model = Table(FAVOURITE)
+    for n in (0, 2):
+        with pytest.raises(ValueError, match="top_k|top_p"):
+            generate(model, torch.zeros(1, 1, dtype=torch.long), n, **bad)
+    assert model.fed == []
+
+
+def test_zero_new_tokens_returns_the_prompt():
+    model, idx = Table(FAVOURITE), torch.tensor([[1, 2]])
+    assert torch.equal(generate(model, idx, 0), idx)
+    assert torch.equal(beam_search(model, idx, 0, num_beams=2), idx)
+    assert model.fed == []
+
+
+def test_decoders_name_themselves_and_the_eos_range():
+    with pytest.raises(TypeError, match=r"^generate\(\) needs a model with `max_len`"):
+        generate(object(), torch.tensor([[0]]), 2)
+    for decode in (generate, beam_search):  # Table has no vocab_size: any id >= 0
+        with pytest.raises(ValueError, match=r"eos_id must be None or a token id in a token id >= 0, got -1"):
+            decode(Table(FAVOURITE), torch.tensor([[0]]), 2, eos_id=-1)
+
+
+def test_the_cache_starts_over_only_once_the_window_is_full():
+    model = Table(FAVOURITE, max_len=4)
+    generate(model, torch.zeros(1, 2, dtype=torch.long), 4)
+    # 2 + 1 + 1 = 4 positions fill the cache; the 5th token needs the last 4 again
+    assert model.fed == [(1, 2), (1, 1), (1, 1), (1, 4)]
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_left_padding_shrinks_as_the_window_cuts_columns(use_cache):
+    model = Table(FAVOURITE, max_len=4)
+    idx, mask = left_pad([[1], [1, 1, 1]])  # paddings 2 and 0
+    generate(model, idx, 3, attention_mask=mask, use_cache=use_cache)
+    # widths 3, 4, 5: the last step sees the newest 4 columns, one padding column of row 0 cut off
+    assert model.pads == [[2, 0], [2, 0], [1, 0]]
+
+
+def test_left_pad_pads_with_zero_and_checks_pad_id():
+    idx, mask = left_pad([[5], [6, 7]])
+    assert idx.tolist() == [[0, 5], [6, 7]] and mask.tolist() == [[False, True], [True, True]]
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match="pad_id must be a token id >= 0"):
+            left_pad([[5]], pad_id=bad)
+
+
+def test_a_bad_attention_mask_is_described():
+    idx = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"shape \(1, 3\), got list"):
+        generate(Table(FAVOURITE), idx, 1, attention_mask=[1, 1, 1])
+    with pytest.raises(ValueError, match=r"shape \(1, 3\), got \(1, 2\)"):
+        generate(Table(FAVOURITE), idx, 1, attention_mask=torch.ones(1, 2))
