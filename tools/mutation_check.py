@@ -19,7 +19,7 @@ Run it from the ``mutants/`` directory that ``mutmut run`` made (stop mutmut onc
         python /path/to/tools/mutation_check.py --names ../names.txt --merge-into .. \\
         tests/test_mutants_chunked.py tests/test_window.py > ../results.txt
 
-It prints one line per mutant, ``KILLED|SURVIVED|TIMEOUT <name> <seconds>s``. ``--merge-into DIR``
+It prints one line per mutant, ``KILLED|SURVIVED|TIMEOUT <name> <seconds>s [the test that failed]``. ``--merge-into DIR``
 writes the verdicts into ``DIR/mutants/**/*.py.meta`` afterwards (mutmut's exit codes: 1 killed,
 0 survived, 36 timeout), so ``python tools/mutation_report.py`` run in DIR prints the table;
 ``--merge-only RESULTS...`` merges earlier result files (later files win) without running tests.
@@ -74,23 +74,33 @@ class _Loop:
         items = sorted(session.items, key=lambda it: took[it.nodeid])
         print(f"BASELINE ok {len(items)} items {sum(took.values()):.1f}s", file=self.out, flush=True)
 
+        import torch
+
+        # One process runs every mutant, so a mutant that leaves torch's global state changed (say,
+        # raising before a `finally` turns gradients back on) would fail the next mutants' tests and
+        # count them as killed. Each mutant starts from the state the baseline ran in.
+        state = (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_num_threads())
         signal.signal(signal.SIGALRM, _alarm)
         for name in self.names:
+            torch.set_grad_enabled(state[0])
+            torch.set_default_dtype(state[1])
+            torch.set_num_threads(state[2])
             os.environ["MUTANT_UNDER_TEST"] = name
-            verdict, t0 = "SURVIVED", time.time()
+            verdict, t0, first = "SURVIVED", time.time(), ""
             signal.alarm(self.timeout)
             try:
                 for item in items:
                     reports = failed(item)
                     if reports:  # the alarm may fire inside a test, which pytest reports as its failure
                         verdict = "TIMEOUT" if any("_Hang" in str(r.longrepr) for r in reports) else "KILLED"
+                        first = item.nodeid
                         break
             except _Hang:
                 verdict = "TIMEOUT"
             finally:
                 signal.alarm(0)
             self.verdicts[name] = verdict
-            print(f"{verdict} {name} {time.time() - t0:.1f}s", file=self.out, flush=True)
+            print(f"{verdict} {name} {time.time() - t0:.1f}s {first}".rstrip(), file=self.out, flush=True)
         os.environ["MUTANT_UNDER_TEST"] = ""
         return True
 
