@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from minillm.bench import common
 from minillm.bench.attention import main
-from minillm.bench.common import loglog_slope, peak_extra_memory
+from minillm.bench.common import loglog_slope, paired_ratio, peak_extra_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +21,9 @@ def test_attention_bench_writes_json_and_png(tmp_path, capsys):
     assert len(data["rows"]) == 3 * 2 * 2 * 2  # backends × causal × modes × lengths
     assert all(r["seconds"] > 0 and r["tflops"] > 0 for r in data["rows"])
     assert "naive causal=False fwd" in data["summary"]["slopes"]
+    chunked = [r for r in data["rows"] if r["backend"] == "chunked"]
+    assert all(r["paired_ratio_vs_sdpa"] > 0 for r in chunked)  # the interleaved ratio the summary quotes
+    assert sum("x sdpa (interleaved)" in line for line in data["summary"]["ratios"]) == len(chunked)
     pytest.importorskip("matplotlib")
     assert out.with_suffix(".png").stat().st_size > 0
     assert "log-log slope" in capsys.readouterr().out
@@ -28,6 +32,18 @@ def test_attention_bench_writes_json_and_png(tmp_path, capsys):
 def test_bench_rejects_unknown_backend(tmp_path):
     with pytest.raises(ValueError, match="unknown backend 'flash'"):
         main(["--backends", "flash", "--lengths", "32", "--out", str(tmp_path / "x")])
+
+
+def test_paired_ratio_is_the_median_of_round_by_round_ratios(monkeypatch):
+    """A fake clock. Rounds (a, b): (2, 1), (2, 3), (6, 3), (6, 3) -> ratios 2, 0.67, 2, 2, median 2;
+    the two medians (4 and 3) would say 1.33, pairing a quiet run of one with a loaded run of the other."""
+    now, cost_a, cost_b = [0.0], iter([1, 2, 2, 6, 6]), iter([1, 1, 3, 3, 3])  # first of each: warm-up
+    monkeypatch.setattr(common.time, "perf_counter", lambda: now[0])
+
+    def tick(costs):
+        now[0] += next(costs)
+
+    assert paired_ratio(lambda: tick(cost_a), lambda: tick(cost_b), torch.device("cpu"), repeats=4) == 2.0
 
 
 def test_slope_of_a_quadratic_is_two():

@@ -11,7 +11,9 @@ every measurement) and a PNG: time vs T on log-log axes with a slope-2 guide, an
 
 FLOPs come from ``minillm.costs.attention_flops``: forward 4·B·H·pairs·d (Q Kᵀ and P V; pairs = T²,
 or T(T+1)/2 causal); forward+backward 3.5× forward (the backward has five T×T products to the
-forward's two), the convention of the FlashAttention papers. The naive backend is skipped where its T×T matrices would not fit.
+forward's two), the convention of the FlashAttention papers. The naive backend is skipped where
+its T×T matrices would not fit. ``chunked`` is also timed against SDPA in interleaved rounds (A B A B
+…), and the summary quotes the median of those round-by-round ratios.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from minillm.bench.common import (
     available_memory,
     device_info,
     loglog_slope,
+    paired_ratio,
     peak_extra_memory,
     positive_int,
     positive_ints,
@@ -97,12 +100,11 @@ def _settings(args) -> dict:
     )
 
 
-def run_one(backend, t, causal, mode, s, repeats) -> dict:
+def _step(backend, t, causal, mode, s):
+    """(row, step): the row's settings and a call that runs one attention of that cell."""
     b = s["batch"] or (max(1, 16384 // t) if s["gpu"] else 1)
     h, d, device, dtype = s["heads"], s["head_dim"], s["device"], s["dtype"]
     row = dict(backend=backend, T=t, causal=causal, mode=mode, batch=b, heads=h, head_dim=d)
-    if backend == "naive" and naive_bytes(b, h, t, mode) > 0.6 * available_memory(device):
-        return {**row, "skipped": f"T×T scores need ~{naive_bytes(b, h, t, mode) / 2**30:.1f} GiB"}
     q, k, v = (torch.randn(b, h, t, d, device=device, dtype=dtype, requires_grad=mode == "fwd+bwd") for _ in range(3))
     grad = torch.randn(b, h, t, d, device=device, dtype=dtype) if mode == "fwd+bwd" else None
 
@@ -113,12 +115,20 @@ def run_one(backend, t, causal, mode, s, repeats) -> dict:
         out = attention(q, k, v, causal=causal, backend=backend)
         return torch.autograd.grad(out, (q, k, v), grad)
 
+    return row, step
+
+
+def run_one(backend, t, causal, mode, s, repeats) -> dict:
+    row, step = _step(backend, t, causal, mode, s)
+    b, h, device = row["batch"], row["heads"], s["device"]
+    if backend == "naive" and naive_bytes(b, h, t, mode) > 0.6 * available_memory(device):
+        return {**row, "skipped": f"T×T scores need ~{naive_bytes(b, h, t, mode) / 2**30:.1f} GiB"}
     try:
         seconds = time_call(step, device, repeats=repeats)
         memory = peak_extra_memory(step, device)
     except torch.OutOfMemoryError:
         return {**row, "skipped": "out of memory"}
-    flops = attention_flops(b, h, t, t, d, causal, mode)
+    flops = attention_flops(b, h, t, t, row["head_dim"], causal, mode)
     return {**row, "seconds": seconds, "tflops": flops / seconds / 1e12, "peak_extra_bytes": memory}
 
 
@@ -155,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
                         f"{backend:>8} {str(causal):>6} {mode:>8} {t:>6} {1e3 * r['seconds']:>10.2f} "
                         f"{r['tflops']:>8.3f} {mem:>10}"
                     )
+    for r in rows:  # chunked against SDPA in interleaved rounds: the ratio the summary quotes
+        if r["backend"] == "chunked" and "seconds" in r and {"sdpa", "chunked"} <= set(s["backends"]):
+            ours, ref = (_step(name, r["T"], r["causal"], r["mode"], s)[1] for name in ("chunked", "sdpa"))
+            r["paired_ratio_vs_sdpa"] = paired_ratio(ours, ref, s["device"], max(args.repeats, 5))
     summary = summarize(rows)
     print("\nlog-log slope of time vs T (2.0 = quadratic), fitted over T ≥ 1024:")
     for key, val in summary["slopes"].items():
@@ -186,7 +200,9 @@ def summarize(rows) -> dict:
         ref = by.get(("sdpa", causal, mode, t))
         naive = by.get(("naive", causal, mode, t))
         parts = [f"T={t} causal={causal} {mode}: chunked"]
-        if ref:
+        if "paired_ratio_vs_sdpa" in r:  # interleaved rounds (see run); else the two medians
+            parts.append(f"time {r['paired_ratio_vs_sdpa']:.2f}x sdpa (interleaved)")
+        elif ref:
             parts.append(f"time {r['seconds'] / ref['seconds']:.2f}x sdpa")
         if naive and naive.get("peak_extra_bytes") and r.get("peak_extra_bytes") is not None:
             parts.append(f"memory {r['peak_extra_bytes'] / naive['peak_extra_bytes']:.1%} of naive")

@@ -77,6 +77,26 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, 
     return statistics.median(times)
 
 
+def paired_ratio(
+    fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device, repeats: int = 5
+) -> float:
+    """Median over rounds of time(fn_a) / time(fn_b), the two called back to back in every round
+    (A B A B …). Both see the same load in a round; a ratio of two medians taken minutes apart does
+    not (on a shared 2-core machine the same cell measured 1.4× and 2.2× that way)."""
+    fn_a(), fn_b()  # warm-up
+    ratios = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn_a()
+        _sync(device)
+        middle = time.perf_counter()
+        fn_b()
+        _sync(device)
+        ratios.append((middle - start) / (time.perf_counter() - middle))
+    return statistics.median(ratios)
+
+
 def _vm_kib(field: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
