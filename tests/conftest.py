@@ -31,7 +31,26 @@ def _seed():
     torch.manual_seed(0)
 
 
+# The longest files, longest first. pytest-xdist (--dist loadfile) hands whole files to whichever
+# worker is free, in collection order; alphabetical order left the Triton interpreter grid (2 min) for
+# the end of the run, with one worker busy and the other idle. Longest-first keeps both busy.
+LONGEST_FILES = (
+    "test_examples_prompting.py",
+    "test_triton.py",
+    "test_examples.py",
+    "test_reliability_runs.py",
+    "test_grpo.py",
+    "test_ddp.py",
+    "test_exercises.py",
+    "test_two_branches.py",
+    "test_presets.py",
+    "test_notebooks.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's order is kept
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA")
