@@ -7,6 +7,7 @@ references below build that mask by hand, so they do not share code with minillm
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.torch_mha import copy_from_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,21 +142,6 @@ def test_bad_mask_shape_raises():
 
 
 # ---------------------------------------------------------------- MultiHeadAttention
-def _copy_from_torch(ref: torch.nn.MultiheadAttention, ours: MultiHeadAttention) -> None:
-    d = ours.d_model
-    with torch.no_grad():
-        if ref._qkv_same_embed_dim:
-            wq, wk, wv = ref.in_proj_weight.split(d)
-        else:
-            wq, wk, wv = ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight
-        bq, bk, bv = ref.in_proj_bias.split(d)
-        for lin, w, b in ((ours.q_proj, wq, bq), (ours.k_proj, wk, bk), (ours.v_proj, wv, bv)):
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        ours.out_proj.weight.copy_(ref.out_proj.weight)
-        ours.out_proj.bias.copy_(ref.out_proj.bias)
-
-
 @pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 @pytest.mark.parametrize("case", ["self", "cross", "cross_kdim", "causal", "padding"])
 def test_mha_matches_torch_multihead_attention(case, backend):
@@ -163,7 +149,7 @@ def test_mha_matches_torch_multihead_attention(case, backend):
     kdim = 12 if case == "cross_kdim" else None
     ref = torch.nn.MultiheadAttention(d, h, batch_first=True, kdim=kdim, vdim=kdim).eval()
     ours = MultiHeadAttention(d, h, kv_dim=kdim, attn_backend=backend).eval()
-    _copy_from_torch(ref, ours)
+    copy_from_torch(ref, ours)
     x = torch.randn(b, t, d)
     mem = torch.randn(b, s, kdim or d)
     if case == "self":
@@ -184,7 +170,7 @@ def test_mha_matches_torch_multihead_attention(case, backend):
 def test_mha_returns_head_weights_that_average_to_torchs():
     ref = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
     ours = MultiHeadAttention(16, 2).eval()
-    _copy_from_torch(ref, ours)
+    copy_from_torch(ref, ours)
     x = torch.randn(2, 6, 16)
     _, w = ours(x, need_weights=True)  # (B, H, T, T)
     _, w_ref = ref(x, x, x, need_weights=True, average_attn_weights=True)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers.torch_mha import copy_from_torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -108,17 +109,6 @@ def test_feedforward_bad_activation():
         FeedForward(4, 8, "tanh")
 
 
-def _copy_attn(ref, ours):
-    d = ours.d_model
-    with torch.no_grad():
-        for lin, w, b in zip(
-            (ours.q_proj, ours.k_proj, ours.v_proj), ref.in_proj_weight.split(d), ref.in_proj_bias.split(d)
-        ):
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        ours.out_proj.load_state_dict(ref.out_proj.state_dict())
-
-
 def _copy_ff_norms(ref, ours, blocks):
     with torch.no_grad():
         ours.ff.fc1.load_state_dict(ref.linear1.state_dict())
@@ -131,7 +121,7 @@ def _copy_ff_norms(ref, ours, blocks):
 def test_encoder_layer_matches_torch(norm_first):
     ref = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
     ours = EncoderLayer(32, 4, 64, dropout=0.1, norm_first=norm_first).eval()
-    _copy_attn(ref.self_attn, ours.self_attn)
+    copy_from_torch(ref.self_attn, ours.self_attn)
     _copy_ff_norms(ref, ours, [ours.attn_block, ours.ff_block])
     x = torch.randn(2, 6, 32)
     pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
@@ -144,8 +134,8 @@ def test_encoder_layer_matches_torch(norm_first):
 def test_decoder_layer_matches_torch(norm_first):
     ref = torch.nn.TransformerDecoderLayer(32, 4, 64, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
     ours = DecoderLayer(32, 4, 64, dropout=0.1, norm_first=norm_first).eval()
-    _copy_attn(ref.self_attn, ours.self_attn)
-    _copy_attn(ref.multihead_attn, ours.cross_attn)
+    copy_from_torch(ref.self_attn, ours.self_attn)
+    copy_from_torch(ref.multihead_attn, ours.cross_attn)
     _copy_ff_norms(ref, ours, [ours.self_attn_block, ours.cross_attn_block, ours.ff_block])
     x, mem = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
     mem_pad = torch.tensor([[False] * 7, [False] * 3 + [True] * 4])

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 import torch
+from helpers.torch_mha import copy_from_torch
 
 from minillm.kernels import BACKENDS
 from minillm.nn.attention import MultiHeadAttention
@@ -18,13 +19,7 @@ def _pair(d=16, h=2, **kw):
     """Our layer and torch's with the same weights (eval mode)."""
     ref = torch.nn.MultiheadAttention(d, h, batch_first=True).eval()
     ours = MultiHeadAttention(d, h, **kw).eval()
-    with torch.no_grad():
-        for lin, w, b in zip(
-            (ours.q_proj, ours.k_proj, ours.v_proj), ref.in_proj_weight.split(d), ref.in_proj_bias.split(d)
-        ):
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        ours.out_proj.load_state_dict(ref.out_proj.state_dict())
+    copy_from_torch(ref, ours)
     return ours, ref
 
 
