@@ -5,7 +5,7 @@ cross-attention, to one precise source position, which is exactly what attention
 
     python examples/02_transformer_reverse.py            # reverse, ~2 min on 2 CPU cores
     python examples/02_transformer_reverse.py --task sort
-    python examples/02_transformer_reverse.py --quick    # ~20 s smoke run
+    python examples/02_transformer_reverse.py --quick    # ~25 s smoke run
 
 Prints the model size, the training loss, and the exact-match accuracy on held-out strings
 (drawn with a different seed from 10^12+ possible strings, so practically none were seen).

@@ -12,7 +12,7 @@ really achieved, not only what the reward model believes.
   +  the same PPO with β = 0 (no KL leash), and DPO on the best-vs-worst pairs of the rankings.
 
     python examples/06_rlhf_pipeline.py            # ~1 min on 2 CPU cores
-    python examples/06_rlhf_pipeline.py --quick    # ~25 s smoke run
+    python examples/06_rlhf_pipeline.py --quick    # ~35 s smoke run
 
 Every flag is a field of minillm.rlhf.PipelineConfig (``minillm rlhf`` runs the same stages through
 ``run_pipeline``). Prints one table (true score, reward-model score and KL to SFT of each policy on

@@ -8,7 +8,7 @@ Training uses 1–3-digit operands plus a few 4-digit ones; 4-digit problems are
 cases" (more digits and steps than most training items).
 
     python examples/07_chain_of_thought.py            # ~4 min on 2 CPU cores
-    python examples/07_chain_of_thought.py --quick    # ~35 s smoke run (smaller model, 1–2 digits)
+    python examples/07_chain_of_thought.py --quick    # ~50 s smoke run (smaller model, 1–2 digits)
 
 Prints a table of exact-match accuracy per operand length and format, and saves a PNG.
 """

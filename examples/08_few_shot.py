@@ -9,7 +9,7 @@ Nothing in the prompt names the task; the model can only infer it from the demon
 then measure held-out accuracy with 0, 1, 2, 4 and 8 demonstrations (shots) before the query.
 
     python examples/08_few_shot.py            # ~5 min on 2 CPU cores
-    python examples/08_few_shot.py --quick    # ~45 s smoke run (3-letter words, smaller model)
+    python examples/08_few_shot.py --quick    # ~1 min smoke run (3-letter words, smaller model)
 
 Prints accuracy per number of shots and saves a PNG of accuracy against shots.
 """

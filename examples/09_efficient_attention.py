@@ -17,7 +17,7 @@ five ways on the same characters (pydoc_data.topics, nothing downloaded) and mea
     MoE     MHA, 4 experts of half width, top-2     (Mixtral; same active FLOPs as the dense FFN)
 
     python examples/09_efficient_attention.py           # ~5 min on 2 CPU cores
-    python examples/09_efficient_attention.py --quick   # ~30 s smoke run
+    python examples/09_efficient_attention.py --quick   # ~10 s smoke run
 
 Docs: docs/beyond.md.
 """
