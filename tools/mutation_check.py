@@ -19,8 +19,8 @@ Run it from the ``mutants/`` directory that ``mutmut run`` made (stop mutmut onc
         python /path/to/tools/mutation_check.py --names ../names.txt --merge-into .. \\
         tests/test_mutants_chunked.py tests/test_window.py > ../results.txt
 
-It prints one line per mutant, ``KILLED|SURVIVED|TIMEOUT <name> <seconds>s [the test that failed]``. ``--merge-into DIR``
-writes the verdicts into ``DIR/mutants/**/*.py.meta`` afterwards (mutmut's exit codes: 1 killed,
+It prints one line per mutant, ``KILLED|SURVIVED|TIMEOUT <name> <seconds>s [the test that failed]``.
+``--merge-into DIR`` writes the verdicts into ``DIR/mutants/**/*.py.meta`` afterwards (mutmut's exit codes: 1 killed,
 0 survived, 36 timeout), so ``python tools/mutation_report.py`` run in DIR prints the table;
 ``--merge-only RESULTS...`` merges earlier result files (later files win) without running tests.
 """
