@@ -8,7 +8,7 @@ Training uses 1–3-digit operands plus a few 4-digit ones; 4-digit problems are
 cases" (more digits and steps than most training items).
 
     python examples/07_chain_of_thought.py            # ~4 min on 2 CPU cores
-    python examples/07_chain_of_thought.py --quick    # ~50 s smoke run (smaller model, 1–2 digits)
+    python examples/07_chain_of_thought.py --quick    # ~40 s smoke run (smaller model, 1–2 digits)
 
 Prints a table of exact-match accuracy per operand length and format, and saves a PNG.
 """
@@ -78,6 +78,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.n_layer, args.n_embd, args.n_eval, args.max_digits, args.hard_digits = 400, 2, 64, 100, 2, 3
+        args.block_size = 64  # a 3-digit chain and its prompt are ~32 characters: two fit
 
     # The longest prompt ("\n" + a + "+" + b + "=") and chain must fit the context: check before training.
     check_prompt_fits(2 * args.hard_digits + 3, args.block_size, 10 * args.hard_digits + 4)

@@ -9,7 +9,7 @@ Nothing in the prompt names the task; the model can only infer it from the demon
 then measure held-out accuracy with 0, 1, 2, 4 and 8 demonstrations (shots) before the query.
 
     python examples/08_few_shot.py            # ~5 min on 2 CPU cores
-    python examples/08_few_shot.py --quick    # ~1 min smoke run (3-letter words, smaller model)
+    python examples/08_few_shot.py --quick    # ~55 s smoke run (3-letter words, smaller model)
 
 Prints accuracy per number of shots and saves a PNG of accuracy against shots.
 """
@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.length, args.block_size, args.n_layer, args.lr, args.n_eval = 800, 3, 80, 2, 3e-3, 100
+        args.steps, args.length, args.block_size, args.n_layer, args.lr, args.n_eval = 600, 3, 80, 2, 3e-3, 100
 
     # The longest evaluation prompt ("\n" + 8 demonstrations + query) must fit: check before training.
     longest = 1 + max(SHOTS) * (2 * args.length + 2) + args.length + 1

@@ -8,7 +8,8 @@ import pytest
 @pytest.mark.slow
 def test_example_07_quick_chain_beats_direct(tmp_path, load_example):
     res = load_example("07_chain_of_thought.py")["main"](["--quick", "--out", str(tmp_path / "cot.png")])
-    # Measured with seed 0: chain 77 %, direct 42 % on 1-digit sums after 400 steps.
+    # Measured with seed 0 (64-token windows, 400 steps): chain 63 %, direct 39 % on 1-digit sums at one thread,
+    # 68 % and 40 % at two (it was 77 % / 42 % with 96-token windows, 1.4x the time).
     assert res["chain"][1] >= 0.5
     assert res["chain"][1] > res["direct"][1] + 0.1
 
@@ -16,7 +17,8 @@ def test_example_07_quick_chain_beats_direct(tmp_path, load_example):
 @pytest.mark.slow
 def test_example_08_quick_demonstrations_help(tmp_path, load_example):
     res = load_example("08_few_shot.py")["main"](["--quick", "--out", str(tmp_path / "fs.png")])
-    # Measured with seed 0: 34 % with no demonstration, 57–67 % with 1–8.
+    # Measured with seed 0 (600 steps, one or two threads): 36-37 % with no demonstration, 53-61 % with 1-8.
+    # Demonstrations can only help through attention; at 450 steps the model has not found that yet (~35 % flat).
     with_demos = [res[k] for k in (1, 2, 4, 8)]
     assert sum(with_demos) / 4 >= res[0] + 0.1
     assert res[2] >= 0.45
