@@ -210,6 +210,41 @@ def part4_on_device() -> list[dict]:
     return rows
 
 
+def tables(lora: dict, grpo: dict, quant: dict) -> list[tuple[str, list[str], list[list[str]], dict]]:
+    """Parts 1-3 as docs/adaptation.md shows them: (results key, columns, rows, figures) each."""
+    full = lora["full SFT"]["trainable"]
+    rows = [
+        [name, f"{r['loss']:.3f}", f"{r['true']:.3f}"]
+        + (
+            [
+                f"{r['trainable']:,}" + (f" ({r['trainable'] / full:.0%})" if r["trainable"] < full else ""),
+                f"{r['adam_bytes'] / 1e3:.0f} kB",
+                f"{r['time_s']:.1f} s",
+            ]
+            if "time_s" in r
+            else ["", "", ""]
+        )
+        for name, r in lora.items()
+    ]
+    columns = ["model (part 1)", "held-out loss", "true score", "trainable", "AdamW state", "time"]
+    out = [("10-lora", columns, rows, lora)]
+    rows = [
+        [name, f"{r['true']:.3f}", f"{r['rm']:.2f}", f"{r['kl']:.2f}"]
+        + ([f"{r['time_s']:.1f} s", f"{r['state_bytes'] / 1e6:.2f} MB"] if "time_s" in r else ["", ""])
+        for name, r in grpo.items()
+    ]
+    columns = ["policy (part 2)", "true score", "RM score", "KL to SFT", "time", "weights + Adam"]
+    out.append(("10", columns, rows, {"rl": grpo, "quantize": quant}))
+    f32 = quant["float32"]["loss"]
+    rows = [
+        [name, f"{r['bytes']:,}", f"{r['loss']:.4f}", f"{r['loss'] - f32:+.4f}" if name != "float32" else ""]
+        + [f"{r['true']:.3f}", f"{r['tokens_s']:.0f}"]
+        for name, r in quant.items()
+    ]
+    columns = ["weights (part 3)", "bytes", "held-out loss", "Δ loss", "true score", "decode tokens/s (batch 1)"]
+    return out + [("10-quantize", columns, rows, quant)]
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(p, PipelineConfig)  # --sft-steps, --ppo-steps, --quick, ... one per field
@@ -221,9 +256,8 @@ def main(argv=None) -> dict:
     quant = part3_quantize(c, task, sft, held_out)
     on_device = part4_on_device()
     print(f"\ntotal {time.time() - start:.0f} s")
-    rows = [[name, f"{r['true']:.3f}", f"{r['rm']:.2f}", f"{r['kl']:.2f}"] for name, r in grpo.items()]
-    columns = ["policy (part 2)", "true score", "RM score", "KL to SFT"]  # docs/adaptation.md (tools/update_tables.py)
-    write_results("10", columns, rows, seed=c.seed, quick=c.quick, figures={"rl": grpo, "quantize": quant})
+    for key, columns, rows, figures in tables(lora, grpo, quant):  # docs/adaptation.md (tools/update_tables.py)
+        write_results(key, columns, rows, seed=c.seed, quick=c.quick, figures=figures)  # --quick writes nothing
     return {"lora": lora, "rl": grpo, "quantize": quant, "on_device": on_device}
 
 
