@@ -92,7 +92,7 @@ def decoder_only(task: DigitTask, d: int, heads: int, d_ff: int, budget: int) ->
             n_embd=d,
             d_ff=d_ff,
             activation="relu",
-            pos_embedding="learned",  # GPT-2's; "sinusoidal" at std-0.02 embeddings drowns the tokens
+            pos_embedding="learned",  # GPT-2's input part (docs/transformer.md: the sinusoidal trap)
         )
         return GPT(config)
 

@@ -47,6 +47,26 @@ def test_gpt_shapes_loss_and_causality(pos, backend):
     torch.testing.assert_close(model(changed)[0][:, :8], logits[:, :8])
 
 
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+def test_gpt_input_part_by_hand(pos):
+    """The first block reads token vectors (× √d with the sinusoidal table, as in 2017) plus positions.
+    Unscaled std-0.02 tokens beside that table stalled a GPT at 2 % exact match (docs/transformer.md)."""
+    from minillm.nn.embeddings import sinusoidal_table
+
+    model = tiny_gpt(pos_embedding=pos).eval()
+    d = model.config.n_embd
+    idx = torch.randint(0, 37, (2, 10))
+    seen = []
+    model.blocks[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    model(idx)
+    want = model.wte.weight[idx]  # (B, T, d)
+    if pos == "sinusoidal":
+        want = want * d**0.5 + sinusoidal_table(10, d)
+    elif pos == "learned":
+        want = want + model.wpe.weight[:10]
+    torch.testing.assert_close(seen[0], want)
+
+
 @pytest.mark.parametrize("backend", ["sdpa", "chunked"])
 def test_gpt_backends_agree_on_logits_and_gradients(backend):
     torch.manual_seed(0)

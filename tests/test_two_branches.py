@@ -64,8 +64,9 @@ def test_quick_run_learns_in_both_branches():
 
 
 def test_gpt_branch_uses_learned_positions():
-    """GPT-2's std-0.02 embeddings beside a unit-amplitude sinusoidal table drown the tokens (the GPT
-    stalled at loss 1.62, 2 % exact match); the example keeps GPT-2's learned positions."""
+    """Each branch keeps its own paper's input part: GPT-2's learned positions, at the token vectors'
+    scale. (Unscaled std-0.02 tokens beside the sinusoidal table stalled the GPT at 2 % exact match;
+    GPT now scales its tokens by √d with that table, tests/test_models.py::test_gpt_input_part_by_hand.)"""
     task = DigitTask("reverse", 1, 4)
     gpt = EX["decoder_only"](task, d=128, heads=4, d_ff=512, budget=10**6)
     assert gpt.config.pos_embedding == "learned"

@@ -46,7 +46,10 @@ class GPT(nn.Module):
         if not isinstance(config, GPTConfig):
             raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
         self.config = c = config
-        self.wte = TokenEmbedding(c.vocab_size, c.n_embd, scale=False)
+        # A fixed sinusoidal table has rows of norm √(d/2); GPT-2's std-0.02 token vectors (norm ~0.02·√d)
+        # would be a ripple on it, and the model stalls (docs/transformer.md, "A trap on the way"). With
+        # that table, tokens are scaled by √d as in the 2017 paper; learned positions and RoPE keep GPT-2's.
+        self.wte = TokenEmbedding(c.vocab_size, c.n_embd, scale=c.pos_embedding == "sinusoidal")
         rope = None
         if c.pos_embedding == "learned":
             self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)

@@ -43,7 +43,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
     activation: str = "gelu_tanh"  # GPT-2 uses the tanh approximation of GELU
-    pos_embedding: str = "learned"  # "learned" (GPT-2), "sinusoidal" or "rope"
+    pos_embedding: str = "learned"  # "learned" (GPT-2), "sinusoidal" (tokens × √n_embd, as in 2017) or "rope"
     tie_embeddings: bool = True
     attn_backend: str = "sdpa"  # "naive" = explicit softmax(QKᵀ/√d)V, "sdpa" = PyTorch fused, "auto", …
     norm: str = "layernorm"  # "layernorm" (GPT-2) or "rmsnorm" (Llama, Qwen)
