@@ -104,7 +104,9 @@ def test_example_04_quick_pipeline_learns_and_resumes(tmp_path, capsys, load_exa
 @pytest.mark.slow
 def test_example_02_quick_learns_to_reverse(load_example):
     acc = load_example("02_transformer_reverse.py")["main"](["--quick"])
-    assert acc >= 0.3  # chance is ~0; the full run reaches 100 %
+    # Chance is ~0 (a whole 1-12 digit string); the full run reaches 100 %. Quick (100 steps at lr 2e-3,
+    # seed 0): 56 % with one thread, 54 % with two; 150 steps at lr 1e-3 gave 75 % in 1.4x the time.
+    assert acc >= 0.3
 
 
 @pytest.mark.slow
