@@ -12,9 +12,10 @@ parameter budget, optimizer, steps and batches:
 Both are pre-norm with ReLU; each branch keeps its own paper's input part: the encoder-decoder
 scales its embeddings by √d_model and adds the fixed sinusoidal table (Vaswani et al. 2017), the
 GPT learns one vector per position and initialises every embedding at std 0.02 (GPT-2). The
-sinusoidal table beside GPT-2's small embeddings is a trap: its vectors have norm ≈ 8 where a
-token's has ≈ 0.23, the digits are drowned, and the GPT stalls (loss 1.62, 2 % exact match in the
-quick run, against 100 % with learned positions; docs/transformer.md).
+sinusoidal table beside GPT-2's small, unscaled embeddings is a trap: its vectors have norm ≈ 8 where
+a token's has ≈ 0.23, the digits are drowned, and the GPT stalls (loss 1.64, 2 % exact match in the
+quick run). That is why GPTConfig(pos_embedding="sinusoidal") scales tokens by √d_model as the 2017
+paper does (99 % in the same run; docs/transformer.md).
 
     python examples/11_two_branches.py                 # reverse, a few minutes on 2 CPU cores
     python examples/11_two_branches.py --task sort
