@@ -25,6 +25,7 @@ import random
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ from minillm.models.pretrained import (  # the read side of the format lives wit
     sha256_file,
 )
 
+if TYPE_CHECKING:
+    from minillm.train.config import TrainConfig
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
@@ -50,6 +54,7 @@ __all__ = [
     "list_checkpoints",
     "load_checkpoint",
     "restore_rng",
+    "resume_point",
     "save_checkpoint",
 ]
 
@@ -212,3 +217,27 @@ def load_checkpoint(
     if restore_rngs:
         restore_rng(blob["rng"], state["rng"])
     return Checkpoint(path, int(state["step"]), configs, state.get("metrics", {}), state["rng"], blob)
+
+
+def resume_point(config: TrainConfig, model_config: dict) -> Path | None:
+    """The checkpoint a run with ``config`` continues from: None for a fresh run. Checked before any
+    weights exist, so a refused run overwrites nothing: a fresh run into a directory that holds
+    checkpoints, --resume without one, a damaged checkpoint, another architecture or a changed config."""
+    latest = latest_checkpoint(config.out_dir)
+    if not config.resume:
+        if latest is not None:
+            raise ValueError(
+                f"{config.out_dir} already holds checkpoints (newest {latest.name}); pass --resume to continue "
+                "that run or choose another --out-dir (nothing was overwritten)"
+            )
+        return None
+    if latest is None:
+        raise ValueError(f"--resume given but {config.out_dir} has no checkpoint")
+    _, state = read_checkpoint_state(latest)  # a damaged checkpoint is named here, before any work
+    diff = config_diff(state.get("configs", {}).get("model", {}), model_config)
+    if diff:
+        raise CheckpointError(f"{latest} holds a different model architecture: " + "; ".join(diff))
+    changed = config.changes_from(state.get("configs", {}).get("train", {}))
+    if changed:
+        raise ValueError(f"cannot resume {latest} with a changed config: " + "; ".join(changed))
+    return latest

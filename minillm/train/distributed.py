@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "barrier", "shutdown"]
+__all__ = ["DistInfo", "all_reduce_mean", "barrier", "init_distributed", "resolve_device", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ def init_distributed(device_type: str) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return info
+
+
+def resolve_device(name: str, local_rank: int) -> torch.device:
+    """The device a run's ``device`` setting names; "auto" is this process's GPU under torchrun, else the CPU."""
+    if name == "auto":  # one GPU per process under torchrun
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
 
 
 def all_reduce_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:

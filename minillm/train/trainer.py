@@ -30,14 +30,7 @@ from minillm.data.tokens import TokenData
 from minillm.fileio import check_free_space, check_writable_dir, fault_point
 from minillm.models.gpt import GPT
 from minillm.train import distributed as dist_utils
-from minillm.train.checkpoint import (
-    CheckpointError,
-    config_diff,
-    latest_checkpoint,
-    load_checkpoint,
-    read_checkpoint_state,
-    save_checkpoint,
-)
+from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, resume_point, save_checkpoint
 from minillm.train.config import TrainConfig
 from minillm.train.lock import RunLock
 from minillm.train.metrics import plot_metrics, truncate_metrics
@@ -51,14 +44,6 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
 
 
-def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":  # one GPU per process under torchrun
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 class Trainer:
     """Build everything and check every input in ``__init__``; ``train()`` then runs the steps."""
 
@@ -70,7 +55,7 @@ class Trainer:
         self.data = TokenData.open(c.data_dir)  # missing or damaged data: error now
         self.data.check_block_size(c.model.block_size)
         self.dist = dist_utils.init_distributed("cuda" if c.device != "cpu" and torch.cuda.is_available() else "cpu")
-        self.device = _resolve_device(c.device, self.dist.local_rank)
+        self.device = dist_utils.resolve_device(c.device, self.dist.local_rank)
         if c.batch_size % (self.dist.world_size * c.grad_accum):
             raise ValueError(
                 f"batch_size={c.batch_size} must be divisible by world_size x grad_accum = "
@@ -95,7 +80,7 @@ class Trainer:
             raise
 
     def _build(self, c: TrainConfig) -> None:
-        resume_from = self._check_out_dir()  # before any weights exist: nothing is overwritten on error
+        resume_from = resume_point(c, self.model_config.to_dict())  # before any weights exist
         with self._own_rng():  # seeded: identical initial weights on every rank; the caller's RNG untouched
             torch.manual_seed(c.seed)
             self.model = GPT(self.model_config).to(self.device)
@@ -133,27 +118,7 @@ class Trainer:
         )
         self.loss_history: list[float] = []  # one per step of this process's run, all ranks averaged
 
-    # -- checks ------------------------------------------------------------------------------
-    def _check_out_dir(self) -> Path | None:
-        c, latest = self.config, latest_checkpoint(self.config.out_dir)
-        if not c.resume:
-            if latest is not None:
-                raise ValueError(
-                    f"{c.out_dir} already holds checkpoints (newest {latest.name}); pass --resume to continue "
-                    "that run or choose another --out-dir (nothing was overwritten)"
-                )
-            return None
-        if latest is None:
-            raise ValueError(f"--resume given but {c.out_dir} has no checkpoint")
-        _, state = read_checkpoint_state(latest)  # a damaged checkpoint is named here, before any work
-        diff = config_diff(state.get("configs", {}).get("model", {}), self.model_config.to_dict())
-        if diff:
-            raise CheckpointError(f"{latest} holds a different model architecture: " + "; ".join(diff))
-        changed = c.changes_from(state.get("configs", {}).get("train", {}))
-        if changed:
-            raise ValueError(f"cannot resume {latest} with a changed config: " + "; ".join(changed))
-        return latest
-
+    # -- the sample prompt, the RNG, autocast ---------------------------------------------------
     def _prompt_ids(self, prompt: str) -> list[int]:
         """The sample prompt's ids; one it cannot encode (a character the data never had) falls back
         to the first token of the training data, which the tokenizer always can."""
