@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minillm.models.gpt_config import GPTConfig, config_from_file
-from minillm.models.hf_llama import read_hf_dir, write_hf_dir
+from minillm.models.hf import read_hf_dir, write_hf_dir
 from minillm.models.pretrained import Pretrained, load_weights, locate
 from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.experts import MoEFeedForward

@@ -24,23 +24,18 @@ saving, renames every tensor:
 not implement (RoPE scaling such as llama3 or yarn, per-layer sliding windows, an activation
 other than SiLU, biases minillm cannot place) is refused by name, never ignored. ``config_to_hf``
 picks the layout a GPTConfig is shaped like (GPT-2's for learned positions, minillm.models.hf_gpt2).
-Nothing is downloaded. Docs: docs/beyond.md#loading-llama-and-qwen-weights.
+minillm.models.hf reads and writes the directories. Nothing is downloaded.
+Docs: docs/beyond.md#loading-llama-and-qwen-weights.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors.torch import save_file
-from torch import Tensor
-
-from minillm.fileio import atomic_write
 from minillm.models import hf_gpt2
-from minillm.models.pretrained import read_hf_config, read_hf_weights
 
-__all__ = ["FAMILIES", "config_from_hf", "config_to_hf", "read_hf_dir", "weight_map", "write_hf_dir"]
+__all__ = ["FAMILIES", "IGNORED_SUFFIXES", "config_from_hf", "config_to_hf", "family_of", "weight_map"]
 
 
 @dataclass(frozen=True)
@@ -290,45 +285,3 @@ def weight_map(model_type: str, config: dict) -> list[tuple[str, str]]:
     if not config["tie_embeddings"]:  # a tied output layer is the embedding itself, stored once
         rows.append(("lm_head.weight", "lm_head.weight"))
     return rows
-
-
-def read_hf_dir(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
-    """(GPTConfig fields, minillm state dict in float32) of any Hugging Face directory minillm reads,
-    chosen by config.json's model_type. Missing or unexpected tensors are listed by name."""
-    path = Path(path)
-    hf = read_hf_config(path)
-    if hf.get("model_type", "gpt2") == "gpt2":
-        return hf_gpt2.read_gpt2_dir(path)
-    config = config_from_hf(hf, path)
-    raw = {k: v for k, v in read_hf_weights(path).items() if not k.endswith(IGNORED_SUFFIXES)}
-    if config["tie_embeddings"]:
-        raw.pop("lm_head.weight", None)  # the same matrix as embed_tokens
-    rows = weight_map(hf["model_type"], config)
-    expected = {name for name, _ in rows}
-    missing, unexpected = sorted(expected - set(raw)), sorted(set(raw) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: the weights do not match a {config['n_layer']}-layer {hf['model_type']} model: "
-            f"missing keys {missing}, unexpected keys {unexpected}"
-        )
-    state = {ours: raw[name].float() for name, ours in rows}
-    if config["tie_embeddings"]:
-        state["lm_head.weight"] = state["wte.embedding.weight"]
-    return config, state
-
-
-def write_hf_dir(config: dict, state: dict[str, Tensor], path: str | Path) -> Path:
-    """Write config.json + model.safetensors that ``transformers.AutoModelForCausalLM`` opens, in the
-    layout the GPTConfig fields ``config`` are shaped like (``family_of``)."""
-    hf_config = config_to_hf(config)  # refuses before anything is written
-    if hf_config["model_type"] == "gpt2":
-        return hf_gpt2.write_gpt2_dir(config, state, path)
-    tensors = {
-        name: state[ours].detach().float().cpu().contiguous()
-        for name, ours in weight_map(hf_config["model_type"], config)
-    }
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write(path / "model.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-    atomic_write(path / "config.json", lambda tmp: tmp.write_text(json.dumps(hf_config, indent=2)))
-    return path
