@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli_flags import cli_flags
 from safetensors.torch import load_file
 
 from minillm.data.tokens import prepare_tokens
@@ -44,7 +45,7 @@ def test_two_processes_match_one(tmp_path):
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
     }
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in cfg.items() if k != "progress"] + ["--no-progress"]
+    flags = cli_flags(cfg)
     ddp = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER)]
     run = subprocess.run(

@@ -18,6 +18,7 @@ import time
 import pytest
 import safetensors.torch
 import torch
+from helpers.cli_flags import cli_flags
 
 from minillm.cli import main
 from minillm.data.tokens import prepare_tokens
@@ -152,8 +153,7 @@ def test_cli_errors_are_one_line_and_exit_2(argv, match, tmp_path, data_dir, cap
 
 # -- crashes: deterministic fault points and random SIGKILLs (slow) -------------------------------
 def _argv(data_dir, out_dir, *extra) -> list[str]:
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in FLAGS.items()]
-    return ["train", f"--data-dir={data_dir}", f"--out-dir={out_dir}", "--no-progress", *flags, *extra]
+    return ["train", f"--data-dir={data_dir}", f"--out-dir={out_dir}", "--no-progress", *cli_flags(FLAGS), *extra]
 
 
 def _train(data_dir, out_dir, *extra, fault=None):
