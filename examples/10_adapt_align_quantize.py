@@ -213,19 +213,15 @@ def part4_on_device() -> list[dict]:
 def tables(lora: dict, grpo: dict, quant: dict) -> list[tuple[str, list[str], list[list[str]], dict]]:
     """Parts 1-3 as docs/adaptation.md shows them: (results key, columns, rows, figures) each."""
     full = lora["full SFT"]["trainable"]
-    rows = [
-        [name, f"{r['loss']:.3f}", f"{r['true']:.3f}"]
-        + (
-            [
-                f"{r['trainable']:,}" + (f" ({r['trainable'] / full:.0%})" if r["trainable"] < full else ""),
-                f"{r['adam_bytes'] / 1e3:.0f} kB",
-                f"{r['time_s']:.1f} s",
-            ]
-            if "time_s" in r
-            else ["", "", ""]
-        )
-        for name, r in lora.items()
-    ]
+
+    def lora_row(name: str, r: dict) -> list[str]:
+        scores = [name, f"{r['loss']:.3f}", f"{r['true']:.3f}"]
+        if "time_s" not in r:  # the base model: scores only
+            return scores + ["", "", ""]
+        share = f" ({r['trainable'] / full:.0%})" if r["trainable"] < full else ""
+        return scores + [f"{r['trainable']:,}{share}", f"{r['adam_bytes'] / 1e3:.0f} kB", f"{r['time_s']:.1f} s"]
+
+    rows = [lora_row(name, r) for name, r in lora.items()]
     columns = ["model (part 1)", "held-out loss", "true score", "trainable", "AdamW state", "time"]
     out = [("10-lora", columns, rows, lora)]
     rows = [
