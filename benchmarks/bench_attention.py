@@ -6,7 +6,7 @@ python benchmarks/bench_attention.py --help
 
 import sys
 
-from minillm.bench.attention import main
+from minillm.commands.bench.attention import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from minillm.generation import generate, left_pad
+from minillm.decoding.generation import generate, left_pad
 from minillm.models.gpt import GPT, GPTConfig
 
 torch.manual_seed(0)

@@ -6,7 +6,7 @@ python benchmarks/bench_components.py --help
 
 import sys
 
-from minillm.bench.components import main
+from minillm.commands.bench.components import main
 
 if __name__ == "__main__":
     sys.exit(main())

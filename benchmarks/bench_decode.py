@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from minillm.generation import generate
+from minillm.decoding.generation import generate
 from minillm.models.gpt import GPT, GPTConfig
 
 

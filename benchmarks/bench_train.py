@@ -6,7 +6,7 @@ python benchmarks/bench_train.py --model gpt2 --batch-size 12 --block-size 1024 
 
 import sys
 
-from minillm.bench.train import main
+from minillm.commands.bench.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

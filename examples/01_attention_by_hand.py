@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from minillm.nn import MultiHeadAttention, scaled_dot_product_attention
-from minillm.plotting import subplots
-from minillm.results import write_results
+from minillm.utils.plotting import subplots
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def show(name: str, t: torch.Tensor) -> None:

@@ -14,15 +14,19 @@ Prints the model size, the training loss, and the exact-match accuracy on held-o
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from minillm import Transformer, TransformerConfig
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
-from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def exact_match(model: Transformer, task: DigitTask, n: int, seed: int) -> float:

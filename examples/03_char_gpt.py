@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data import python_docs_text
-from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, gen: torch.Generator):

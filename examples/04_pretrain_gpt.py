@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -24,8 +25,10 @@ import numpy as np
 
 from minillm.data.tokens import TokenData, prepare_tokens
 from minillm.models import GPTConfig
-from minillm.results import write_results
 from minillm.train import TrainConfig, Trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def unigram_loss(train: np.ndarray, val: np.ndarray, vocab_size: int) -> float:

@@ -14,17 +14,20 @@ for T = 256 … 8192 (32×) and prints the measured ratio beside the predicted 1
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from minillm.bench.attention import context_length_axis
-from minillm.bench.common import device_info, loglog_slope, steady_allocator, time_call
+from minillm.commands.bench.attention import context_length_axis
+from minillm.commands.bench.common import device_info, loglog_slope, steady_allocator, time_call
 from minillm.costs import report_numbers
 from minillm.kernels import BACKEND_NAMES, attention
-from minillm.plotting import subplots
-from minillm.results import write_results
+from minillm.utils.plotting import subplots
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def main(argv=None) -> dict:

@@ -26,15 +26,13 @@ import argparse
 import copy
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from minillm import GPT
-from minillm.configs import add_config_arguments, config_from_args
-from minillm.plotting import pyplot
-from minillm.results import write_results
 from minillm.rlhf import (
     DPOTrainer,
     PipelineConfig,
@@ -47,6 +45,11 @@ from minillm.rlhf import (
 )
 from minillm.rlhf.evaluate import demonstration_score, evaluate_policy, summary_table, true_pair_accuracy
 from minillm.rlhf.pipeline import make_rankings, preference_pairs, save_stage
+from minillm.utils.configs import add_config_arguments, config_from_args
+from minillm.utils.plotting import pyplot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 
 def main(argv=None) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -25,10 +26,12 @@ import torch
 from minillm import GPT, CharTokenizer, GPTConfig, generate
 from minillm.data.arithmetic import ALPHABET, CHAIN, addition_pair, random_operand
 from minillm.data.packing import pack_examples, sample_windows
-from minillm.plotting import pyplot
 from minillm.prompting import check_prompt_fits, extract_answer
-from minillm.results import write_results
 from minillm.train import train_lm
+from minillm.utils.plotting import pyplot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 FORMATS = ("direct", "chain")
 

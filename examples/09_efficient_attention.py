@@ -7,7 +7,7 @@ five ways on the same characters (pydoc_data.topics, nothing downloaded) and mea
     val loss             after the same number of steps and tokens
     train tokens/s       this CPU, float32
     KV-cache bytes       after a T-token context (T = 4096), measured from the caches and
-                         predicted by minillm.inference_costs.kv_cache_bytes: they must be equal
+                         predicted by minillm.costs.inference.kv_cache_bytes: they must be equal
     decode tokens/s      one token at a time with a T-token context in the cache
 
     MHA     8 query heads, 8 K/V heads              (GPT-2, the report's model)
@@ -25,17 +25,20 @@ Docs: docs/beyond.md.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from minillm import GPT, CharTokenizer, GPTConfig
+from minillm.costs.inference import kv_cache_bytes
 from minillm.data import python_docs_text
-from minillm.inference_costs import kv_cache_bytes
-from minillm.plotting import subplots
-from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
+from minillm.utils.plotting import subplots
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {  # each is a small diff of one base config

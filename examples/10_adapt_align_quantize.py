@@ -3,15 +3,15 @@
 All on the synthetic sort task of example 06 ("\\n3142>" → "1234\\n", a hidden true score per reply):
 
   1. LoRA vs full SFT: a base model that learned to *reverse* digits is taught to *sort* them, once by
-     updating every weight, once through rank-8 adapters (minillm/nn/lora.py). Quality, trainable
+     updating every weight, once through rank-8 adapters (minillm/adapt/lora.py). Quality, trainable
      parameters, AdamW state bytes, time.
   2. GRPO vs PPO: from the full-SFT policy, against the same reward model, the same number of rollouts
      of 64 replies (PPO: 64 prompts; GRPO: 16 prompts × G = 4). True score, RM score, KL to SFT, wall
      time, bytes of weights + optimizer state held (no value model), and each with β = 0.
      Plus GRPO against the task's own checker instead of a reward model (DeepSeek-R1's rule rewards).
-  3. int8 / int4 weights of the full-SFT policy (minillm/quantize.py): bytes, held-out loss, true
+  3. int8 / int4 weights of the full-SFT policy (minillm/adapt/quantize.py): bytes, held-out loss, true
      score, CPU decode tokens/s.
-  4. The same formats at 0.5B / 1.5B / 7B parameters (minillm.inference_costs.on_device_table).
+  4. The same formats at 0.5B / 1.5B / 7B parameters (minillm.costs.inference.on_device_table).
 
     python examples/10_adapt_align_quantize.py            # a few minutes on 2 CPU cores
     python examples/10_adapt_align_quantize.py --quick    # ~1-2 min smoke run
@@ -25,19 +25,19 @@ from __future__ import annotations
 import argparse
 import copy
 import random
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from minillm import GPT
-from minillm.configs import add_config_arguments, config_from_args
+from minillm.adapt.lora import apply_lora, merge_lora
+from minillm.adapt.quantize import quantize_int4, quantize_int8, weight_bytes
 from minillm.costs import training_memory
-from minillm.generation import generate
-from minillm.inference_costs import on_device_table
-from minillm.nn.lora import apply_lora, merge_lora
-from minillm.quantize import quantize_int4, quantize_int8, weight_bytes
-from minillm.results import write_results
+from minillm.costs.inference import on_device_table
+from minillm.decoding.generation import generate
 from minillm.rlhf import (
     GRPOConfig,
     GRPOTrainer,
@@ -53,6 +53,10 @@ from minillm.rlhf.evaluate import evaluate_policy, sample_replies
 from minillm.rlhf.pipeline import make_rankings
 from minillm.rlhf.sft import sft_batch
 from minillm.rlhf.tasks import true_score
+from minillm.utils.configs import add_config_arguments, config_from_args
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 LORA_LR = 1e-2  # adapters start at zero and are few: they take a larger step than full fine-tuning
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
@@ -98,7 +102,7 @@ def part1_lora(c: PipelineConfig, task: SortTask, held_out: list[str]) -> tuple[
         seconds = time.perf_counter() - start
         models[name] = merge_lora(model) if targets else model
         loss, true = held_out_scores(model, task, held_out, c.seed)
-        # AdamW: two float32 moments per trainable weight (costs.py's fp32 optimizer term)
+        # AdamW: two float32 moments per trainable weight (minillm.costs.training_memory's fp32 optimizer term)
         adam = training_memory(model.config, 1, precision="fp32", n_params=trainable).optimizer
         rows[name] = {"loss": loss, "true": true, "trainable": trainable, "adam_bytes": adam, "time_s": seconds}
     print(f"\n[1] LoRA vs full SFT: a base trained to reverse, then {c.sft_steps} SFT steps on sorting")

@@ -27,7 +27,9 @@ Prints the parameter counts, then exact match on held-out strings and training t
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,8 +37,10 @@ from torch import Tensor
 
 from minillm import GPT, GPTConfig, Transformer, TransformerConfig
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
-from minillm.results import write_results
 from minillm.train.step import TrainStep, make_optimizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 IGNORE = -100  # F.cross_entropy's ignore_index, which GPT.forward uses
 

@@ -3,7 +3,7 @@
 import torch
 from _grader import expect, load
 
-from minillm.generation import top_p_filter
+from minillm.decoding.generation import top_p_filter
 
 ex = load("ex05_top_p")
 

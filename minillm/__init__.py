@@ -5,10 +5,10 @@ Start with ``minillm.nn.attention`` (report §1.2.1), then ``minillm.models``.
 
 __version__ = "0.1.0"
 
-from minillm.beam_search import beam_search
-from minillm.generation import generate
-from minillm.loading import load
+from minillm.decoding.beam_search import beam_search
+from minillm.decoding.generation import generate
 from minillm.models import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm.models.loading import load
 from minillm.nn import FeedForward, MultiHeadAttention, scaled_dot_product_attention
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 

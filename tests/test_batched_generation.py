@@ -1,4 +1,4 @@
-"""Batched generation with left padding equals generating each prompt alone (minillm.generation).
+"""Batched generation with left padding equals generating each prompt alone (minillm.decoding.generation).
 
 The reference is the same model run on one unpadded prompt at a time: logits at every real
 position and greedy tokens must match, for learned, sinusoidal and rotary positions, each
@@ -9,7 +9,7 @@ window.
 import pytest
 import torch
 
-from minillm.generation import generate, left_pad, left_padding
+from minillm.decoding.generation import generate, left_pad, left_padding
 from minillm.models.gpt import GPT, GPTConfig
 
 PROMPTS = [[5, 9, 2, 7, 1, 3], [4], [8, 8, 6]]

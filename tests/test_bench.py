@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from minillm.bench import common
-from minillm.bench.attention import main
-from minillm.bench.common import loglog_slope, paired_ratio, peak_extra_memory
+from minillm.commands.bench import common
+from minillm.commands.bench.attention import main
+from minillm.commands.bench.common import loglog_slope, paired_ratio, peak_extra_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_peak_memory_sees_a_large_allocation():
 
 
 def test_components_bench_runs(tmp_path):
-    from minillm.bench.components import main as components_main
+    from minillm.commands.bench.components import main as components_main
 
     assert (
         components_main(
@@ -74,7 +74,7 @@ def test_components_bench_runs(tmp_path):
 
 
 def test_peak_flops_lookup_never_guesses():
-    from minillm.bench.train import peak_flops
+    from minillm.commands.bench.train import peak_flops
 
     assert peak_flops("NVIDIA H100 80GB HBM3", "bfloat16", None)[0] == 989e12
     assert peak_flops("NVIDIA H100 PCIe", "bfloat16", None)[0] == 756e12
@@ -84,7 +84,7 @@ def test_peak_flops_lookup_never_guesses():
 
 
 def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
-    from minillm.bench.train import main as bench_train
+    from minillm.commands.bench.train import main as bench_train
 
     out = tmp_path / "train.json"
     args = [
@@ -123,8 +123,8 @@ def test_train_bench_reports_tokens_per_second_and_mfu(tmp_path, capsys):
 
 def test_plots_leave_the_global_matplotlib_backend_alone(tmp_path):
     matplotlib = pytest.importorskip("matplotlib")
-    from minillm.bench.attention import plot
-    from minillm.plotting import pyplot, subplots
+    from minillm.commands.bench.attention import plot
+    from minillm.utils.plotting import pyplot, subplots
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")  # stands in for a notebook's inline backend: anything but Agg

@@ -7,8 +7,8 @@ import argparse
 import pytest
 import torch
 
-from minillm.bench import gpu
-from minillm.cli import main
+from minillm.commands.bench import gpu
+from minillm.commands.cli import main
 
 
 def _args(*argv: str) -> argparse.Namespace:

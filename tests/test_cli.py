@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import pytest
 
-from minillm.cli import UsageError, build_parser, main
+from minillm.commands.cli import UsageError, build_parser, main
 from minillm.data.tokens import prepare_tokens
 from minillm.models import GPTConfig
 from minillm.train import TrainConfig
@@ -142,8 +142,8 @@ def test_explicit_flag_beats_config_file(tmp_path):
 
 
 def test_rlhf_flags_come_from_pipeline_config(tmp_path, capsys):
-    from minillm.configs import config_from_args
     from minillm.rlhf import PipelineConfig
+    from minillm.utils.configs import config_from_args
 
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"sft_steps": 5, "kl_coef": 0.5}))

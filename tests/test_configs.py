@@ -1,4 +1,4 @@
-"""minillm.configs: type checks, flat names for composed configs, flag > file > default."""
+"""minillm.utils.configs: type checks, flat names for composed configs, flag > file > default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from minillm.configs import (
+from minillm.models import GPTConfig
+from minillm.utils.configs import (
     add_config_arguments,
     check_fields,
     check_value,
@@ -17,7 +18,6 @@ from minillm.configs import (
     from_flat_dict,
     to_flat_dict,
 )
-from minillm.models import GPTConfig
 
 
 @dataclass

@@ -3,7 +3,7 @@
 import json
 import re
 
-from minillm.cli import main
+from minillm.commands.cli import main
 from minillm.rlhf import PipelineConfig
 
 

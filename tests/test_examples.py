@@ -86,7 +86,7 @@ def test_example_04_quick_pipeline_learns_and_resumes(tmp_path, capsys, load_exa
     import torch
 
     from minillm import load
-    from minillm.cli import main as cli
+    from minillm.commands.cli import main as cli
 
     capsys.readouterr()
     args = ["--prompt", "The ", "--max-new-tokens", "20", "--temperature", "0.8", "--seed", "3"]

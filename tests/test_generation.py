@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from minillm import GPT, GPTConfig, Transformer, TransformerConfig, generate
-from minillm.generation import sample_next, top_k_filter, top_p_filter
+from minillm.decoding.generation import sample_next, top_k_filter, top_p_filter
 
 
 def test_top_k_keeps_the_k_largest():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from minillm.generation import generate
+from minillm.decoding.generation import generate
 from minillm.models import GPT, GPTConfig
 from minillm.models.hf_llama import FAMILIES, config_from_hf, config_to_hf, weight_map
 

@@ -1,4 +1,5 @@
-"""Imports flow one way: no cycle inside minillm, and the kernels import nothing above them.
+"""Imports flow one way: no cycle inside minillm, each wing imports only the layers below it (LAYERS),
+the kernels import nothing above them, and no module imports another module's private (``_``) name.
 
 Walks every module under minillm/ with ``ast`` (no import is executed), collecting module-level
 and function-level imports alike: a lazy import inside a function is still a dependency.
@@ -12,6 +13,32 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "minillm"
+
+
+# Bottom to top. A wing imports itself and lower layers only; wings of one layer do not import each other.
+LAYERS = {
+    "kernels": 0,  # the compute: masks, the explicit reference, chunked, sdpa, triton
+    "utils": 0,  # configs, file io, plotting
+    "decoding": 0,  # generation and beam search take a model as a callable
+    "prompting": 0,  # prompt builders (text only)
+    "nn": 1,
+    "tokenizers": 1,
+    "adapt": 1,  # LoRA and quantization wrap any nn.Linear
+    "data": 2,
+    "models": 3,
+    "costs": 4,
+    "train": 4,
+    "rlhf": 5,
+    "__init__": 6,  # the package face re-exports the main names
+    "commands": 7,  # the CLI and what only it needs
+    "__main__": 8,
+}
+
+
+def _wing(module: str) -> str:
+    """minillm.nn.attention -> "nn"; minillm.prompting -> "prompting"; minillm -> "__init__"."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def _module_name(path: Path) -> str:
@@ -129,3 +156,35 @@ def test_kernels_import_nothing_above_them(above):
     for name in (n for n in graph if n == "minillm.kernels" or n.startswith("minillm.kernels.")):
         bad = {m for m in _reaches(graph, name) if m == above or m.startswith(above + ".")}
         assert not bad, f"{name} reaches {sorted(bad)}"
+
+
+def test_every_wing_has_a_layer():
+    wings = {_wing(name) for name in _graph()}
+    assert wings <= set(LAYERS), f"put {sorted(wings - set(LAYERS))} in LAYERS"
+
+
+def test_nothing_imports_upward_or_sideways():
+    graph = _graph()
+    bad = sorted(
+        f"{a} ({_wing(a)}, layer {LAYERS[_wing(a)]}) imports {b} ({_wing(b)}, layer {LAYERS[_wing(b)]})"
+        for a, targets in graph.items()
+        for b in targets
+        if _wing(a) != _wing(b) and LAYERS[_wing(b)] >= LAYERS[_wing(a)]
+    )
+    assert not bad, "\n".join(bad)
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``from minillm.x import _name`` anywhere in the file: a private name used outside its module."""
+    return [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {alias.name} from {node.module}"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("minillm"))
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_a_private_name():
+    bad = [line for path in sorted(PACKAGE.rglob("*.py")) for line in _private_imports(path)]
+    assert not bad, "\n".join(bad)

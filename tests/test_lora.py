@@ -1,4 +1,4 @@
-"""LoRA (minillm.nn.lora): unchanged at start, only adapters train, merged == unmerged, adapters alone on disk."""
+"""LoRA (minillm.adapt.lora): unchanged at start, only adapters train, merged == unmerged, adapters alone on disk."""
 
 import copy
 import random
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from minillm import GPT, GPTConfig
-from minillm.nn.lora import LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora, save_lora
+from minillm.adapt.lora import LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora, save_lora
 from minillm.train.step import make_optimizer
 
 CFG = GPTConfig(vocab_size=16, block_size=12, n_layer=2, n_head=2, n_embd=16)

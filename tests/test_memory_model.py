@@ -1,11 +1,11 @@
-"""The activation model (minillm.memory_model.activation_bytes, step_memory) against hand-computed
+"""The activation model (minillm.costs.memory.activation_bytes, step_memory) against hand-computed
 values and against what autograd actually saves (torch.autograd.graph.saved_tensors_hooks)."""
 
 import pytest
 import torch
 
 from minillm.costs import param_count
-from minillm.memory_model import activation_bytes, step_memory
+from minillm.costs.memory import activation_bytes, step_memory
 from minillm.models.gpt import GPT, GPTConfig
 
 

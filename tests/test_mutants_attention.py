@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers.torch_mha import copy_from_torch
 
+from minillm.adapt.lora import LoRALinear
 from minillm.kernels import BACKENDS
 from minillm.nn.attention import MultiHeadAttention
-from minillm.nn.lora import LoRALinear
 
 
 def _pair(d=16, h=2, **kw):

@@ -1,4 +1,4 @@
-"""minillm.costs and minillm.memory_model by hand: every figure of training_memory, report_numbers,
+"""minillm.costs and minillm.costs.memory by hand: every figure of training_memory, report_numbers,
 kv_cache_bytes, expert_costs and the on-device table, written out from the formulas in the module
 docstrings (tests/MUTATION.md: these tests kill the mutants the model-based tests let through)."""
 
@@ -18,8 +18,8 @@ from minillm.costs import (
     training_flops,
     training_memory,
 )
-from minillm.inference_costs import expert_costs, kv_cache_bytes, on_device_table, storage_bytes
-from minillm.memory_model import activation_bytes, step_memory
+from minillm.costs.inference import expert_costs, kv_cache_bytes, on_device_table, storage_bytes
+from minillm.costs.memory import activation_bytes, step_memory
 
 SMALL = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8, attn_backend="naive")
 

@@ -7,8 +7,8 @@ expected token and score is written out by hand.
 import pytest
 import torch
 
-from minillm.beam_search import beam_search
-from minillm.generation import generate, left_pad
+from minillm.decoding.beam_search import beam_search
+from minillm.decoding.generation import generate, left_pad
 from minillm.nn.kv_cache import KVCache
 
 

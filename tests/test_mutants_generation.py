@@ -7,7 +7,7 @@ ties, so a filter working on the wrong axis, or `>` for `>=` at the nucleus boun
 import pytest
 import torch
 
-from minillm.generation import sample_next, top_k_filter, top_p_filter
+from minillm.decoding.generation import sample_next, top_k_filter, top_p_filter
 
 
 def test_top_p_keeps_the_smallest_set_that_reaches_p_exactly():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minillm import costs, inference_costs
+from minillm import costs
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.models.hf_llama import config_to_hf
 from minillm.models.presets import PRESETS
@@ -64,11 +64,11 @@ def test_published_sizes():
 def test_kv_cache_bytes_by_hand():
     # Qwen3-0.6B in bf16: 2 (K, V) · 28 layers · 8 K/V heads · 128 · 2 bytes = 114,688 bytes per token
     qwen3 = GPTConfig.from_name("qwen3-0.6b")
-    assert inference_costs.kv_cache_bytes(qwen3, 1) == 114_688
-    assert inference_costs.kv_cache_bytes(qwen3, 4096, batch_size=2) == 114_688 * 4096 * 2
+    assert costs.kv_cache_bytes(qwen3, 1) == 114_688
+    assert costs.kv_cache_bytes(qwen3, 4096, batch_size=2) == 114_688 * 4096 * 2
     mqa = GPTConfig.from_name("qwen3-0.6b", n_kv_head=1)
-    assert inference_costs.kv_cache_bytes(mqa, 4096) == inference_costs.kv_cache_bytes(qwen3, 4096) / 8
+    assert costs.kv_cache_bytes(mqa, 4096) == costs.kv_cache_bytes(qwen3, 4096) / 8
     windowed = GPTConfig.from_name("qwen3-0.6b", window=1024)
-    assert inference_costs.kv_cache_bytes(windowed, 4096) == inference_costs.kv_cache_bytes(qwen3, 1024)
+    assert costs.kv_cache_bytes(windowed, 4096) == costs.kv_cache_bytes(qwen3, 1024)
     with pytest.raises(ValueError, match="unknown model name 'llama-9'"):
         GPTConfig.from_name("llama-9")

@@ -1,4 +1,4 @@
-"""Weight quantization (minillm.quantize): real integer storage, error bounds per channel / group, bad input."""
+"""Weight quantization (minillm.adapt.quantize): real integer storage, error bounds per channel / group, bad input."""
 
 import copy
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from minillm import GPT, GPTConfig
-from minillm.nn.lora import apply_lora
-from minillm.quantize import Int4Linear, Int8Linear, quantize_int4, quantize_int8, weight_bytes
+from minillm.adapt.lora import apply_lora
+from minillm.adapt.quantize import Int4Linear, Int8Linear, quantize_int4, quantize_int8, weight_bytes
 
 CFG = GPTConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=64)
 
@@ -115,7 +115,7 @@ def test_bad_inputs():
 
 
 def test_on_device_bytes_hand_values():
-    from minillm.inference_costs import on_device_table, storage_bytes
+    from minillm.costs.inference import on_device_table, storage_bytes
 
     assert storage_bytes(7e9, "bf16") == 14e9  # 7B × 2 bytes
     assert storage_bytes(1.5e9, "int4", group_size=128) == 1.5e9 * 0.5 + 1.5e9 / 128 * 4  # + one fp32 per 128

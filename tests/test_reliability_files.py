@@ -15,7 +15,6 @@ import pytest
 import torch
 
 import minillm
-from minillm.configs import read_config_file
 from minillm.data.tokens import TokenData, prepare_tokens
 from minillm.models import GPT, GPTConfig
 from minillm.models.pretrained import CheckpointError, sha256_file
@@ -23,6 +22,7 @@ from minillm.tokenizers import BPETokenizer, load_tokenizer
 from minillm.tokenizers.bpe import SPLIT_PATTERN
 from minillm.train.checkpoint import load_checkpoint, save_checkpoint
 from minillm.train.metrics import read_metrics, truncate_metrics
+from minillm.utils.configs import read_config_file
 
 
 class _RunsCode:

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minillm.beam_search import beam_search
-from minillm.generation import generate, sample_next
+from minillm.decoding.beam_search import beam_search
+from minillm.decoding.generation import generate, sample_next
 from minillm.kernels import attention
 from minillm.models import GPT, GPTConfig, TransformerConfig
 from minillm.rlhf.losses import dpo_loss, gae, ppo_policy_loss, ppo_value_loss

@@ -1,6 +1,6 @@
 """Issue 16, classes 4 and 5: runs that crash or collide, and the CLI's one-line errors.
 
-Crashes are injected at named points (minillm.fileio.fault_point: ``MINILLM_FAULT=mid-save@20``
+Crashes are injected at named points (minillm.utils.fileio.fault_point: ``MINILLM_FAULT=mid-save@20``
 makes the process SIGKILL itself there) instead of hoping a random kill lands in a millisecond
 window; a few random SIGKILLs are added. After each, the newest checkpoint must load, a resumed
 run must end bit-identical to an uninterrupted one, and metrics.jsonl must hold each step once.
@@ -20,15 +20,15 @@ import safetensors.torch
 import torch
 from helpers.cli_flags import cli_flags
 
-from minillm.cli import main
+from minillm.commands.cli import main
 from minillm.data.tokens import prepare_tokens
-from minillm.fileio import check_writable_dir
 from minillm.models import GPT, GPTConfig
 from minillm.models.pretrained import CheckpointError
 from minillm.train import TrainConfig, Trainer
 from minillm.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from minillm.train.lock import LOCK_NAME, RunLock, RunLockedError
 from minillm.train.metrics import read_metrics
+from minillm.utils.fileio import check_writable_dir
 
 TEXT = "the quick brown fox jumps over the lazy dog, 自注意力.\n" * 60
 

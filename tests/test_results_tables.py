@@ -1,5 +1,5 @@
 """Numbers that stay true: every marked results table in README.md and docs/ is what its results file
-generates (minillm/results.py, tools/update_tables.py), and the writer/renderer behave as documented."""
+generates (tools/results.py, tools/update_tables.py), and the writer/renderer behave as documented."""
 
 import json
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from minillm.results import (
+from tools.results import (
     INLINE,
     MARKER,
     RESULTS_DIR,
@@ -126,4 +126,4 @@ def test_update_tables_check_passes_on_the_repository():
 def test_every_example_records_its_figures(script):
     """A full run of every numbered example leaves a results file (quick runs pass ``quick=``)."""
     text = script.read_text(encoding="utf-8")
-    assert "from minillm.results import write_results" in text and "write_results(" in text.split("def main", 1)[-1]
+    assert "from tools.results import write_results" in text and "write_results(" in text.split("def main", 1)[-1]

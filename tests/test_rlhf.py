@@ -287,7 +287,7 @@ def test_token_logprobs_match_one_prefix_at_a_time():
 
 
 def test_generate_replies_groups_prompts_but_answers_each_alone():
-    from minillm.generation import generate
+    from minillm.decoding.generation import generate
 
     model, prompts = tiny_gpt(), [ENC("\n31>"), ENC("\n4567>"), ENC("\n92>")]
     replies = generate_replies(model, prompts, 6, TASK.eos_id, temperature=0.0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from minillm.generation import generate, sample_next
+from minillm.decoding.generation import generate, sample_next
 
 LOGITS = torch.tensor([2.0, 1.0, 0.5, -0.5, -2.0])
 N = 40_000

@@ -261,7 +261,7 @@ def test_bf16_autocast_on_cpu_and_cli_config_errors(data_dir, tmp_path, capsys):
     assert trainer.dtype == torch.bfloat16
     trainer.train()
     assert all(np.isfinite(trainer.loss_history)) and trainer.model.lm_head.weight.dtype == torch.float32
-    from minillm.cli import main
+    from minillm.commands.cli import main
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"learning_rate": 0.1}))

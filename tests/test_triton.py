@@ -126,7 +126,7 @@ def test_without_triton_installed_names_it(monkeypatch):
 
 
 def test_importing_minillm_does_not_import_triton():
-    code = "import sys, minillm, minillm.kernels, minillm.cli; print('triton' in sys.modules)"
+    code = "import sys, minillm, minillm.kernels, minillm.commands.cli; print('triton' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,6 +1,6 @@
 """The Triton kernels' tile table and their ahead-of-time compile for sm_90 / sm_80 (no GPU needed).
 
-minillm/kernels/triton_compile.py lowers each kernel of minillm/kernels/triton_kernels.py to PTX
+minillm/commands/triton_compile.py lowers each kernel of minillm/kernels/triton_kernels.py to PTX
 and runs the ptxas bundled with Triton: every variant (kernel × head size × dtype × no mask,
 causal, causal with a sliding window) must fit its registers without spilling and use tensor
 cores. A file of its own so that pytest-xdist runs it beside the interpreter grid of test_triton.py.
@@ -31,7 +31,7 @@ def test_config_table_covers_every_variant():
 # ------------------------------------------------------------------ ahead-of-time compile (no GPU needed)
 @needs_compiled_kernels
 def test_compile_one_kernel_record():
-    from minillm.kernels.triton_compile import compile_kernel
+    from minillm.commands.triton_compile import compile_kernel
 
     r = compile_kernel("fwd", 64, "bf16", True, arch="sm_90")
     types = {"kernel": str, "head_dim": int, "dtype": str, "causal": bool, "registers": int, "spills": int}
@@ -45,7 +45,7 @@ def test_compile_one_kernel_record():
 @needs_compiled_kernels
 @pytest.mark.parametrize("arch", ["sm_90", "sm_80"])
 def test_every_variant_compiles_without_spills_on_tensor_cores(arch):
-    from minillm.kernels.triton_compile import ARCHS, compile_report
+    from minillm.commands.triton_compile import ARCHS, compile_report
 
     records = compile_report(arch)
     assert len(records) == 3 * 2 * 2 * 3  # kernel × head_dim × dtype × (none, causal, window)

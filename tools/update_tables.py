@@ -2,7 +2,7 @@
 
 A table between ``<!-- results:06 -->`` and ``<!-- /results:06 -->`` is written from
 results/examples/06.json (one cell: ``<!-- results:06 "row" "column" -->0.674<!-- /results -->``), which example 06 writes at the end of a full run (seed, torch version,
-machine and the figures it printed; minillm/results.py). tests/test_results_tables.py fails when a
+machine and the figures it printed; tools/results.py). tests/test_results_tables.py fails when a
 marked table and its results file disagree.
 
     python tools/update_tables.py                 # rewrite every marked table from the results files
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minillm.results import INLINE, MARKER, update_text
+from tools.results import INLINE, MARKER, update_text
 
 
 def marked_files() -> list[Path]:

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["DigitTask", "make_digit_batch", "PAD", "BOS", "EOS"]
+__all__ = ["DigitTask", "make_digit_batch", "PAD", "BOS", "EOS", "RULES"]
 
 PAD, BOS, EOS = 0, 1, 2
-TASKS = ("reverse", "sort", "copy")
+# The answer to each task, for a list of digits (or a digit string: minillm.rlhf.tasks sorts its prompts
+# with the same rule).
+RULES = {"reverse": lambda digits: list(reversed(digits)), "sort": sorted, "copy": list}
+TASKS = tuple(RULES)
 
 
 @dataclass
@@ -36,11 +39,7 @@ class DigitTask:
     vocab_size = 13
 
     def target_digits(self, digits: list[int]) -> list[int]:
-        if self.task == "reverse":
-            return digits[::-1]
-        if self.task == "sort":
-            return sorted(digits)
-        return list(digits)
+        return RULES[self.task](digits)
 
     def decode(self, ids) -> str:
         """Token ids → digit string (special tokens dropped)."""

@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 
 from minillm.data.corpus import python_docs_text
-from minillm.fileio import atomic_write, check_writable_dir, read_json
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
+from minillm.utils.fileio import atomic_write, check_writable_dir, read_json
 
 __all__ = ["BUILTIN_SOURCES", "TokenData", "prepare_tokens", "read_sources", "write_token_files"]
 

@@ -14,8 +14,8 @@ One file per concept:
 - registry.py: BACKENDS (name -> function + availability), resolve_backend, attention
 - triton_attention.py: "triton", FlashAttention-2 forward + backward in Triton (CUDA fp16/bf16, or
                CPU fp32/fp16 under TRITON_INTERPRET=1); imported on its first use; the kernels
-               themselves are in triton_kernels.py
-- triton_compile.py: `minillm kernels compile`, the ahead-of-time compile report for sm_90 / sm_80
+               themselves are in triton_kernels.py (``minillm kernels compile``, the ahead-of-time
+               compile report for sm_90 / sm_80, is minillm/commands/triton_compile.py)
 - "auto":      resolved to "sdpa" (runs everywhere, fastest measured)
 
 Conventions (every backend): q (..., H, T_q, d), k (..., H_kv, T_k, d), v (..., H_kv, T_k, d_v),

@@ -10,7 +10,7 @@ Tile sizes come from ``CONFIGS`` (per GPU generation, kernel and head size), not
 autotuning: autotune needs a driver, and a table is something a student can read. With
 ``TRITON_INTERPRET=1`` set before this module is imported, the kernels run on CPU through numpy
 (fp32/fp16; bf16 comes back wrong there). The registry imports this module on the first
-``backend="triton"`` call. Compile report: minillm/kernels/triton_compile.py.
+``backend="triton"`` call. Compile report: minillm/commands/triton_compile.py.
 
 Docs: docs/quadratic-cost.md#the-same-algorithm-on-a-gpu.
 """
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
 from minillm.kernels.masks import check_window
-from minillm.kernels.triton_kernels import _dkdv_kernel, _dq_kernel, _fwd_kernel
+from minillm.kernels.triton_kernels import dkdv_kernel, dq_kernel, fwd_kernel
 
 __all__ = [
     "CONFIGS",
@@ -78,7 +78,7 @@ def config_for(arch: str, kernel: str, head_dim: int, window: bool = False) -> T
 
 
 # Decided once, when triton_kernels' decorators ran: TRITON_INTERPRET=1 then made them numpy interpreters.
-INTERPRETED = type(_fwd_kernel).__name__ == "InterpretedFunction"
+INTERPRETED = type(fwd_kernel).__name__ == "InterpretedFunction"
 
 
 def _arch(q: Tensor) -> str:
@@ -119,7 +119,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float, window
     lse = torch.empty((b, h, t_q), dtype=torch.float32, device=q.device)  # log2-sum-exp per query row
     cfg = config_for(_arch(q), "fwd", d, window > 0)
     grid = (triton.cdiv(t_q, cfg.block_m), b * h)
-    _launch(_fwd_kernel, grid, cfg, q, k, v, o, lse, t_q, t_k, group, scale, causal=causal, window=window, head_dim=d)
+    _launch(fwd_kernel, grid, cfg, q, k, v, o, lse, t_q, t_k, group, scale, causal=causal, window=window, head_dim=d)
     return o, lse
 
 
@@ -131,11 +131,11 @@ def _backward(q, k, v, o, lse, do, causal: bool, scale: float, window: int) -> t
     arch = _arch(q)
     cfg = config_for(arch, "dkdv", d, window > 0)
     grid = (triton.cdiv(t_k, cfg.block_n), b * h_kv)
-    _launch(_dkdv_kernel, grid, cfg, q, k, v, do, dk, dv, lse, delta, t_q, t_k, h // h_kv, scale,
+    _launch(dkdv_kernel, grid, cfg, q, k, v, do, dk, dv, lse, delta, t_q, t_k, h // h_kv, scale,
             causal=causal, window=window, head_dim=d)  # fmt: skip
     cfg = config_for(arch, "dq", d, window > 0)
     grid = (triton.cdiv(t_q, cfg.block_m), b * h)
-    _launch(_dq_kernel, grid, cfg, q, k, v, do, dq, lse, delta, t_q, t_k, h // h_kv, scale,
+    _launch(dq_kernel, grid, cfg, q, k, v, do, dq, lse, delta, t_q, t_k, h // h_kv, scale,
             causal=causal, window=window, head_dim=d)  # fmt: skip
     return dq, dk, dv
 

@@ -11,9 +11,9 @@ streams the K/V tiles past them (Algorithm 1), in base 2 because exp2 is the GPU
 
 The backward (Algorithm 2) recomputes P = 2^(S - L) tile by tile instead of storing it, with
 D = rowsum(dO ∘ O):  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - D),  dQ = dS K · scale,
-dK = dSᵀ Q · scale. It runs as two kernels instead of one with atomics: ``_dkdv_kernel`` owns a
+dK = dSᵀ Q · scale. It runs as two kernels instead of one with atomics: ``dkdv_kernel`` owns a
 K/V tile and walks the query tiles (and the query heads of its group, so grouped-query K/V need
-no atomics either); ``_dq_kernel`` owns a query tile and walks the key tiles. Both are
+no atomics either); ``dq_kernel`` owns a query tile and walks the key tiles. Both are
 deterministic; the price is computing S and P twice.
 
 Causal is minillm's bottom-right rule: query i sees keys j ≤ i + (T_k - T_q); a sliding window W
@@ -21,12 +21,12 @@ Causal is minillm's bottom-right rule: query i sees keys j ≤ i + (T_k - T_q); 
 (the MASKED=False loop), tiles on the diagonal, on the window's edge or past T_k apply it, and
 tiles wholly in the future or wholly before the window are never visited: causal halves the
 work, and a window W makes it O(T·W) instead of O(T²). ``_key_tiles`` computes these bounds once
-for the forward and dQ kernels; ``_dkdv_kernel`` has the transposed ones.
+for the forward and dQ kernels; ``dkdv_kernel`` has the transposed ones.
 
 Every function here is ``@triton.jit``: Triton compiles it for a GPU, or, with ``TRITON_INTERPRET=1``
 set before this module is imported, runs it on CPU through numpy. The Python side — tile sizes,
 launching, autograd, the checks — is minillm/kernels/triton_attention.py; the compile report is
-minillm/kernels/triton_compile.py.
+minillm/commands/triton_compile.py.
 
 Docs: docs/quadratic-cost.md#the-same-algorithm-on-a-gpu.
 """
@@ -87,7 +87,7 @@ def _key_tiles(start_m, T_k, offset, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
 
 
 @triton.jit
-def _fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
+def fwd_kernel(Q, K, V, O, LSE, T_q, T_k, group, scale, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
                 HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)  # b · H + h; its K/V head is b · H_kv + h // group = bh // group
@@ -148,7 +148,7 @@ def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, offs_m, offs_n, offs_d, lo, hi,
 
 
 @triton.jit
-def _dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
+def dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
                  WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_n = tl.program_id(0) * BLOCK_N
     bh_kv = tl.program_id(1)  # b · H_kv + kv head
@@ -218,7 +218,7 @@ def _dq_tiles(dq, q, do, lse, delta, K, V, offs_m, offs_n, offs_d, lo, hi, T_k, 
 
 
 @triton.jit
-def _dq_kernel(Q, K, V, DO, DQ, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
+def dq_kernel(Q, K, V, DO, DQ, LSE, DELTA, T_q, T_k, group, scale, CAUSAL: tl.constexpr,
                WINDOW: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):  # fmt: skip
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)

@@ -227,7 +227,7 @@ class GPT(nn.Module):
         Qwen3-MoE or Mixtral (``minillm.models.hf_llama.family_of``)."""
         return write_hf_dir(self.config.to_dict(), self.state_dict(), local_dir)
 
-    # -- the small interface minillm.generation.generate() uses --------------------------------
+    # -- the small interface minillm.decoding.generation.generate() uses --------------------------------
     def new_kv_caches(self) -> list[KVCache]:
         return new_caches(len(self.blocks), self.config.block_size, self.config.window)
 
@@ -241,7 +241,7 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: Tensor, max_new_tokens: int, **sampling) -> Tensor:
-        """Shortcut for ``minillm.generation.generate(self, idx, max_new_tokens, **sampling)``."""
-        from minillm.generation import generate
+        """Shortcut for ``minillm.decoding.generation.generate(self, idx, max_new_tokens, **sampling)``."""
+        from minillm.decoding.generation import generate
 
         return generate(self, idx, max_new_tokens, **sampling)

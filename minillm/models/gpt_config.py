@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 
-from minillm.configs import check_fields
 from minillm.kernels import check_backend
 from minillm.models.presets import PRESETS
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.norms import check_norm
+from minillm.utils.configs import check_fields
 
 __all__ = ["GPT2_SIZES", "POSITION_KINDS", "GPTConfig", "config_from_file"]
 

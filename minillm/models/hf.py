@@ -16,10 +16,10 @@ from pathlib import Path
 from safetensors.torch import save_file
 from torch import Tensor
 
-from minillm.fileio import atomic_write
 from minillm.models import hf_gpt2
 from minillm.models.hf_llama import IGNORED_SUFFIXES, config_from_hf, config_to_hf, weight_map
 from minillm.models.pretrained import read_hf_config, read_hf_weights
+from minillm.utils.fileio import atomic_write
 
 __all__ = ["read_hf_dir", "write_hf_dir"]
 

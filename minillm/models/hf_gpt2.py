@@ -28,8 +28,8 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
-from minillm.fileio import atomic_write
 from minillm.models.pretrained import read_hf_config, read_hf_weights
+from minillm.utils.fileio import atomic_write
 
 __all__ = ["config_from_hf", "config_to_hf", "read_gpt2_dir", "weight_map", "write_gpt2_dir"]
 

@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load_file, load_model
 from torch import nn
 
-from minillm.fileio import read_json
+from minillm.utils.fileio import read_json
 
 __all__ = [
     "CHECKED_FILES",

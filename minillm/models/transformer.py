@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from minillm.beam_search import beam_search, check_num_beams
-from minillm.configs import check_fields
+from minillm.decoding.beam_search import beam_search, check_num_beams
 from minillm.kernels import check_backend
 from minillm.nn.embeddings import SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
 from minillm.nn.layers import DecoderLayer, EncoderLayer
+from minillm.utils.configs import check_fields
 
 __all__ = ["Transformer", "TransformerConfig"]
 
@@ -212,10 +212,10 @@ class Transformer(nn.Module):
     ) -> Tensor:
         """Encode ``src`` once, then decode from ``bos_id``; returns (B, 1 + n) target ids.
 
-        ``sampling`` is passed to ``minillm.generation.generate`` (temperature, top_k, top_p,
+        ``sampling`` is passed to ``minillm.decoding.generation.generate`` (temperature, top_k, top_p,
         use_cache, generator); use ``translate`` for greedy decoding.
         """
-        from minillm.generation import generate
+        from minillm.decoding.generation import generate
 
         was_training = self.training
         self.eval()
@@ -239,7 +239,7 @@ class Transformer(nn.Module):
         length_penalty: float = 0.0,
         **kw,
     ) -> Tensor:
-        """Greedy decoding (``num_beams=1``) or beam search (see ``minillm.beam_search``)."""
+        """Greedy decoding (``num_beams=1``) or beam search (see ``minillm.decoding.beam_search``)."""
         check_num_beams(num_beams)
         if num_beams == 1:
             return self.generate(src, max_new_tokens, bos_id, eos_id, temperature=0.0, **kw)

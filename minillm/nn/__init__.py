@@ -6,7 +6,6 @@ from minillm.nn.experts import MoEFeedForward
 from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
-from minillm.nn.lora import LoRALinear, apply_lora, load_lora, merge_lora, save_lora
 from minillm.nn.norms import RMSNorm
 
 __all__ = [
@@ -16,18 +15,13 @@ __all__ = [
     "GPTBlock",
     "KVCache",
     "LearnedPositionalEmbedding",
-    "LoRALinear",
     "MoEFeedForward",
     "MultiHeadAttention",
     "RMSNorm",
     "RoPE",
     "SinusoidalPositionalEncoding",
     "TokenEmbedding",
-    "apply_lora",
     "causal_mask",
-    "load_lora",
-    "merge_lora",
     "padding_mask",
-    "save_lora",
     "scaled_dot_product_attention",
 ]

@@ -33,7 +33,7 @@ def _check_fits(t: int, offset: int, max_len: int, what: str) -> None:
 def _positions(t: int, offset: int | Tensor, max_len: int, what: str, device) -> Tensor:
     """Positions offset..offset+t-1: (T,) for an int offset, (B, T) for a per-row (B,) offset.
 
-    Per-row offsets come from left padding (minillm.generation): row b's real tokens start at
+    Per-row offsets come from left padding (minillm.decoding.generation): row b's real tokens start at
     position 0, so its offset is negative and its padding gets clamped position 0 (masked anyway).
     """
     if isinstance(offset, Tensor):

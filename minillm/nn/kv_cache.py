@@ -10,7 +10,7 @@ Its size is what limits long contexts at inference (docs/beyond.md#kv-cache):
 
 Grouped-query attention shrinks n_kv_head; a sliding window of W keeps positions ≤ W: a cache
 built with ``window`` holds only the newest W positions and drops older ones, which no query can
-see any more (Mistral's rolling buffer). ``minillm.inference_costs.kv_cache_bytes`` predicts ``nbytes``.
+see any more (Mistral's rolling buffer). ``minillm.costs.inference.kv_cache_bytes`` predicts ``nbytes``.
 
 Docs: docs/transformer.md#generation.
 """

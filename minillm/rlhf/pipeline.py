@@ -25,8 +25,6 @@ from pathlib import Path
 
 import torch
 
-from minillm.configs import check_fields
-from minillm.fileio import atomic_write
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.rlhf.dpo import DPOConfig, DPOTrainer
 from minillm.rlhf.evaluate import demonstration_score, evaluate_policy, sample_replies, true_pair_accuracy
@@ -34,6 +32,8 @@ from minillm.rlhf.ppo import PPOConfig, PPOTrainer
 from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer
 from minillm.rlhf.sft import SFTConfig, SFTTrainer
 from minillm.rlhf.tasks import SortTask, SyntheticLabeler
+from minillm.utils.configs import check_fields
+from minillm.utils.fileio import atomic_write
 
 __all__ = ["PipelineConfig", "make_rankings", "preference_pairs", "run_pipeline", "save_stage"]
 

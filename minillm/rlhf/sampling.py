@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from minillm.generation import generate
+from minillm.decoding.generation import generate
 from minillm.models.gpt import GPT
 
 __all__ = ["check_rollout_setup", "generate_replies", "pack_replies", "reply_token_logprobs", "token_logprobs"]

@@ -20,8 +20,8 @@ from typing import Any
 
 from torch import nn
 
-from minillm.configs import check_fields
 from minillm.train.step import GRAD_CLIP, WEIGHT_DECAY, StepResult, TrainStep, make_optimizer
+from minillm.utils.configs import check_fields
 
 __all__ = ["RECORD_KEYS", "StageConfig", "Timer", "make_step", "record", "run_steps"]
 

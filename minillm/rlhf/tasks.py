@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
+from minillm.data.tasks import RULES
 from minillm.tokenizers import CharTokenizer
 
 __all__ = ["SortTask", "SyntheticLabeler", "true_score"]
@@ -62,7 +63,7 @@ class SortTask:
 
     def demonstration(self, digits: str, rng: random.Random, error_rate: float = 0.0) -> str:
         """A labeler-written reply: the sorted digits, with a random slip at ``error_rate``."""
-        reply = "".join(sorted(digits))
+        reply = "".join(RULES["sort"](digits))  # the sort task of minillm.data.tasks
         if rng.random() < error_rate and len(reply) > 1:
             chars = list(reply)
             i, j = rng.sample(range(len(chars)), 2)

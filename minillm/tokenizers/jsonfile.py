@@ -1,6 +1,6 @@
 """A tokenizer on disk is one small JSON file whose ``type`` field says which class reads it.
 
-Written through the atomic writer (minillm.fileio): a crash mid-save leaves the old file, never
+Written through the atomic writer (minillm.utils.fileio): a crash mid-save leaves the old file, never
 half a new one. Read as plain data: JSON only, nothing in a file is ever executed.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillm.fileio import atomic_write, read_json
+from minillm.utils.fileio import atomic_write, read_json
 
 __all__ = ["JSONFile", "read_tokenizer_json", "write_tokenizer_json"]
 

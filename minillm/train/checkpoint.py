@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from minillm.fileio import fault_point, fsync_dir
 from minillm.models.pretrained import (  # the read side of the format lives with the models that load it
     FORMAT,
     CheckpointError,
@@ -42,6 +41,7 @@ from minillm.models.pretrained import (  # the read side of the format lives wit
     read_checkpoint_state,
     sha256_file,
 )
+from minillm.utils.fileio import fault_point, fsync_dir
 
 if TYPE_CHECKING:
     from minillm.train.config import TrainConfig

@@ -4,7 +4,7 @@ Report §1.2 (pre-training). The model is *composed*, not copied: ``TrainConfig.
 ``GPTConfig`` the run builds (its ``vocab_size`` comes from the data and is filled in by the
 ``Trainer``). On the command line and in ``--config`` JSON files every field, the model's included,
 has one flat name: ``minillm train --n-layer 6 --activation swiglu --no-bias`` or
-``{"n_layer": 6, "lr": 3e-4}`` (``minillm.configs`` holds those rules; an explicit flag beats the file).
+``{"n_layer": 6, "lr": 3e-4}`` (``minillm.utils.configs`` holds those rules; an explicit flag beats the file).
 The optimizer defaults are ``minillm/train/step.py``'s (GPT-3, Brown et al. 2020, appendix B: AdamW
 β = (0.9, 0.95), weight decay 0.1, clipping at 1.0, linear warm-up over 5 % of the run, cosine decay
 to 10 % of the peak rate); ``warmup_steps`` and ``min_lr`` left at ``None`` are filled in from them.
@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from minillm.configs import add_config_arguments, check_fields, config_from_args, from_flat_dict, to_flat_dict
 from minillm.models.gpt import GPTConfig
 from minillm.train.step import BETAS, GRAD_CLIP, MIN_LR_RATIO, WEIGHT_DECAY, default_warmup
+from minillm.utils.configs import add_config_arguments, check_fields, config_from_args, from_flat_dict, to_flat_dict
 
 __all__ = ["FROM_DATA", "RESUMABLE_CHANGES", "TrainConfig", "small_gpt"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minillm.fileio import atomic_write
+from minillm.utils.fileio import atomic_write
 
 __all__ = ["plot_metrics", "read_metrics", "truncate_metrics"]
 
@@ -37,7 +37,7 @@ def truncate_metrics(path: str | Path, step: int) -> int:
     """Keep only the records of ``path`` up to ``step`` (and no torn line); returns how many were dropped.
 
     A resumed run restarts from its checkpoint's step, so records a crashed run appended after that
-    checkpoint would otherwise appear twice. Rewritten atomically (minillm.fileio).
+    checkpoint would otherwise appear twice. Rewritten atomically (minillm.utils.fileio).
     """
     path = Path(path)
     if not path.is_file():
@@ -59,7 +59,7 @@ def truncate_metrics(path: str | Path, step: int) -> int:
 
 def plot_metrics(path: str | Path, out: str | Path) -> Path | None:
     """Train and validation loss against step, saved to ``out``; None if matplotlib is missing."""
-    from minillm.plotting import pyplot
+    from minillm.utils.plotting import pyplot
 
     records = read_metrics(path)
     plt = pyplot()

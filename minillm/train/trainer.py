@@ -27,7 +27,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minillm.data.tokens import TokenData
-from minillm.fileio import check_free_space, check_writable_dir, fault_point
 from minillm.models.gpt import GPT
 from minillm.train import distributed as dist_utils
 from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, resume_point, save_checkpoint
@@ -35,6 +34,7 @@ from minillm.train.config import TrainConfig
 from minillm.train.lock import RunLock
 from minillm.train.metrics import plot_metrics, truncate_metrics
 from minillm.train.step import TrainStep, autocast, make_optimizer
+from minillm.utils.fileio import check_free_space, check_writable_dir, fault_point
 
 __all__ = ["Trainer", "step_seed"]
 

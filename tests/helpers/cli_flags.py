@@ -1,4 +1,4 @@
-"""Command-line flags for flat config values, as minillm.configs.add_config_arguments defines them."""
+"""Command-line flags for flat config values, as minillm.utils.configs.add_config_arguments defines them."""
 
 
 def cli_flags(values: dict) -> list[str]:

@@ -7,7 +7,7 @@ import sys
 from safetensors.torch import save_file
 
 import minillm.train
-from minillm.cli import main
+from minillm.commands.cli import main
 
 trainers = []
 

@@ -3,7 +3,7 @@
 ``minillm.costs.training_memory`` is the textbook account (16 bytes per parameter with Adam, and
 Megatron-style activations). This module models what autograd actually saves in *minillm's* layers
 and attention backends, fitted with ``torch.autograd.graph.saved_tensors_hooks``, so that
-``minillm costs check`` (minillm/bench/memory.py) can compare an estimate with a measured peak:
+``minillm costs check`` (minillm/commands/bench/memory.py) can compare an estimate with a measured peak:
 
     peak ≈ 16 bytes × parameters + activation_bytes(config, T, B) + the largest backward transient
 
@@ -12,7 +12,7 @@ Docs: benchmarks/README.md (the measured ratios).
 
 from __future__ import annotations
 
-from minillm.costs import Memory, check_positive, param_count
+from minillm.costs.training import Memory, check_positive, param_count
 from minillm.models.gpt import GPTConfig
 
 __all__ = ["SAVED_EXTRA", "STEP_PRECISIONS", "activation_bytes", "step_memory"]

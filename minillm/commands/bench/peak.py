@@ -1,7 +1,7 @@
 """A measured peak for MFU where no datasheet number applies: the speed of one large matmul.
 
 Report §3.2 (what limits training speed). MFU divides the FLOP/s a training step achieves by the
-device's peak. A GPU's peak is on its datasheet (``minillm.bench.train.PEAK_BF16``); a CPU's
+device's peak. A GPU's peak is on its datasheet (``minillm.commands.bench.train.PEAK_BF16``); a CPU's
 depends on its cores, vector units, clock and the threads torch may use, so instead of guessing
 one we *measure* it: the best of a few square matrix products in the training dtype, with the
 threads torch has now. That is what the BLAS library can reach on this machine — the ceiling a
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from minillm.bench.common import _sync
+from minillm.commands.bench.common import sync
 
 __all__ = ["gemm_peak_flops"]
 
@@ -29,11 +29,11 @@ def gemm_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32, n:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     a @ b  # warm-up: BLAS thread pools, GPU kernels selected
-    _sync(device)
+    sync(device)
     best = float("inf")
     for _ in range(repeats):  # the fastest run is the least disturbed by other work on the machine
         start = time.perf_counter()
         a @ b
-        _sync(device)
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best

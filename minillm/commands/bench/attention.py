@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench.common import (
+from minillm.commands.bench.common import (
     available_memory,
     device_info,
     loglog_slope,
@@ -35,9 +35,9 @@ from minillm.bench.common import (
     time_call,
     write_json,
 )
-from minillm.costs import attention_flops
+from minillm.costs.training import attention_flops
 from minillm.kernels import attention, check_backend
-from minillm.plotting import subplots
+from minillm.utils.plotting import subplots
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -25,7 +25,7 @@ Recomputation in Large Transformer Models", §4.1): s·b·d·(34 + 5·a·s/d) by
 activations, dropout masks included; with full recomputation only each layer's input is kept.
 
 What a model costs at inference — the KV cache, experts' total vs active parameters, weights
-stored as fp32/bf16/int8/int4 — is minillm/inference_costs.py.
+stored as fp32/bf16/int8/int4 — is minillm/costs/inference.py.
 
 Docs: docs/quadratic-cost.md. CLI: ``minillm costs report``.
 """
@@ -44,6 +44,7 @@ __all__ = [
     "attention_flops",
     "attention_pairs",
     "block_flops",
+    "ff_active_matrix_params",
     "forward_flops",
     "param_count",
     "report_numbers",
@@ -122,7 +123,7 @@ def _gpt_layer_params(c: GPTConfig) -> tuple[int, int, int]:
     return attn + norms, router + c.n_experts * expert + shared, router + c.expert_top_k * expert + shared
 
 
-def _ff_active_matrix_params(c: GPTConfig, all_experts: bool = False) -> int:
+def ff_active_matrix_params(c: GPTConfig, all_experts: bool = False) -> int:
     """Feed-forward weight-matrix entries one token multiplies by: the k chosen experts, the router and
     the shared experts (``all_experts``: as if every expert ran, the dense model of the same size)."""
     d = c.n_embd
@@ -246,7 +247,7 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
         d, c = config.n_embd, config
         q_out, kv_out = c.n_head * c.head_size, c.kv_heads * c.head_size
         projections = 2 * b * t * (2 * d * q_out + 2 * d * kv_out)  # q and out, then the narrower k and v
-        feed_forward = 2 * b * t * _ff_active_matrix_params(c)
+        feed_forward = 2 * b * t * ff_active_matrix_params(c)
         window = c.window if causal_skip else None
         attention = attention_flops(b, c.n_head, t, t, c.head_size, causal_skip, window=window)
         linear = c.n_layer * (projections + feed_forward) + 2 * b * t * c.vocab_size * d  # + lm_head

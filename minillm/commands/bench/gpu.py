@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench import train as bench_train
-from minillm.bench.attention import run_one
-from minillm.bench.common import device_info, positive_int, positive_ints, time_call, write_json
-from minillm.costs import attention_flops, training_memory
+from minillm.commands.bench import train as bench_train
+from minillm.commands.bench.attention import run_one
+from minillm.commands.bench.common import device_info, positive_int, positive_ints, time_call, write_json
+from minillm.costs.training import attention_flops, training_memory
 
 __all__ = ["HBM_BANDWIDTH", "SDPA_ANCHORS", "TARGETS", "add_arguments", "roofline", "roofline_table", "run"]
 
@@ -236,7 +236,7 @@ def _pytest_gpu() -> dict:
 
 
 def _plot(rows, info, path: Path):
-    from minillm.plotting import subplots
+    from minillm.utils.plotting import subplots
 
     fig, axes = subplots(2, 2, figsize=(11, 8))
     colors = {"triton": "tab:purple", "sdpa": "tab:blue", "flex": "tab:orange", "chunked": "tab:green"}

@@ -7,7 +7,7 @@ matmul of forward + backward, attention scores included, counted as if no work w
 the convention of PaLM, Chowdhery et al. 2022, appendix B). The peak is looked up by device name
 for the GPUs in PEAK_BF16 below (dense bf16 tensor-core numbers from NVIDIA's datasheets) or
 passed with ``--peak-tflops``; for any other device (every CPU) it is *measured* by a short GEMM
-probe (``minillm.bench.peak``: the fastest 2048 × 2048 matmul in the training dtype), and the
+probe (``minillm.commands.bench.peak``: the fastest 2048 × 2048 matmul in the training dtype), and the
 output says which of the three it used.
 
 The step timed is ``Trainer.train_step`` itself (AdamW, clipping, autocast, accumulation), on
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minillm.bench.common import device_info, positive_int, write_json
-from minillm.bench.peak import gemm_peak_flops
-from minillm.costs import training_flops
+from minillm.commands.bench.common import device_info, positive_int, write_json
+from minillm.commands.bench.peak import gemm_peak_flops
+from minillm.costs.training import training_flops
 from minillm.data.tokens import write_token_files
 from minillm.models.gpt_config import GPT2_SIZES, GPTConfig
 from minillm.train import TrainConfig, Trainer
@@ -154,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     peak, peak_source = peak_flops(info["device_name"], dtype_name, args.peak_tflops)
     if peak is None:  # no datasheet number: measure what one large matmul reaches here
         peak = gemm_peak_flops(device, torch.bfloat16 if dtype_name == "bfloat16" else torch.float32)
-        peak_source = f"measured: fastest 2048x2048 {dtype_name} matmul, {info['threads']} threads (minillm.bench.peak)"
+        peak_source = (
+            f"measured: fastest 2048x2048 {dtype_name} matmul, {info['threads']} threads (minillm.commands.bench.peak)"
+        )
     flops_per_token = (
         training_flops(GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, **size), args.block_size).total
         / args.block_size

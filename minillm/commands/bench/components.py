@@ -23,12 +23,19 @@ from pathlib import Path
 
 import torch
 
-from minillm.bench.attention import context_length_axis
-from minillm.bench.common import device_info, positive_int, positive_ints, steady_allocator, time_call, write_json
-from minillm.costs import block_flops
+from minillm.commands.bench.attention import context_length_axis
+from minillm.commands.bench.common import (
+    device_info,
+    positive_int,
+    positive_ints,
+    steady_allocator,
+    time_call,
+    write_json,
+)
+from minillm.costs.training import block_flops
 from minillm.kernels import attention
 from minillm.nn.layers import GPTBlock
-from minillm.plotting import subplots
+from minillm.utils.plotting import subplots
 
 PARTS = ("projections", "attention", "feed-forward", "rest")
 

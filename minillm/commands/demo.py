@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from minillm.bench.common import positive_ints
+from minillm.commands.bench.common import positive_ints
 
 __all__ = ["add_arguments", "main", "quadratic_cost", "run"]
 
@@ -37,8 +37,8 @@ def _row(rows: list[dict], backend: str, t: int, mode: str) -> dict | None:
 
 
 def quadratic_cost(out: Path, lengths: str | None = None) -> dict:
-    from minillm.bench.attention import main as bench_attention
-    from minillm.costs import report_numbers
+    from minillm.commands.bench.attention import main as bench_attention
+    from minillm.costs.training import report_numbers
 
     start = time.time()
     r = report_numbers()

@@ -1,7 +1,7 @@
 """What a model costs at inference: the KV cache, mixture-of-experts' total vs active parameters, and
 the bytes of its weights in fp32 / bf16 / int8 / int4 (beyond report §3.2; docs/beyond.md, docs/adaptation.md).
 
-Training costs (parameters, FLOPs, training memory) are minillm/costs.py; this module builds on its
+Training costs (parameters, FLOPs, training memory) are minillm/costs/training.py; this module builds on its
 counts. At inference the KV cache, not the weights, grows with the context:
 
     KV-cache bytes = 2 (K and V) · n_layer · n_kv_head · head_dim · positions · batch · bytes/value
@@ -12,14 +12,20 @@ holds every expert (``param_count``) but runs only k per token (``active_param_c
 FLOP functions count the active ones): ``expert_costs`` puts the two side by side.
 
 Inference weights (on-device): ``storage_bytes`` / ``on_device_table`` give fp32/bf16/int8/int4 sizes
-of 0.5B-7B models (minillm/quantize.py stores those formats; docs/adaptation.md).
+of 0.5B-7B models (minillm/adapt/quantize.py stores those formats; docs/adaptation.md).
 
 CLI: ``minillm costs report`` (its "Beyond §3.2" part).
 """
 
 from __future__ import annotations
 
-from minillm.costs import _ff_active_matrix_params, active_param_count, check_positive, forward_flops, param_count
+from minillm.costs.training import (
+    active_param_count,
+    check_positive,
+    ff_active_matrix_params,
+    forward_flops,
+    param_count,
+)
 from minillm.models.gpt import GPTConfig
 
 __all__ = [
@@ -36,7 +42,7 @@ __all__ = [
 # --8<-- [start:on-device]
 # Storage per weight for inference (on-device, 端侧): the weights alone, no gradients or optimizer.
 BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
-SCALE_BYTES = 4  # one float32 scale per group of quantized weights, as minillm.quantize stores them
+SCALE_BYTES = 4  # one float32 scale per group of quantized weights, as minillm.adapt.quantize stores them
 ON_DEVICE_SIZES = (0.5e9, 1.5e9, 7e9)  # the small open models of 2024-25 (Qwen2.5 0.5B / 1.5B / 7B class)
 
 
@@ -89,7 +95,7 @@ def expert_costs(config: GPTConfig, seq_len: int = 1) -> dict:
     if not isinstance(config, GPTConfig):
         raise TypeError(f"expert_costs models GPT configs, got {type(config).__name__}")
     active = forward_flops(config, seq_len)
-    every = 2 * seq_len * config.n_layer * (_ff_active_matrix_params(config, True) - _ff_active_matrix_params(config))
+    every = 2 * seq_len * config.n_layer * (ff_active_matrix_params(config, True) - ff_active_matrix_params(config))
     return {
         "total_params": param_count(config),
         "active_params": active_param_count(config),

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minillm.fileio import atomic_write
+from minillm.utils.fileio import atomic_write
 
 __all__ = [
     "DEFAULT_TARGETS",

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor
 
-from minillm.generation import check_decoding_inputs
+from minillm.decoding.generation import check_decoding_inputs
 
 __all__ = ["beam_search", "check_num_beams"]
 

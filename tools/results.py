@@ -12,7 +12,7 @@ A number in the README is therefore a number some run printed, with the run's se
 machine beside it; ``tests/test_results_tables.py`` fails when a marked table and its file disagree.
 Quick (smoke) runs, and runs inside pytest unless given a directory, write nothing, so a test never
 overwrites a real result. Results are written
-atomically (``minillm.fileio.atomic_write``): an interrupted run leaves the previous file whole.
+atomically (``minillm.utils.fileio.atomic_write``): an interrupted run leaves the previous file whole.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def write_results(
 
     ``figures`` keeps the raw numbers beside the formatted table (floats, not strings) for later use.
     """
-    from minillm.fileio import atomic_write
+    from minillm.utils.fileio import atomic_write
 
     columns = [str(c) for c in columns]
     rows = [[str(cell) for cell in row] for row in rows]

@@ -37,13 +37,13 @@ SECTION_MAP = [
     ("§1.2.1 encoder / decoder layers", "minillm/nn/layers.py", ""),
     ("§1.2.1 encoder-decoder Transformer", "minillm/models/transformer.py", "examples/02_transformer_reverse.py"),
     ("§1.2 decoder-only GPT, pre-training", "minillm/models/gpt.py", "examples/03_char_gpt.py"),
-    ("§1.2.1 output part: softmax, sampling", "minillm/generation.py", ""),
+    ("§1.2.1 output part: softmax, sampling", "minillm/decoding/generation.py", ""),
     ("§1.2.1 input part: tokenizers", "minillm/tokenizers/", ""),
     ("§1.2 pre-training: Trainer, checkpoints, DDP", "minillm/train/", "examples/04_pretrain_gpt.py"),
     ("§1.2.2 RLHF: SFT, reward model, PPO, DPO", "minillm/rlhf/", "examples/06_rlhf_pipeline.py"),
     ("§1.2.2 prompting, chain of thought", "minillm/prompting.py", "examples/07_chain_of_thought.py"),
-    ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs.py", "examples/05_quadratic_cost.py"),
-    ("§3.2 instructor demo", "minillm/demo.py", "minillm demo"),
+    ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs/", "examples/05_quadratic_cost.py"),
+    ("§3.2 instructor demo", "minillm/commands/demo.py", "minillm demo"),
 ]
 
 
@@ -101,7 +101,7 @@ def _params(args) -> int:
 
 def _prepare(args) -> int:
     from minillm.data.tokens import prepare_tokens
-    from minillm.fileio import check_writable_dir
+    from minillm.utils.fileio import check_writable_dir
 
     check_writable_dir(args.out, "--out")  # an existing file or a read-only directory: one line, before tokenising
     meta = prepare_tokens(args.sources, args.out, args.tokenizer, args.vocab_size, args.val_fraction)
@@ -132,8 +132,8 @@ def _train(args) -> int:
 def _sample(args) -> int:
     import torch
 
-    from minillm.generation import check_sampling
-    from minillm.loading import load
+    from minillm.decoding.generation import check_sampling
+    from minillm.models.loading import load
 
     for flag, value, low in (
         ("--num-samples", args.num_samples, 1),
@@ -181,8 +181,8 @@ def _encode_prompt(tok, prompt: str | None) -> tuple[str, list[int]]:
 
 
 def _kernels_compile(args) -> int:
-    from minillm.bench.gpu import roofline_table
-    from minillm.kernels import triton_compile
+    from minillm.commands import triton_compile
+    from minillm.commands.bench.gpu import roofline_table
 
     status = triton_compile.run(args)  # the compile table (or --json records)
     if not args.json:
@@ -201,13 +201,12 @@ def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParse
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
-    from minillm import costs_report, demo
-    from minillm.bench import attention as bench_attention
-    from minillm.bench import components as bench_components
-    from minillm.bench import gpu as bench_gpu
-    from minillm.bench import memory as bench_memory
-    from minillm.bench import train as bench_train
-    from minillm.kernels import triton_compile
+    from minillm.commands import costs_report, demo, triton_compile
+    from minillm.commands.bench import attention as bench_attention
+    from minillm.commands.bench import components as bench_components
+    from minillm.commands.bench import gpu as bench_gpu
+    from minillm.commands.bench import memory as bench_memory
+    from minillm.commands.bench import train as bench_train
     from minillm.train.config import TrainConfig
 
     parser = _Parser(prog="minillm", description="minillm: the report's Transformer, step by step")
@@ -268,17 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_rlhf(p: argparse.ArgumentParser) -> None:
-    from minillm.configs import add_config_arguments
     from minillm.rlhf import PipelineConfig
+    from minillm.utils.configs import add_config_arguments
 
     add_config_arguments(p, PipelineConfig)  # one flag per field: --sft-steps, --kl-coef, --quick, ...
     p.set_defaults(func=_rlhf, prog=p.prog)
 
 
 def _rlhf(args) -> int:
-    from minillm.configs import config_from_args
     from minillm.rlhf import PipelineConfig, run_pipeline
     from minillm.rlhf.evaluate import summary_table
+    from minillm.utils.configs import config_from_args
 
     out = run_pipeline(config_from_args(PipelineConfig, args))  # explicit flag > --config file > default
     print(summary_table(out["evaluation"]))

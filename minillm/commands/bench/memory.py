@@ -1,10 +1,10 @@
 """``minillm costs check``: the memory calculator against the measured peak of real training steps.
 
-Issue 18 / report §3.2 (memory): ``minillm.memory_model.step_memory`` predicts the bytes of one AdamW
+Issue 18 / report §3.2 (memory): ``minillm.costs.memory.step_memory`` predicts the bytes of one AdamW
 training step of minillm's GPT (parameters, gradients, Adam moments, what autograd keeps for
 backward, the largest transient); this module runs the real thing and compares.
 
-How the CPU peak is measured (``minillm.bench.common.peak_extra_memory``): each config runs in a
+How the CPU peak is measured (``minillm.commands.bench.common.peak_extra_memory``): each config runs in a
 fresh Python process. The baseline is the resident set after imports and the batch exist; the
 peak is VmHWM (reset through /proc/self/clear_refs) over building the model and optimizer and
 running two ``TrainStep`` steps (the second one with the Adam moments already allocated), with
@@ -104,7 +104,7 @@ def _gpt_config(spec: dict):
 
 def measure_step_peak(spec: dict, device: str = "cpu") -> int | None:
     """Peak bytes above the baseline of building the model and optimizer and running two steps."""
-    from minillm.bench.common import peak_extra_memory
+    from minillm.commands.bench.common import peak_extra_memory
     from minillm.models.gpt import GPT
     from minillm.train.step import TrainStep, make_optimizer
 
@@ -135,12 +135,12 @@ def _child(spec_json: str) -> None:
 
 def run_check(specs: list[dict], device: str = "cpu") -> list[dict]:
     """One record per config: the estimate, the measured peak (fresh process each) and their ratio."""
-    from minillm.memory_model import step_memory
+    from minillm.costs.memory import step_memory
 
     records = []
     for spec in specs:
         est = step_memory(_gpt_config(spec), spec["seq_len"], spec["batch_size"], spec.get("precision", "fp32"))
-        code = f"from minillm.bench.memory import _child; _child({json.dumps({**spec, 'device': device})!r})"
+        code = f"from minillm.commands.bench.memory import _child; _child({json.dumps({**spec, 'device': device})!r})"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"measuring {spec['name']!r} failed:\n{proc.stderr[-2000:]}")
@@ -171,7 +171,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(records, indent=1))
         return 0
-    print(f"One AdamW training step, estimate (minillm.memory_model.step_memory) vs measured peak on {args.device}:")
+    print(f"One AdamW training step, estimate (minillm.costs.memory.step_memory) vs measured peak on {args.device}:")
     print(f"{'config':<22} {'B×T':>9} {'activations':>12} {'estimate':>10} {'measured':>10} {'ratio':>6}")
     for r in records:
         measured = "n/a" if r["measured_bytes"] is None else f"{r['measured_bytes'] / 1e6:.1f} MB"

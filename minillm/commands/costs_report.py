@@ -29,7 +29,7 @@ def _gb(x: float) -> str:
 
 
 def run(args) -> int:
-    from minillm.costs import forward_flops, report_numbers, training_memory
+    from minillm.costs.training import forward_flops, report_numbers, training_memory
     from minillm.models import GPTConfig
 
     r = report_numbers(context_scale=args.scale, model=args.model, base_context=args.context)
@@ -73,8 +73,8 @@ def run(args) -> int:
 
 def beyond_report(name: str, context: int) -> None:
     """Beyond §3.2 (docs/beyond.md): the KV cache of MHA/GQA/MQA/window and experts' total vs active."""
-    from minillm.costs import param_count
-    from minillm.inference_costs import expert_costs, kv_cache_bytes
+    from minillm.costs.inference import expert_costs, kv_cache_bytes
+    from minillm.costs.training import param_count
     from minillm.models import GPTConfig
 
     base = GPTConfig.from_name(name)

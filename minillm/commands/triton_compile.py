@@ -79,7 +79,7 @@ def _kernels():
 
     if ta.INTERPRETED:
         raise ValueError("TRITON_INTERPRET=1 turned the kernels into interpreters; unset it to compile for a GPU")
-    return ta, {"fwd": tk._fwd_kernel, "dkdv": tk._dkdv_kernel, "dq": tk._dq_kernel}
+    return ta, {"fwd": tk.fwd_kernel, "dkdv": tk.dkdv_kernel, "dq": tk.dq_kernel}
 
 
 def _ptxas() -> str:

@@ -24,7 +24,7 @@ import types
 import typing
 from pathlib import Path
 
-from minillm.fileio import read_json
+from minillm.utils.fileio import read_json
 
 __all__ = [
     "add_config_arguments",

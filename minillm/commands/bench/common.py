@@ -58,7 +58,7 @@ def _cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -67,12 +67,12 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, 
     """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -86,13 +86,13 @@ def paired_ratio(
     fn_a(), fn_b()  # warm-up
     ratios = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         fn_a()
-        _sync(device)
+        sync(device)
         middle = time.perf_counter()
         fn_b()
-        _sync(device)
+        sync(device)
         ratios.append((middle - start) / (time.perf_counter() - middle))
     return statistics.median(ratios)
 
@@ -187,7 +187,7 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
 
 
 def write_json(path: str | Path, data: dict) -> Path:
-    from minillm.fileio import atomic_write
+    from minillm.utils.fileio import atomic_write
 
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))  # never half a JSON
 
