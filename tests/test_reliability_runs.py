@@ -1,8 +1,8 @@
 """Issue 16, classes 4 and 5: runs that crash or collide, and the CLI's one-line errors.
 
-Crashes are injected at named points (minillm.utils.fileio.fault_point: ``MINILLM_FAULT=mid-save@20``
-makes the process SIGKILL itself there) instead of hoping a random kill lands in a millisecond
-window; a few random SIGKILLs are added. After each, the newest checkpoint must load, a resumed
+Crashes are injected at named points (tests/helpers/crash_at.py: ``mid-save@20`` runs ``minillm``
+with the checkpoint writer wrapped so that the process SIGKILLs itself there) instead of hoping a
+random kill lands in a millisecond window; a few random SIGKILLs are added. After each, the newest checkpoint must load, a resumed
 run must end bit-identical to an uninterrupted one, and metrics.jsonl must hold each step once.
 """
 
@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -156,11 +157,14 @@ def _argv(data_dir, out_dir, *extra) -> list[str]:
     return ["train", f"--data-dir={data_dir}", f"--out-dir={out_dir}", "--no-progress", *cli_flags(FLAGS), *extra]
 
 
+CRASH_AT = Path(__file__).resolve().parent / "helpers" / "crash_at.py"
+
+
 def _train(data_dir, out_dir, *extra, fault=None):
-    """`minillm train` in its own process, to be killed (at ``fault`` or by the test)."""
-    env = {**os.environ, "MINILLM_FAULT": fault or ""}
-    argv = [sys.executable, "-m", "minillm", *_argv(data_dir, out_dir, *extra)]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """`minillm train` in its own process, to be killed (at ``fault`` by crash_at.py, or by the test)."""
+    command = [str(CRASH_AT), fault] if fault else ["-m", "minillm"]
+    argv = [sys.executable, *command, *_argv(data_dir, out_dir, *extra)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _final_weights(out_dir):
@@ -178,7 +182,7 @@ def straight(data_dir, tmp_path_factory):
 def _check_resumes_exactly(data_dir, out, straight):
     # The resume runs in this process: it starts from the files alone, like a new process, and skips
     # the 4 s a fresh interpreter spends importing torch and building its first optimizer.
-    assert "MINILLM_FAULT" not in os.environ
+    assert "crash_at" not in sys.modules  # no fault is wrapped around this process's run
     assert main(_argv(data_dir, out, "--resume")) == 0
     assert not list(out.glob(".tmp-*")) and not list(out.glob(".trash-*")) and not (out / LOCK_NAME).exists()
     mine, theirs = _final_weights(out), _final_weights(straight)

@@ -35,6 +35,7 @@ def check_num_beams(num_beams) -> None:
         raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
 
 
+@torch.no_grad()  # decoding needs no gradients
 def beam_search(
     model,
     idx: Tensor,
@@ -74,10 +75,8 @@ def beam_search(
     caches = model.new_kv_caches() if use_cache else None
     pending = out
     was_training = getattr(model, "training", False)
-    grad_enabled = torch.is_grad_enabled()
     model.eval()
-    torch.set_grad_enabled(False)  # decoding needs no gradients (not a decorator: mutmut skips decorated functions)
-    try:  # the caller's training mode and grad mode come back even if a step raises
+    try:  # the caller's training mode comes back even if a step raises
         for _ in range(max_new_tokens):
             logits = model.decode_step(pending if caches is not None else out, caches)[:, -1]  # (B·k, V)
             logp = torch.log_softmax(logits.float(), dim=-1).view(b, k, -1)  # (B, k, V)
@@ -103,7 +102,6 @@ def beam_search(
                 break
     finally:
         model.train(was_training)
-        torch.set_grad_enabled(grad_enabled)
     normalised = scores / lengths.clamp(min=1.0) ** length_penalty  # (B, k)
     best = normalised.argmax(dim=-1)  # (B,)
     return out.view(b, k, -1)[torch.arange(b, device=idx.device), best]  # (B, T + n)

@@ -157,6 +157,7 @@ def left_padding(attention_mask: Tensor, idx: Tensor) -> Tensor:
     return pad
 
 
+@torch.no_grad()  # decoding needs no gradients
 def generate(
     model,
     idx: Tensor,
@@ -185,10 +186,8 @@ def generate(
     extra = {} if pad is None else {"left_pad": pad}
 
     was_training = model.training
-    grad_enabled = torch.is_grad_enabled()
     model.eval()
-    torch.set_grad_enabled(False)  # decoding needs no gradients (not a decorator: mutmut skips decorated functions)
-    try:  # the caller's training mode and grad mode come back even if a step raises
+    try:  # the caller's training mode comes back even if a step raises
         max_len = model.max_len
         caches = model.new_kv_caches() if use_cache else None
         out, pending = idx, idx  # pending: tokens the model has not seen yet
@@ -216,5 +215,4 @@ def generate(
                 break
     finally:
         model.train(was_training)
-        torch.set_grad_enabled(grad_enabled)
     return out

@@ -41,7 +41,7 @@ from minillm.models.pretrained import (  # the read side of the format lives wit
     read_checkpoint_state,
     sha256_file,
 )
-from minillm.utils.fileio import fault_point, fsync_dir
+from minillm.utils.fileio import fsync_dir
 
 if TYPE_CHECKING:
     from minillm.train.config import TrainConfig
@@ -113,7 +113,6 @@ def save_checkpoint(
     for old in list_checkpoints(out_dir)[:-keep_last]:
         trash = out_dir / f".trash-{old.name}-{os.getpid()}"
         os.replace(old, trash)  # atomic: the checkpoint is listed whole or not at all
-        fault_point("mid-cleanup", step)
         shutil.rmtree(trash, ignore_errors=True)
     return final
 
@@ -125,7 +124,6 @@ def _write(tmp, final, out_dir, step, model, optimizer, configs, metrics, tokeni
     tmp.mkdir()
     try:
         save_model(model, str(tmp / "model.safetensors"))
-        fault_point("mid-save", step)
         rng_tensors, rng_plain = capture_rng()
         blob = {"rng": rng_tensors}
         if optimizer is not None:
@@ -155,7 +153,6 @@ def _write(tmp, final, out_dir, step, model, optimizer, configs, metrics, tokeni
             shutil.rmtree(old)
         else:
             os.replace(tmp, final)
-        fault_point("after-rename", step)
         fsync_dir(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

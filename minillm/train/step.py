@@ -87,7 +87,7 @@ def make_optimizer(
     device_type: str = "cpu",
 ) -> torch.optim.AdamW:
     """AdamW over ``param_groups(model)``; fused (one kernel for all tensors) on CUDA and, from torch
-    2.4, on CPU, where it is ~5x faster than the per-tensor loop (benchmarks/README.md, issue 18)."""
+    2.4, on CPU, where it is ~5x faster than the per-tensor loop (benchmarks/README.md)."""
     if not (lr > 0 and math.isfinite(lr)):  # inf or nan would train to NaN and save NaN checkpoints
         raise ValueError(f"lr must be a positive finite number, got {lr}")
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):

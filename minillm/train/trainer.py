@@ -34,7 +34,7 @@ from minillm.train.config import TrainConfig
 from minillm.train.lock import RunLock
 from minillm.train.metrics import plot_metrics, truncate_metrics
 from minillm.train.step import TrainStep, autocast, make_optimizer
-from minillm.utils.fileio import check_free_space, check_writable_dir, fault_point
+from minillm.utils.fileio import check_free_space, check_writable_dir
 
 __all__ = ["Trainer", "step_seed"]
 
@@ -220,9 +220,7 @@ class Trainer:
             line = json.dumps(record, ensure_ascii=False) + "\n"
             try:
                 with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                    f.write(line[: len(line) // 2])
-                    fault_point("mid-metrics", record.get("step"))  # tests: a torn line, as a full disk leaves
-                    f.write(line[len(line) // 2 :])
+                    f.write(line)
             except OSError as err:  # a full disk: one line; the newest checkpoint is untouched
                 newest = latest_checkpoint(self.out_dir)
                 raise CheckpointError(
@@ -278,7 +276,6 @@ class Trainer:
             evals = self.evaluate()
         while self.step < c.max_steps:
             pending.append(self.train_step())
-            fault_point("mid-step", self.step)
             steps_timed += 1
             bar.update(1)
             done = self.step == c.max_steps

@@ -1,6 +1,6 @@
 """Config dataclasses as command lines and JSON files: one set of rules for every config in minillm.
 
-Style rule 5: configs are dataclasses, scripts expose them through argparse. This module holds the
+Configs are dataclasses and scripts expose them through argparse. This module holds the
 machinery so each config states only its fields and its own range checks:
 
     check_fields(cfg)                      every value matches its annotation (bool is a real bool,

@@ -7,9 +7,7 @@ a sibling temporary file guarantees. Used for checkpoints, token files, exported
 benchmark JSON.
 
 Two helpers for runs that must survive crashes: ``check_writable_dir`` finds a read-only or
-misnamed output directory before any work, and ``fault_point`` lets the tests kill the process
-at a named point (``MINILLM_FAULT=mid-save`` or ``mid-save@4`` for step 4) instead of hoping a
-random kill lands in a millisecond window.
+misnamed output directory before any work, and ``check_free_space`` a disk too full for a checkpoint.
 
 And the one reader of the JSON files minillm reads back (configs, checkpoints' state.json, meta.json,
 tokenizer.json, Hugging Face config.json): ``read_json`` turns a missing, unreadable or malformed
@@ -21,23 +19,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_free_space", "check_writable_dir", "fault_point", "fsync_dir", "read_json"]
-
-FAULT_POINTS = ("mid-step", "mid-save", "after-rename", "mid-cleanup", "mid-metrics")
-
-
-def fault_point(name: str, step: int | None = None) -> None:
-    """Kill this process with SIGKILL if ``MINILLM_FAULT`` names this point (tests only; see above)."""
-    spec = os.environ.get("MINILLM_FAULT")
-    if not spec:
-        return
-    point, _, at = spec.partition("@")
-    if point == name and (not at or (step is not None and int(at) == step)):
-        os.kill(os.getpid(), signal.SIGKILL)
+__all__ = ["atomic_write", "check_free_space", "check_writable_dir", "fsync_dir", "read_json"]
 
 
 def read_json(path: str | Path, what: str, error: type[Exception] = ValueError) -> object:

@@ -1,6 +1,6 @@
 """``minillm costs check``: the memory calculator against the measured peak of real training steps.
 
-Issue 18 / report §3.2 (memory): ``minillm.costs.memory.step_memory`` predicts the bytes of one AdamW
+Report §3.2 (memory): ``minillm.costs.memory.step_memory`` predicts the bytes of one AdamW
 training step of minillm's GPT (parameters, gradients, Adam moments, what autograd keeps for
 backward, the largest transient); this module runs the real thing and compares.
 
