@@ -14,9 +14,12 @@ def test_example_07_quick_chain_beats_direct(tmp_path, load_example):
     assert res["chain"][1] > res["direct"][1] + 0.1
 
 
+@pytest.mark.learning
 @pytest.mark.slow
-def test_example_08_quick_demonstrations_help(tmp_path, load_example):
-    res = load_example("08_few_shot.py")["main"](["--quick", "--out", str(tmp_path / "fs.png")])
+def test_example_08_quick_demonstrations_help(tmp_path, load_example, seed, record_property):
+    res = load_example("08_few_shot.py")["main"](["--quick", "--out", str(tmp_path / "fs.png"), "--seed", str(seed)])
+    record_property("demos_minus_none", sum(res[k] for k in (1, 2, 4, 8)) / 4 - res[0])
+    record_property("two_shot", res[2])
     # Measured with seed 0 (600 steps, one or two threads): 36-37 % with no demonstration, 53-61 % with 1-8.
     # Demonstrations can only help through attention; at 450 steps (lr 4e-3) it had not found that yet: 35-40 %, flat.
     with_demos = [res[k] for k in (1, 2, 4, 8)]

@@ -114,15 +114,16 @@ def test_other_bad_inputs():
     assert isinstance(apply_lora(untied, r=2, alpha=4, targets=["lm_head"]).lm_head, LoRALinear)
 
 
+@pytest.mark.learning
 @pytest.mark.slow
-def test_lora_sft_learns_the_sort_task():
+def test_lora_sft_learns_the_sort_task(seed, record_property):
     """LoRA SFT (rank 8 on every linear layer) from a base trained on reversal learns sorting: the held-out
     loss on sorted replies falls from the base's (> 2) by at least 1.5 (example 10 measures 3.39 → 0.18)."""
     from minillm.rlhf import SFTConfig, SFTTrainer, SortTask
     from minillm.rlhf.sft import sft_batch
 
-    torch.manual_seed(0)
-    task, rng = SortTask(3, 6), random.Random(0)
+    torch.manual_seed(seed)
+    task, rng = SortTask(3, 6), random.Random(seed)
     digits = [task.sample_digits(rng) for _ in range(2000)]
     policy = GPT(GPTConfig(vocab_size=task.tokenizer.vocab_size, block_size=24, n_layer=2, n_head=4, n_embd=64))
     reverse = [(task.prompt(d), d[::-1] + "\n") for d in digits]
@@ -138,4 +139,6 @@ def test_lora_sft_learns_the_sort_task():
     apply_lora(policy, r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
     sort = [(task.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
     SFTTrainer(policy, sort, task.tokenizer, task.eos_id, SFTConfig(max_steps=200, batch_size=64, lr=1e-2)).train()
-    assert base > 2.0 and loss(merge_lora(policy)) <= base - 1.5, (base, loss(policy))
+    after = loss(merge_lora(policy))
+    record_property("loss_drop", base - after)
+    assert base > 2.0 and after <= base - 1.5, (base, after)

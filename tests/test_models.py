@@ -173,8 +173,9 @@ def test_transformer_bad_input():
         )
 
 
-def test_tiny_gpt_overfits_a_batch():
-    torch.manual_seed(0)
+@pytest.mark.learning
+def test_tiny_gpt_overfits_a_batch(seed, record_property):
+    torch.manual_seed(seed)
     model = tiny_gpt(n_embd=64)
     idx = torch.randint(0, 37, (4, 16))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -185,13 +186,15 @@ def test_tiny_gpt_overfits_a_batch():
         opt.zero_grad()
         loss.backward()
         opt.step()
+    record_property("below_0.1", 0.1 - loss.item())
     assert first > 3.3  # ≈ ln 37 = 3.61 at init
     assert loss.item() < 0.1
 
 
+@pytest.mark.learning
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_tiny_transformer_overfits_a_batch(norm_first):
-    torch.manual_seed(0)
+def test_tiny_transformer_overfits_a_batch(norm_first, seed, record_property):
+    torch.manual_seed(seed)
     model = tiny_transformer(norm_first=norm_first)
     src = torch.randint(3, 13, (8, 6))
     tgt = torch.cat([torch.ones(8, 1, dtype=torch.long), src.flip(1), torch.full((8, 1), 2)], 1)
@@ -201,6 +204,7 @@ def test_tiny_transformer_overfits_a_batch(norm_first):
         opt.zero_grad()
         loss.backward()
         opt.step()
+    record_property("below_0.05", 0.05 - loss.item())
     assert loss.item() < 0.05
     out = model.translate(src, max_new_tokens=7, bos_id=1, eos_id=2)
     assert torch.equal(out, tgt)

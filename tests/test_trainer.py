@@ -143,10 +143,13 @@ def test_train_config_composes_the_model_config():
 
 
 # -- training and resume ------------------------------------------------------------------------
-def test_trainer_learns_and_writes_metrics(data_dir, tmp_path):
-    trainer = Trainer(tiny(data_dir, tmp_path, max_steps=60, eval_interval=60, checkpoint_interval=60), log=quiet)
+@pytest.mark.learning
+def test_trainer_learns_and_writes_metrics(data_dir, tmp_path, seed, record_property):
+    config = tiny(data_dir, tmp_path, max_steps=60, eval_interval=60, checkpoint_interval=60, seed=seed)
+    trainer = Trainer(config, log=quiet)
     result = trainer.train()
     first, last = np.mean(trainer.loss_history[:5]), np.mean(trainer.loss_history[-5:])
+    record_property("drop", first - last)
     assert last < first - 1.0, (first, last)  # from ~ln(vocab) toward the text's entropy
     assert result["val_loss"] < first
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

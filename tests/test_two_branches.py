@@ -52,13 +52,15 @@ def test_same_parameter_budget():
     assert gpt.config.n_layer == 5  # 2 + 2 encoder-decoder layers ≈ 5 GPT blocks (cross-attention costs)
 
 
+@pytest.mark.learning
 @pytest.mark.slow
-def test_quick_run_learns_in_both_branches():
-    figures = EX["main"](["--quick"])
+def test_quick_run_learns_in_both_branches(seed, record_property):
+    figures = EX["main"](["--quick", "--seed", str(seed)])
     assert set(figures) == {"encoder-decoder", "decoder-only GPT"}
     # measured quick run: both 100 % exact match; an untrained model scores ~0 % (chance is 1 in
     # 10**length) and a model that learned only the lengths and <eos> still gets ~1.7 nats per digit
     for name, f in figures.items():
+        record_property(f"{name} exact_match", f["exact_match"])
         assert f["exact_match"] >= 0.8, (name, f)
         assert f["final_loss"] < 0.1 * math.log(13), (name, f)  # ln(vocab) at random init
 
