@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from minillm import GPT, CharTokenizer, GPTConfig, generate
+from minillm import CharTokenizer, Llama, LlamaConfig, generate
 from minillm.data.packing import pack_examples, sample_windows
 from minillm.prompting import FewShotTemplate, check_prompt_fits, few_shot_prompt, zero_shot_prompt
 from minillm.train import train_lm
@@ -101,14 +101,16 @@ def main(argv=None) -> dict:
     tok = CharTokenizer(LETTERS + ">;\n")
     tokens, learn = training_stream(20_000, args.length, max(SHOTS), args.seed, tok)
     torch.manual_seed(args.seed)
-    model = GPT(
-        GPTConfig(
+    model = Llama(
+        LlamaConfig(
             vocab_size=tok.vocab_size,
             block_size=args.block_size,
             n_layer=args.n_layer,
             n_head=4,
             n_embd=args.n_embd,
-            pos_embedding="rope",
+            d_ff=4 * args.n_embd,
+            # GPT-2's block with RoPE (relative positions) instead of learned ones
+            norm="layernorm", activation="gelu_tanh", bias=True, tie_embeddings=True,
         )
     )
     print(f"tasks (hidden, one per episode): {', '.join(TASKS)}; GPT with {model.num_parameters():,} parameters")

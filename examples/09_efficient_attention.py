@@ -25,13 +25,14 @@ Docs: docs/beyond.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from minillm import GPT, CharTokenizer, GPTConfig
+from minillm import CharTokenizer, Llama, LlamaConfig
 from minillm.costs.inference import kv_cache_bytes
 from minillm.data import python_docs_text
 from minillm.train.step import TrainStep, make_optimizer
@@ -57,10 +58,10 @@ LABELS = {  # the rows of docs/beyond.md's table
 }
 
 
-def base_config(vocab_size: int, block_size: int, n_layer: int, n_embd: int, **change) -> GPTConfig:
-    return GPTConfig(
+def base_config(vocab_size: int, block_size: int, n_layer: int, n_embd: int, **change) -> LlamaConfig:
+    return LlamaConfig(
         vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=8, n_embd=n_embd, d_ff=3 * n_embd,
-        pos_embedding="rope", norm="rmsnorm", activation="swiglu", bias=False, tie_embeddings=True, **change,
+        tie_embeddings=True, **change,
     )  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def val_loss(model, data, block_size, batch_size, iters) -> float:
 
 def train(config, train_data, val_data, args) -> dict:
     torch.manual_seed(args.seed)
-    model = GPT(config)
+    model = Llama(config)
     step_fn = TrainStep(model, make_optimizer(model, args.lr), lr=args.lr, max_steps=args.steps)
     gen = torch.Generator().manual_seed(args.seed + 1)
     start = time.perf_counter()
@@ -101,10 +102,10 @@ def train(config, train_data, val_data, args) -> dict:
 
 
 @torch.no_grad()
-def decode(config: GPTConfig, context: int, new_tokens: int) -> dict:
+def decode(config: LlamaConfig, context: int, new_tokens: int) -> dict:
     """KV-cache bytes after ``context`` tokens (measured vs predicted) and decode tokens/s there."""
     torch.manual_seed(0)
-    model = GPT(GPTConfig(**{**config.to_dict(), "block_size": context})).eval()  # same shape, long RoPE table
+    model = Llama(dataclasses.replace(config, block_size=context)).eval()  # same shape, long RoPE table
     caches = model.new_kv_caches()
     prompt = torch.randint(0, config.vocab_size, (1, context - new_tokens))
     logits = model(prompt, kv_caches=caches)[0]  # prefill

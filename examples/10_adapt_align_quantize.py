@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from tools.results import write_results
 
 LORA_LR = 1e-2  # adapters start at zero and are few: they take a larger step than full fine-tuning
-ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+ALL_LINEAR = ("qkv_proj", "out_proj", "fc1", "fc2")
 
 
 def optimizer_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -87,7 +87,7 @@ def part1_lora(c: PipelineConfig, task: SortTask, held_out: list[str]) -> tuple[
     SFTTrainer(base, reverse, task.tokenizer, task.eos_id, c.sft()).train()  # the "pre-trained" base
     sort = [(task.prompt(d), task.demonstration(d, rng, c.error_rate)) for d in digits]
     rows, models = {"base (reverses)": dict(zip(("loss", "true"), held_out_scores(base, task, held_out, c.seed)))}, {}
-    attention = ("q_proj", "k_proj", "v_proj", "out_proj")
+    attention = ("qkv_proj", "out_proj")
     for name, targets, lr in (
         ("full SFT", None, c.sft().lr),
         ("LoRA r=8, attention", attention, LORA_LR),

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from minillm.decoding.beam_search import beam_search
 from minillm.decoding.generation import generate
-from minillm.models import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm.models import GPT, GPTConfig, Llama, LlamaConfig, Transformer, TransformerConfig
 from minillm.models.loading import load
 from minillm.nn import FeedForward, MultiHeadAttention, scaled_dot_product_attention
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
@@ -19,6 +19,8 @@ __all__ = [
     "FeedForward",
     "GPT",
     "GPTConfig",
+    "Llama",
+    "LlamaConfig",
     "Transformer",
     "TransformerConfig",
     "BPETokenizer",

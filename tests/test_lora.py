@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from minillm import GPT, GPTConfig
+from minillm import GPT, GPTConfig, Llama, LlamaConfig
 from minillm.adapt.lora import LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora, save_lora
 from minillm.train.step import make_optimizer
 
@@ -35,7 +35,7 @@ def test_outputs_unchanged_at_start_and_only_adapters_train():
     assert torch.equal(model(idx)[0], before)  # B = 0: exactly the same function
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.endswith((".lora_A", ".lora_B")) for n in trainable)
-    assert len(trainable) == 2 * 4 * CFG.n_layer  # q, k, v, out projections of each block
+    assert len(trainable) == 2 * 2 * CFG.n_layer  # A and B on the fused q/k/v and the out projection of each block
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     opt = make_optimizer(model, lr=1e-2)
     for _ in range(3):
@@ -58,7 +58,7 @@ def test_update_is_scaled_low_rank_product():
 
 
 def test_merged_equals_unmerged_and_adapters_are_removed():
-    model, idx = apply_lora(_model(), r=4, alpha=16, targets=("q_proj", "v_proj", "fc2")), _idx()
+    model, idx = apply_lora(_model(), r=4, alpha=16, targets=("qkv_proj", "fc2")), _idx()
     _perturb_adapters(model)
     unmerged = model(idx)[0]
     assert merge_lora(model) is model
@@ -91,8 +91,8 @@ def test_bad_rank(r):
 
 
 def test_unknown_target_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"\['nope'\].*'fc1', 'fc2', 'k_proj', 'lm_head', 'out_proj'"):
-        apply_lora(_model(), r=2, alpha=4, targets=["q_proj", "nope"])
+    with pytest.raises(ValueError, match=r"\['q_proj', 'nope'\].*'fc1', 'fc2', 'lm_head', 'out_proj', 'qkv_proj'"):
+        apply_lora(_model(), r=2, alpha=4, targets=["q_proj", "nope"])  # GPT-2 fuses q, k, v into qkv_proj
     with pytest.raises(ValueError, match="valid targets"):  # whole name parts: "proj" is no layer's name
         apply_lora(_model(), r=2, alpha=4, targets=["proj"])
 
@@ -101,7 +101,7 @@ def test_other_bad_inputs():
     with pytest.raises(ValueError, match="alpha"):
         apply_lora(_model(), r=2, alpha=0)
     with pytest.raises(TypeError, match="list or tuple"):
-        apply_lora(_model(), r=2, alpha=4, targets="q_proj")
+        apply_lora(_model(), r=2, alpha=4, targets="qkv_proj")
     with pytest.raises(ValueError, match="tied"):  # lm_head shares the embedding matrix
         apply_lora(_model(), r=2, alpha=4, targets=["lm_head"])
     with pytest.raises(ValueError, match="exceeds"):
@@ -110,8 +110,16 @@ def test_other_bad_inputs():
         apply_lora(apply_lora(_model(), r=2, alpha=4), r=2, alpha=4)
     with pytest.raises(ValueError, match="no LoRA adapters"):
         merge_lora(_model())
-    untied = GPT(GPTConfig(vocab_size=16, block_size=12, n_layer=1, n_head=2, n_embd=16, tie_embeddings=False))
+    untied = Llama(LlamaConfig(vocab_size=16, block_size=12, n_layer=1, n_head=2, n_embd=16, d_ff=32))
     assert isinstance(apply_lora(untied, r=2, alpha=4, targets=["lm_head"]).lm_head, LoRALinear)
+
+
+def test_default_targets_are_the_attention_projections_of_either_family():
+    gpt = apply_lora(_model(), r=2, alpha=4)
+    assert {n.rsplit(".", 1)[-1] for n, m in gpt.named_modules() if isinstance(m, LoRALinear)} == {"qkv_proj", "out_proj"}
+    llama = apply_lora(Llama(LlamaConfig(vocab_size=16, block_size=12, n_layer=1, n_head=2, n_embd=16, d_ff=32)), 2, 4)
+    wrapped = {n.rsplit(".", 1)[-1] for n, m in llama.named_modules() if isinstance(m, LoRALinear)}
+    assert wrapped == {"q_proj", "k_proj", "v_proj", "out_proj"}
 
 
 @pytest.mark.learning
@@ -136,7 +144,7 @@ def test_lora_sft_learns_the_sort_task(seed, record_property):
             return model.eval()(*batch)[1].item()
 
     base = loss(policy)
-    apply_lora(policy, r=8, alpha=16, targets=["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
+    apply_lora(policy, r=8, alpha=16, targets=["qkv_proj", "out_proj", "fc1", "fc2"])
     sort = [(task.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
     SFTTrainer(policy, sort, task.tokenizer, task.eos_id, SFTConfig(max_steps=200, batch_size=64, lr=1e-2)).train()
     after = loss(merge_lora(policy))

@@ -11,7 +11,7 @@ Only A and B train: r·(d_in + d_out) parameters per layer instead of d_in·d_ou
 two moments for those alone. ``merge_lora`` folds the update into W (W ← W + (alpha/r)·B A), after
 which the model is a plain model again with no extra cost at inference.
 
-    apply_lora(model, r=8, alpha=16)            # wraps q_proj, k_proj, v_proj, out_proj; freezes the rest
+    apply_lora(model, r=8, alpha=16)            # wraps the attention projections; freezes the rest
     save_lora(model, "adapter.safetensors")     # the adapters alone (kilobytes), with r, alpha, targets
     merge_lora(model)                           # W + (alpha/r)·B A, adapters removed
 
@@ -42,7 +42,9 @@ __all__ = [
     "save_lora",
 ]
 
-DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # the attention projections (the paper's choice)
+# The attention projections (the paper's choice): GPT-2 stores q, k and v as one qkv_proj; the later
+# family and MultiHeadAttention as three. ``targets=None`` takes those of them the model has.
+DEFAULT_TARGETS = ("qkv_proj", "q_proj", "k_proj", "v_proj", "out_proj")
 
 
 # --8<-- [start:lora-linear]
@@ -101,17 +103,20 @@ def _matches(name: str, target: str) -> bool:
     return name == target or name.endswith("." + target)  # whole name components: "proj" is not "q_proj"
 
 
-def apply_lora(model: nn.Module, r: int, alpha: float, targets: Sequence[str] = DEFAULT_TARGETS) -> nn.Module:
-    """Wrap every ``nn.Linear`` whose module name ends with one of ``targets`` in a ``LoRALinear``
-    and freeze every other parameter; in place, returns ``model``. Outputs are unchanged (B = 0)."""
+def apply_lora(model: nn.Module, r: int, alpha: float, targets: Sequence[str] | None = None) -> nn.Module:
+    """Wrap every ``nn.Linear`` whose module name ends with one of ``targets`` (default: the attention
+    projections the model has, of ``DEFAULT_TARGETS``) in a ``LoRALinear`` and freeze every other
+    parameter; in place, returns ``model``. Outputs are unchanged (B = 0)."""
     if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
         raise ValueError(f"LoRA rank r must be a positive integer, got {r!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"LoRA alpha must be a positive finite number, got {alpha!r}")
-    targets = _check_targets(targets)
+    targets = None if targets is None else _check_targets(targets)
     if _lora_layers(model):
         raise ValueError("model already has LoRA adapters; merge_lora(model) first to add new ones")
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    if targets is None:
+        targets = tuple(t for t in DEFAULT_TARGETS if any(_matches(name, t) for name in linears)) or DEFAULT_TARGETS
     valid = sorted({name.rsplit(".", 1)[-1] for name in linears})
     unknown = [t for t in targets if not any(_matches(name, t) for name in linears)]
     if unknown:

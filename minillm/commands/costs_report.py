@@ -75,27 +75,27 @@ def beyond_report(name: str, context: int) -> None:
     """Beyond §3.2 (docs/beyond.md): the KV cache of MHA/GQA/MQA/window and experts' total vs active."""
     from minillm.costs.inference import expert_costs, kv_cache_bytes
     from minillm.costs.training import param_count
-    from minillm.models import GPTConfig
+    from minillm.models import LlamaConfig
 
-    base = GPTConfig.from_name(name)
+    base = LlamaConfig.from_name(name)
     window = min(4096, context)
     variants = [
         (f"multi-head ({base.n_head} K/V heads)", {"n_kv_head": base.n_head}),
-        (f"grouped-query ({base.kv_heads}, as released)", {}),
+        (f"grouped-query ({base.n_kv_head}, as released)", {}),
         ("multi-query (1)", {"n_kv_head": 1}),
         (f"grouped-query + window {window:,}", {"window": window}),
     ]
     print()
     print(f"Beyond §3.2, inference memory: the KV cache of {name} (bf16, batch 1), which grows with the context")
     for what, change in variants:
-        c = GPTConfig.from_name(name, **change)
+        c = LlamaConfig.from_name(name, **change)
         per_token, seq = kv_cache_bytes(c, 1), kv_cache_bytes(c, context)
         print(f"  {what:<36} {per_token / 1e3:8.1f} kB/token  {_gb(seq):>9} at {context:,} tokens")
     print(f"  (the bf16 weights: {_gb(2 * param_count(base))})")
     print()
     print("Beyond §3.2, mixture-of-experts: every expert is stored, k run per token")
     for moe in ("mixtral-8x7b", "qwen3-30b-a3b"):
-        c = GPTConfig.from_name(moe)
+        c = LlamaConfig.from_name(moe)
         e = expert_costs(c)
         print(
             f"  {moe:<14} {c.n_experts} experts, {c.expert_top_k} per token: {e['total_params'] / 1e9:.1f} B parameters,"

@@ -25,8 +25,8 @@ from minillm.costs.training import (
     ff_active_matrix_params,
     forward_flops,
     param_count,
+    shape_of,
 )
-from minillm.models.gpt import GPTConfig
 
 __all__ = [
     "BYTES_PER_WEIGHT",
@@ -72,28 +72,25 @@ def on_device_table(sizes=ON_DEVICE_SIZES, int4_group: int = 128) -> list[dict]:
 
 
 # --8<-- [start:kv-cache]
-def kv_cache_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, bytes_per_value: float = 2) -> float:
+def kv_cache_bytes(config, seq_len: int, batch_size: int = 1, bytes_per_value: float = 2) -> float:
     """Bytes of the KV cache after ``seq_len`` tokens: 2 (K, V) · n_layer · n_kv_head · head_dim ·
     positions · batch · bytes per value, with positions = min(seq_len, window) for a sliding window.
     ``seq_len=1`` is the cost per token of context (of a full-attention model). bf16/fp16: 2 bytes."""
-    if not isinstance(config, GPTConfig):
-        raise TypeError(f"kv_cache_bytes models GPT configs, got {type(config).__name__}")
+    c = shape_of(config)  # a GPTConfig or LlamaConfig, else TypeError
     check_positive(seq_len=seq_len, batch_size=batch_size)
     if not bytes_per_value > 0:
         raise ValueError(f"bytes_per_value must be positive, got {bytes_per_value!r}")
-    c = config
     positions = seq_len if c.window is None else min(seq_len, c.window)
-    return float(2 * c.n_layer * c.kv_heads * c.head_size * positions * batch_size * bytes_per_value)
+    return float(2 * c.n_layer * c.n_kv_head * c.head_dim * positions * batch_size * bytes_per_value)
 
 
 # --8<-- [end:kv-cache]
 
 
-def expert_costs(config: GPTConfig, seq_len: int = 1) -> dict:
+def expert_costs(config, seq_len: int = 1) -> dict:
     """Total vs active parameters and forward FLOPs of a (mixture-of-experts) GPT on ``seq_len`` tokens;
     "dense_flops" is the forward pass if every expert ran on every token."""
-    if not isinstance(config, GPTConfig):
-        raise TypeError(f"expert_costs models GPT configs, got {type(config).__name__}")
+    shape_of(config)  # a GPTConfig or LlamaConfig, else TypeError
     active = forward_flops(config, seq_len)
     every = 2 * seq_len * config.n_layer * (ff_active_matrix_params(config, True) - ff_active_matrix_params(config))
     return {

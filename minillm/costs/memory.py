@@ -18,23 +18,24 @@ from minillm.models.gpt import GPTConfig
 __all__ = ["SAVED_EXTRA", "STEP_PRECISIONS", "activation_bytes", "step_memory"]
 
 # Bytes autograd saves per GPT block beyond the projections and feed-forward, per attention path,
-# counted with torch.autograd.graph.saved_tensors_hooks (unique storages) on minillm's GPTBlock:
+# counted with torch.autograd.graph.saved_tensors_hooks (unique storages) on minillm's GPT-2 block (models/gpt.py):
 # (per token per width d, per token per head, per (batch, head, query, key) score).
 # sdpa keeps q, k, v, out and a float32 log-sum-exp per head; chunked also keeps the output in
 # its own (B, H, T, hd) layout, which out_proj then copies; sdpa with dropout takes PyTorch's math
-# path and naive builds the T×T scores (weights, softmax, dropout mask). Under bf16 autocast
+# path and naive keeps the softmax's T×T output (and dropout's mask); its (T, T) boolean causal mask,
+# T² bytes per layer, is left out (under 1 % of the total at any batch·heads ≥ 2). Under bf16 autocast
 # the T×T tensors are bf16 and the matmuls' casted inputs are kept too.
 SAVED_EXTRA = {  # (precision, backend, dropout?) -> (bytes/(N·d), bytes/(N·H), bytes/(B·H·T²))
     ("fp32", "sdpa", False): (0, 4, 0),
     ("fp32", "chunked", False): (4, 4, 0),
     ("fp32", "sdpa", True): (8, 0, 12),
-    ("fp32", "naive", False): (0, 9, 12),
-    ("fp32", "naive", True): (8, 9, 16),
+    ("fp32", "naive", False): (0, 0, 4),
+    ("fp32", "naive", True): (8, 0, 12),
     ("bf16", "sdpa", False): (0, 4, 0),
     ("bf16", "chunked", False): (2, 4, 0),
-    ("bf16", "sdpa", True): (22, 0, 10.5),
-    ("bf16", "naive", False): (12, 5, 4.625),
-    ("bf16", "naive", True): (16, 5, 6.625),
+    ("bf16", "sdpa", True): (10, 0, 12),
+    ("bf16", "naive", False): (0, 0, 2),
+    ("bf16", "naive", True): (4, 0, 6),
 }
 STEP_PRECISIONS = ("fp32", "bf16")
 
@@ -44,10 +45,9 @@ def activation_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, preci
 
     Per block, N = B·T tokens, d_ff the feed-forward width, fp32: 4·(8·N·d + 2·N·d_ff) — the
     input and output of each layer norm's input, the q/k/v/out projections' inputs and outputs,
-    the feed-forward's two d_ff-wide tensors — plus 16·N of norm statistics and the stacked Q/K/V
-    weight that training's one-matmul projection keeps (3·d² numbers without grouped K/V); bf16
-    autocast keeps the fp32 residual stream (2 × 4 bytes) and bf16 copies of the rest, one cast of
-    the norm output for the stacked product, and bf16 copies of the block's weight matrices.
+    the feed-forward's two d_ff-wide tensors — plus 16·N of norm statistics; bf16 autocast keeps the
+    fp32 residual stream (2 × 4 bytes) and bf16 copies of the rest, one cast of the norm output for
+    the fused Q/K/V product, and bf16 copies of the block's weight matrices.
     ``SAVED_EXTRA`` adds what the attention path keeps. Outside the blocks: ln_f's input, the
     lm_head input (and its bf16 copy and weight under autocast), the fp32 log-softmax (N·V) and
     the token ids; dropout adds its masks (4 bytes per value).
@@ -62,12 +62,11 @@ def activation_bytes(config: GPTConfig, seq_len: int, batch_size: int = 1, preci
     key = (precision, backend, c.dropout > 0)
     if key not in SAVED_EXTRA:
         raise ValueError(f"no activation model for backend={backend!r}, dropout={c.dropout}, precision={precision!r}")
-    d, dff, v = c.n_embd, c.ff_size, c.vocab_size
-    qkv = (c.n_head + 2 * c.kv_heads) * c.head_size * d  # the stacked Q/K/V weight (nn/attention.py _project)
+    d, dff, v = c.n_embd, c.d_ff, c.vocab_size
     if precision == "fp32":
-        block = 4 * (8 * n * d + 2 * n * dff) + 16 * n + 4 * qkv  # the stacked weight is kept for backward
+        block = 4 * (8 * n * d + 2 * n * dff) + 16 * n
         outside = 8 * n * d + 4 * n * v + 16 * n
-    else:  # one bf16 cast of the norm output feeds the stacked product (not one per projection)
+    else:  # one bf16 cast of the norm output feeds the fused Q/K/V product
         block = 20 * n * d + 4 * n * dff + 2 * (4 * d * d + 2 * d * dff) + 16 * n
         outside = 6 * n * d + 2 * v * d + 4 * n * v + 16 * n
     per_d, per_head, per_score = SAVED_EXTRA[key]

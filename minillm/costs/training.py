@@ -35,9 +35,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from minillm.models.gpt import GPTConfig
+from minillm.models.llama import LlamaConfig
 from minillm.models.transformer import TransformerConfig
 
 __all__ = [
+    "DECODERS",
+    "DecoderShape",
     "Flops",
     "Memory",
     "active_param_count",
@@ -48,6 +51,7 @@ __all__ = [
     "forward_flops",
     "param_count",
     "report_numbers",
+    "shape_of",
     "training_flops",
     "training_memory",
 ]
@@ -92,8 +96,60 @@ class Memory:
 
 
 def _check_config(config) -> None:
-    if not isinstance(config, (GPTConfig, TransformerConfig)):
-        raise TypeError(f"expected a GPTConfig or TransformerConfig, got {type(config).__name__}")
+    if not isinstance(config, (*DECODERS, TransformerConfig)):
+        raise TypeError(f"expected a GPTConfig, LlamaConfig or TransformerConfig, got {type(config).__name__}")
+
+
+DECODERS = (GPTConfig, LlamaConfig)
+
+
+@dataclass(frozen=True)
+class DecoderShape:
+    """What the cost formulas read of a decoder, one view for both families: a LlamaConfig's fields,
+    with GPT-2's fixed choices filled in for a GPTConfig (``shape_of``)."""
+
+    vocab_size: int
+    block_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    n_kv_head: int
+    head_dim: int
+    d_ff: int
+    bias: bool
+    qkv_bias: bool
+    norm: str
+    activation: str
+    learned_positions: bool
+    tie_embeddings: bool
+    qk_norm: bool = False
+    window: int | None = None
+    n_experts: int = 0
+    expert_top_k: int = 2
+    expert_d_ff: int = 0
+    n_shared_experts: int = 0
+    attn_backend: str = "sdpa"
+    dropout: float = 0.0
+
+
+def shape_of(config) -> DecoderShape:
+    """The ``DecoderShape`` of a GPTConfig or LlamaConfig."""
+    c = config
+    if isinstance(c, DecoderShape):
+        return c
+    if isinstance(c, GPTConfig):
+        return DecoderShape(
+            c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.n_kv_head, c.head_dim, c.d_ff, c.bias,
+            c.bias, "layernorm", "gelu_tanh", c.pos_embedding == "learned", True, attn_backend=c.attn_backend,
+            dropout=c.dropout,
+        )  # fmt: skip
+    if not isinstance(c, LlamaConfig):
+        raise TypeError(f"expected a GPTConfig or LlamaConfig, got {type(c).__name__}")
+    return DecoderShape(
+        c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.n_kv_head, c.head_dim, c.d_ff, c.bias,
+        c.qkv_bias, c.norm, c.activation, False, c.tie_embeddings, c.qk_norm, c.window, c.n_experts, c.expert_top_k,
+        c.expert_d_ff, c.n_shared_experts, c.attn_backend, c.dropout,
+    )  # fmt: skip
 
 
 def _ff_matrix_params(d: int, d_ff: int, activation: str) -> int:
@@ -104,45 +160,46 @@ def _ff_bias_params(d: int, d_ff: int, activation: str) -> int:
     return (2 if activation == "swiglu" else 1) * d_ff + d
 
 
-def _gpt_ff_params(c: GPTConfig, width: int) -> int:
+def _gpt_ff_params(c: DecoderShape, width: int) -> int:
     return _ff_matrix_params(c.n_embd, width, c.activation) + _ff_bias_params(c.n_embd, width, c.activation) * c.bias
 
 
-def _gpt_layer_params(c: GPTConfig) -> tuple[int, int, int]:
+def _gpt_layer_params(c: DecoderShape) -> tuple[int, int, int]:
     """(attention + norms, every feed-forward parameter, the feed-forward parameters one token uses)."""
-    d, hd, q_out, kv_out = c.n_embd, c.head_size, c.n_head * c.head_size, c.kv_heads * c.head_size
-    qkv_bias = c.bias if c.qkv_bias is None else c.qkv_bias
+    d, hd, q_out, kv_out = c.n_embd, c.head_dim, c.n_head * c.head_dim, c.n_kv_head * c.head_dim
+    qkv_bias = c.qkv_bias
     attn = d * q_out + 2 * d * kv_out + q_out * d  # q, k, v, out projections
     attn += (q_out + 2 * kv_out) * qkv_bias + d * c.bias + (2 * hd if c.qk_norm else 0)
     norms = 2 * d * (2 if c.norm == "layernorm" and c.bias else 1)
     if not c.n_experts:
-        ff = _gpt_ff_params(c, c.ff_size)
+        ff = _gpt_ff_params(c, c.d_ff)
         return attn + norms, ff, ff
-    expert, router = _gpt_ff_params(c, c.expert_ff_size), d * c.n_experts
-    shared = _gpt_ff_params(c, c.n_shared_experts * c.expert_ff_size) if c.n_shared_experts else 0
+    expert, router = _gpt_ff_params(c, c.expert_d_ff), d * c.n_experts
+    shared = _gpt_ff_params(c, c.n_shared_experts * c.expert_d_ff) if c.n_shared_experts else 0
     return attn + norms, router + c.n_experts * expert + shared, router + c.expert_top_k * expert + shared
 
 
-def ff_active_matrix_params(c: GPTConfig, all_experts: bool = False) -> int:
+def ff_active_matrix_params(config, all_experts: bool = False) -> int:
     """Feed-forward weight-matrix entries one token multiplies by: the k chosen experts, the router and
     the shared experts (``all_experts``: as if every expert ran, the dense model of the same size)."""
+    c = shape_of(config)
     d = c.n_embd
     if not c.n_experts:
-        return _ff_matrix_params(d, c.ff_size, c.activation)
+        return _ff_matrix_params(d, c.d_ff, c.activation)
     k = c.n_experts if all_experts else c.expert_top_k
-    shared = _ff_matrix_params(d, c.n_shared_experts * c.expert_ff_size, c.activation)
-    return d * c.n_experts + k * _ff_matrix_params(d, c.expert_ff_size, c.activation) + shared
+    shared = _ff_matrix_params(d, c.n_shared_experts * c.expert_d_ff, c.activation)
+    return d * c.n_experts + k * _ff_matrix_params(d, c.expert_d_ff, c.activation) + shared
 
 
 def param_count(config) -> int:
     """Number of unique parameters, from the config alone (tied matrices counted once)."""
     _check_config(config)
-    if isinstance(config, GPTConfig):
-        d, c = config.n_embd, config
+    if isinstance(config, DECODERS):
+        d, c = config.n_embd, shape_of(config)
         ln = (2 if c.bias and c.norm == "layernorm" else 1) * d
         attn_norms, ff, _ = _gpt_layer_params(c)
         n = c.vocab_size * d + c.n_layer * (attn_norms + ff) + ln
-        n += c.block_size * d if c.pos_embedding == "learned" else 0
+        n += c.block_size * d if c.learned_positions else 0
         n += 0 if c.tie_embeddings else c.vocab_size * d
         return n
     c, d = config, config.d_model
@@ -163,10 +220,9 @@ def check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
-def active_param_count(config: GPTConfig) -> int:
+def active_param_count(config) -> int:
     """Parameters one token's forward pass uses: all but the experts the router did not pick."""
-    _check_config(config)
-    _, ff, active = _gpt_layer_params(config)
+    _, ff, active = _gpt_layer_params(shape_of(config))
     return param_count(config) - config.n_layer * (ff - active)
 
 
@@ -243,13 +299,13 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
     if seq_len <= 0 or batch_size <= 0:
         raise ValueError(f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}")
     t, b = seq_len, batch_size
-    if isinstance(config, GPTConfig):
-        d, c = config.n_embd, config
-        q_out, kv_out = c.n_head * c.head_size, c.kv_heads * c.head_size
+    if isinstance(config, DECODERS):
+        d, c = config.n_embd, shape_of(config)
+        q_out, kv_out = c.n_head * c.head_dim, c.n_kv_head * c.head_dim
         projections = 2 * b * t * (2 * d * q_out + 2 * d * kv_out)  # q and out, then the narrower k and v
         feed_forward = 2 * b * t * ff_active_matrix_params(c)
         window = c.window if causal_skip else None
-        attention = attention_flops(b, c.n_head, t, t, c.head_size, causal_skip, window=window)
+        attention = attention_flops(b, c.n_head, t, t, c.head_dim, causal_skip, window=window)
         linear = c.n_layer * (projections + feed_forward) + 2 * b * t * c.vocab_size * d  # + lm_head
         return Flops(float(linear), c.n_layer * attention)
     c, d = config, config.d_model
@@ -292,8 +348,8 @@ def training_memory(
     """
     if precision not in ("fp32", "mixed"):
         raise ValueError(f"precision must be 'fp32' or 'mixed', got {precision!r}")
-    if not isinstance(config, GPTConfig):
-        raise TypeError("training_memory models GPT configs (decoder-only)")
+    if not isinstance(config, DECODERS):
+        raise TypeError("training_memory models decoder-only configs (GPTConfig, LlamaConfig)")
     n = param_count(config) if n_params is None else n_params
     if precision == "fp32":
         params, grads, optimizer, act_bytes = 4 * n, 4 * n, 8 * n, 4
@@ -313,7 +369,7 @@ def training_memory(
 
 def report_numbers(context_scale: int = 32, model: str = "gpt2", base_context: int = 1024) -> dict:
     """The report's §3.2 numbers, computed: attention and whole-model FLOP ratios and memory."""
-    cfg = GPTConfig.from_name(model)
+    cfg = GPTConfig.from_name(model)  # one of GPT-2's sizes
     short = forward_flops(cfg, base_context)
     long = forward_flops(cfg, base_context * context_scale)
     n_100b = 100e9

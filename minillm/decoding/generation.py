@@ -36,6 +36,7 @@ __all__ = [
     "generate",
     "left_pad",
     "left_padding",
+    "padding_inputs",
     "sample_next",
     "top_k_filter",
     "top_p_filter",
@@ -157,6 +158,18 @@ def left_padding(attention_mask: Tensor, idx: Tensor) -> Tensor:
     return pad
 
 
+def padding_inputs(pad: Tensor, past: int, stored: int, t_new: int) -> dict[str, Tensor]:
+    """What a model needs to run left-padded rows as if each were alone: ``mask`` (B, 1, 1, T_k),
+    True on real tokens, hides the padding from every query, and ``pos`` (B, T_new) starts each row's
+    positions at its first real token. ``pad`` (B,) counts each row's padding columns in the window
+    the model sees; ``past`` positions are cached, the last ``stored`` of them still held (a sliding
+    window's cache holds fewer); ``t_new`` tokens are new."""
+    key_cols = torch.arange(past - stored, past + t_new, device=pad.device)  # (T_k,) the columns the keys sit in
+    mask = (key_cols >= pad[:, None])[:, None, None]  # (B, 1, 1, T_k)
+    pos = (torch.arange(past, past + t_new, device=pad.device) - pad[:, None]).clamp_min(0)  # (B, T_new)
+    return {"pos": pos, "mask": mask}
+
+
 @torch.no_grad()  # decoding needs no gradients
 def generate(
     model,
@@ -173,7 +186,8 @@ def generate(
     """Extend the prompts ``idx`` (B, T) by up to ``max_new_tokens`` tokens; returns (B, T + n).
 
     ``attention_mask`` (B, T), 0 on left padding (``left_pad`` builds both), runs prompts of
-    different lengths in one batch; the model's ``decode_step`` must take ``left_pad`` (GPT does).
+    different lengths in one batch: the model's ``decode_step`` gets the ``pos`` and ``mask`` of
+    ``padding_inputs`` (GPT and Llama take them).
 
     Once a row has produced ``eos_id`` it keeps producing ``eos_id``; generation stops early when
     every row has. Prompts longer than the model's context keep their last ``max_len`` tokens, as
@@ -183,7 +197,7 @@ def generate(
     check_decoding_inputs("generate", model, idx, max_new_tokens, eos_id)
     check_sampling(temperature, top_k, top_p)
     pad = None if attention_mask is None else left_padding(attention_mask, idx)  # (B,) in out's columns
-    extra = {} if pad is None else {"left_pad": pad}
+    extra = {}
 
     was_training = model.training
     model.eval()
@@ -195,15 +209,18 @@ def generate(
         for _ in range(max_new_tokens):
             if caches is None:
                 if pad is not None:  # columns cut off on the left take their padding with them
-                    extra["left_pad"] = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
+                    cut = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
+                    extra = padding_inputs(cut, 0, 0, min(out.shape[1], max_len))
                 logits = model.decode_step(out[:, -max_len:], None, **extra)  # (B, T, V)
             else:
                 if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
                     for cache in caches:
                         cache.reset()
                     pending = out[:, -max_len:]
-                    if pad is not None:
-                        extra["left_pad"] = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
+                if pad is not None:  # the cache holds out's columns from `first` on (since its last reset)
+                    first = out.shape[1] - pending.shape[1] - caches[0].length
+                    cut = (pad - first).clamp_min(0)
+                    extra = padding_inputs(cut, caches[0].length, caches[0].stored, pending.shape[1])
                 logits = model.decode_step(pending, caches, **extra)  # (B, T_pending, V)
             next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
             if eos_id is not None:

@@ -1,6 +1,7 @@
-"""Whole models: the encoder-decoder Transformer and the decoder-only GPT."""
+"""Whole models: GPT-2 (gpt.py), the later decoder family (llama.py) and the 2017 encoder-decoder (transformer.py)."""
 
 from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.llama import Llama, LlamaConfig
 from minillm.models.transformer import Transformer, TransformerConfig
 
-__all__ = ["GPT", "GPTConfig", "Transformer", "TransformerConfig"]
+__all__ = ["GPT", "GPTConfig", "Llama", "LlamaConfig", "Transformer", "TransformerConfig"]

@@ -1,19 +1,21 @@
-"""GPT: the decoder-only Transformer (GPT-1/2/3 family).
+"""GPT-2: the decoder-only Transformer, in one file.
 
 Report §1.2.1 and §1.2 (timeline: GPT-1 2018 → ChatGPT 2022). A GPT keeps only the decoder side
 of the report's architecture, without cross-attention: token + position embeddings, N pre-norm
 blocks of causal self-attention and feed-forward, a final LayerNorm, and a linear "output part"
 whose weight is tied to the token embedding. Trained to predict token t+1 from tokens 0..t:
 
-    loss = mean_t  -log softmax(logits_t)[x_{t+1}]
+    attention(x) = softmax(Q Kᵀ / √d + causal mask) V,   Q, K, V = x W_q, x W_k, x W_v  (per head)
+    block(x)     = x + attn(LN(x)),  then  x + MLP(LN(x))                                  (pre-norm)
+    loss         = mean_t  -log softmax(logits_t)[x_{t+1}]
 
 GPT-2 small (12 layers, 12 heads, 768 wide, 50257 tokens, 1024 context) has 124,439,808
 parameters with tied embeddings (Radford et al. 2019, table 2 rounds it to 117M).
 
-The same class builds Llama-, Qwen- and mixture-of-experts-shaped models: RMSNorm, SwiGLU, RoPE
-with a large θ, grouped-query attention, QK-norm, sliding windows, experts are each one config
-field (docs/beyond.md; named shapes in minillm/models/presets.py). With experts, ``forward``
-adds ``aux_loss_coef`` × the load-balancing loss to ``loss`` and keeps it as ``model.aux_loss``.
+``CausalSelfAttention.forward`` holds the whole lesson: the explicit softmax(QKᵀ/√d)V step by
+step (``attn_backend="naive"``) beside the one call to a fused kernel (``minillm.kernels``), and
+a test proves they agree. What later models changed (RMSNorm, RoPE, grouped-query attention,
+SwiGLU, experts, …) lives in models/llama.py, so this file stays GPT-2.
 
 Docs: docs/transformer.md#decoder-only-gpt.
 """
@@ -21,227 +23,194 @@ Docs: docs/transformer.md#decoder-only-gpt.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
-from minillm.models.gpt_config import GPTConfig, config_from_file
-from minillm.models.hf import read_hf_dir, write_hf_dir
-from minillm.models.pretrained import Pretrained, load_weights, locate
-from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPositionalEncoding, TokenEmbedding
-from minillm.nn.experts import MoEFeedForward
-from minillm.nn.kv_cache import KVCache, new_caches
-from minillm.nn.layers import GPTBlock
-from minillm.nn.norms import make_norm
+from minillm.kernels import attention, causal_mask, check_backend
+from minillm.models.lm import LanguageModel, check_tokens, next_token_loss
+from minillm.nn.embeddings import sinusoidal_table
+from minillm.nn.feedforward import FeedForward
+from minillm.nn.kv_cache import KVCache
+from minillm.utils.configs import check_fields
 
-__all__ = ["GPT", "GPTConfig"]  # GPTConfig is defined in models/gpt_config.py
+__all__ = ["GPT", "GPTConfig", "POSITION_KINDS"]
+
+POSITION_KINDS = ("learned", "sinusoidal")
 
 
-class GPT(nn.Module):
+@dataclass
+class GPTConfig:
+    """Hyper-parameters of a GPT; the defaults are GPT-2 small. The names are the glossary's
+    (docs/glossary.md): width n_embd, heads n_head, layers n_layer, context block_size."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024  # longest context the model accepts
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
+    pos_embedding: str = "learned"  # "learned" (GPT-2) or "sinusoidal" (the 2017 table; tokens × √n_embd)
+    attn_backend: str = "sdpa"  # "naive" = the explicit softmax(QKᵀ/√d)V below; "sdpa", "chunked", … = a kernel
+
+    def __post_init__(self):
+        check_fields(self)  # types first: a string for a bool, a float for an int, inf or nan
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.pos_embedding not in POSITION_KINDS:
+            raise ValueError(f"unknown pos_embedding {self.pos_embedding!r}; choose one of {POSITION_KINDS}")
+        check_backend(self.attn_backend, "attn_backend")
+
+    # GPT-2's fixed answers to what the later family (models/llama.py) makes a field; the cost
+    # formulas (minillm.costs) read either config through these names.
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def n_kv_head(self) -> int:
+        return self.n_head
+
+    @property
+    def d_ff(self) -> int:
+        return 4 * self.n_embd
+
+    @classmethod
+    def from_name(cls, name: str, **overrides) -> GPTConfig:
+        """One of GPT-2's four sizes: "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"."""
+        from minillm.models.presets import GPT2_SIZES
+
+        if name not in GPT2_SIZES:
+            raise ValueError(f"unknown GPT-2 size {name!r}; choose one of {sorted(GPT2_SIZES)}")
+        return cls(**{**GPT2_SIZES[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return {"family": "gpt", **asdict(self)}
+
+
+# --8<-- [start:attention]
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: (B, T, n_embd) → (B, T, n_embd)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.backend, self.dropout = config.n_head, config.attn_backend, config.dropout
+        # Q, K and V of every head from one matrix, as GPT-2 stores it (its c_attn): one large
+        # product is faster than three small ones.
+        self.qkv_proj = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.out_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:
+        """``kv_cache`` holds the keys and values of earlier positions (decoding); ``mask`` (B, 1, 1, T_k),
+        True = may attend, hides left padding (minillm.decoding builds it)."""
+        q, k, v = self.qkv_proj(x).chunk(3, dim=-1)  # 3 × (B, T, n_embd)
+        q = rearrange(q, "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T, head_dim)
+        k = rearrange(k, "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T, head_dim)
+        v = rearrange(v, "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T, head_dim)
+        if kv_cache is not None:
+            k, v = kv_cache.update(k, v)  # (B, H, T_k, head_dim): the cached positions, then these T
+
+        if self.backend == "naive":  # the explicit softmax(QKᵀ/√d)V, step by step
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, T, T_k)
+            allowed = causal_mask(q.shape[-2], k.shape[-2], device=x.device)  # (T, T_k): query i sees keys ≤ i
+            if mask is not None:
+                allowed = allowed & mask  # (B, 1, T, T_k)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)  # (B, H, T, T_k): each row sums to 1
+            if mask is not None:  # padding can leave a query no key at all: softmax gives 0/0 there, make it 0
+                weights = weights.masked_fill(~allowed.any(-1, keepdim=True), 0.0)
+            y = self.attn_dropout(weights) @ v  # (B, H, T, head_dim)
+        else:  # the same math in one fused kernel
+            dropout_p = self.dropout if self.training else 0.0
+            y = attention(q, k, v, causal=True, mask=mask, backend=self.backend, dropout_p=dropout_p)
+
+        y = rearrange(y, "b h t d -> b t (h d)")  # (B, T, n_embd): the heads side by side
+        return self.out_proj(y)  # (B, T, n_embd)
+
+
+# --8<-- [end:attention]
+
+
+# --8<-- [start:block]
+class Block(nn.Module):
+    """GPT-2's block: x + attention(LN(x)), then x + feed-forward(LN(x)) (pre-norm)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = FeedForward(config.n_embd, config.d_ff, "gelu_tanh", bias=config.bias)  # GELU, 4× wide
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:
+        x = x + self.drop(self.attn(self.ln_1(x), kv_cache, mask))  # (B, T, n_embd)
+        return x + self.drop(self.mlp(self.ln_2(x)))  # (B, T, n_embd)
+
+
+# --8<-- [end:block]
+
+
+class GPT(LanguageModel):
     """Decoder-only language model. ``forward(idx, targets=None) -> (logits, loss)``."""
+
+    family, config_class = "gpt", GPTConfig
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         if not isinstance(config, GPTConfig):
-            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__} (models/llama.py builds the later family)")
         self.config = c = config
-        # A fixed sinusoidal table has rows of norm √(d/2); GPT-2's std-0.02 token vectors (norm ~0.02·√d)
-        # would be a ripple on it, and the model stalls (docs/transformer.md, "A trap on the way"). With
-        # that table, tokens are scaled by √d as in the 2017 paper; learned positions and RoPE keep GPT-2's.
-        self.wte = TokenEmbedding(c.vocab_size, c.n_embd, scale=c.pos_embedding == "sinusoidal")
-        rope = None
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token → vector
         if c.pos_embedding == "learned":
-            self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)
-        elif c.pos_embedding == "sinusoidal":
-            self.wpe = SinusoidalPositionalEncoding(c.n_embd, c.block_size)
+            self.wpe = nn.Embedding(c.block_size, c.n_embd)  # position → vector, learned (GPT-2)
         else:
-            self.wpe = None
-            rope = RoPE(c.head_size, c.block_size, base=c.rope_theta)
+            # The fixed 2017 table has rows of norm √(n_embd/2); GPT-2's std-0.02 token vectors would be a
+            # ripple on it and the model stalls (docs/transformer.md, "A trap on the way"), so tokens are
+            # scaled by √n_embd, as the 2017 paper does.
+            self.register_buffer("wpe_table", sinusoidal_table(c.block_size, c.n_embd), persistent=False)
+        self.token_scale = math.sqrt(c.n_embd) if c.pos_embedding == "sinusoidal" else 1.0
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            GPTBlock(
-                c.n_embd,
-                c.n_head,
-                c.dropout,
-                c.bias,
-                c.activation,
-                c.attn_backend,
-                rope,
-                c.ff_size,
-                norm=c.norm,
-                norm_eps=c.norm_eps,
-                n_kv_head=c.n_kv_head,
-                head_dim=c.head_dim,
-                qkv_bias=c.qkv_bias,
-                qk_norm=c.qk_norm,
-                window=c.window,
-                n_experts=c.n_experts,
-                expert_top_k=c.expert_top_k,
-                expert_d_ff=c.expert_d_ff,
-                n_shared_experts=c.n_shared_experts,
-                expert_norm_topk=c.expert_norm_topk,
-            )
-            for _ in range(c.n_layer)
-        )
-        self.ln_f = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
-        self.aux_loss: Tensor | None = None  # the experts' load-balancing loss of the last forward
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        if c.tie_embeddings:
-            self.lm_head.weight = self.wte.weight  # one matrix reads and writes tokens
-        self.apply(self._init_weights)
-        # GPT-2: scale the init of layers that write into the residual stream by 1/√(2·n_layer),
-        # so the stream's variance does not grow with depth.
-        for name, p in self.named_parameters():
-            if name.endswith(("out_proj.weight", "fc2.weight")):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-    @property
-    def max_len(self) -> int:
-        return self.config.block_size
-
-    @property
-    def vocab_size(self) -> int:
-        return self.config.vocab_size
-
-    def num_parameters(self, exclude_positions: bool = False) -> int:
-        """Unique parameters (tied matrices counted once)."""
-        n = sum(p.numel() for p in self.parameters())
-        if exclude_positions and isinstance(self.wpe, LearnedPositionalEmbedding):
-            n -= self.wpe.weight.numel()
-        return n
+        self.lm_head.weight = self.wte.weight  # tied: one matrix reads and writes tokens
+        self.init_weights(residual_writers=("out_proj.weight", "fc2.weight"))
 
     def forward(
         self,
         idx: Tensor,
         targets: Tensor | None = None,
+        *,
         kv_caches: list[KVCache] | None = None,
-        left_pad: Tensor | None = None,
+        pos: Tensor | None = None,
+        mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """idx: (B, T) token ids → logits (B, T, vocab); loss if ``targets`` (B, T) are given.
+        """idx: (B, T) token ids → logits (B, T, vocab_size), and the loss if ``targets`` (B, T) are
+        given (-100 = ignored). With ``kv_caches`` (``new_kv_caches()``) ``idx`` holds only the new
+        tokens. ``pos`` (B, T) and ``mask`` (B, 1, 1, T_k) come from batched decoding (left padding)."""
+        check_tokens(self, idx, targets, kv_caches)
+        logits = self.lm_head(self.features(idx, kv_caches=kv_caches, pos=pos, mask=mask))  # (B, T, vocab_size)
+        return logits, None if targets is None else next_token_loss(logits, targets)
 
-        Targets equal to -100 are ignored in the loss (used to mask prompts in fine-tuning); the
-        loss is the mean over the others, and 0 (with zero gradients) when every target is ignored.
-        With ``kv_caches`` (one per block, see ``new_kv_caches``) ``idx`` holds only the new tokens.
-        ``left_pad`` (B,) counts each row's left-padding columns (batched generation): they are
-        hidden from every query and the row's positions start after them.
-        """
-        self._check_inputs(idx, targets, kv_caches)
-        logits = self.lm_head(self.features(idx, kv_caches, left_pad))  # (B, T, vocab_size)
-
-        loss = None
-        if targets is not None:
-            # sum / count rather than reduction="mean": mean over zero kept targets is 0/0 = NaN, which
-            # would poison every gradient of a batch whose targets are all ignored (-100)
-            total = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum")
-            loss = total / (targets != -100).sum().clamp_min(1)
-        self.aux_loss = self._experts_aux_loss()
-        if loss is not None and self.aux_loss is not None:
-            loss = loss + self.config.aux_loss_coef * self.aux_loss
-        return logits, loss
-
-    def _check_inputs(self, idx: Tensor, targets: Tensor | None, kv_caches: list[KVCache] | None) -> None:
-        """The argument checks of ``forward`` and ``decode_step``, before any work."""
-        if not isinstance(idx, Tensor) or (targets is not None and not isinstance(targets, Tensor)):
-            raise TypeError(
-                f"idx and targets must be tensors of token ids, got {type(idx).__name__}, {type(targets).__name__}"
-            )
-        if idx.dim() != 2 or idx.shape[1] == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
-            raise ValueError(
-                f"idx must be (B, T) integer token ids with T >= 1, got shape {tuple(idx.shape)} {idx.dtype}"
-            )
-        if targets is not None and (targets.is_floating_point() or targets.dtype == torch.bool):
-            raise ValueError(f"targets must be integer token ids (-100 = ignored), got {targets.dtype}")
-        past = kv_caches[0].length if kv_caches else 0
-        t = idx.shape[1]
-        if past + t > self.config.block_size:
-            raise ValueError(
-                f"sequence of length {past + t} exceeds block_size={self.config.block_size}"
-                + (f" ({past} cached + {t} new)" if past else "")
-            )
-        if targets is not None and targets.shape != idx.shape:
-            raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
-        if kv_caches is not None and len(kv_caches) != len(self.blocks):
-            raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(self.blocks)} blocks")
-
-    def _experts_aux_loss(self) -> Tensor | None:
-        """Mean over the MoE layers of their load-balancing losses (None for a dense model), so the
-        coefficient means the same at any depth."""
-        losses = [b.mlp.aux_loss for b in self.blocks if isinstance(b.mlp, MoEFeedForward)]
-        return torch.stack(losses).mean() if losses else None
-
-    def features(self, idx: Tensor, kv_caches: list[KVCache] | None = None, left_pad: Tensor | None = None) -> Tensor:
-        """The final hidden states (B, T, n_embd), after ln_f: what the output layer — or a reward or
-        value head (minillm.rlhf) — reads."""
-        past = kv_caches[0].length if kv_caches else 0
-        mask, offset = None, past
-        if left_pad is not None:  # RoPE needs no shift: its scores depend only on q - k distances
-            stored = kv_caches[0].stored if kv_caches else 0  # a rolling cache holds the last `stored`
-            key_cols = torch.arange(past - stored, past + idx.shape[1], device=idx.device)  # (T_k,) columns
-            mask = (key_cols >= left_pad[:, None])[:, None, None]  # (B, 1, 1, T_k): True = real token
-            offset = past - left_pad  # (B,): row b's first real column is position 0
-        x = self.wte(idx)  # (B, T, n_embd)
-        if self.wpe is not None:
-            x = self.wpe(x, offset=offset)  # (B, T, n_embd)
-        x = self.drop(x)
+    def features(self, idx, *, kv_caches=None, pos=None, mask=None) -> Tensor:
+        """The final hidden states (B, T, n_embd), after ln_f: what the output layer, or a reward or
+        value head (minillm.rlhf), reads."""
+        if pos is None:
+            past = kv_caches[0].length if kv_caches else 0
+            pos = torch.arange(past, past + idx.shape[1], device=idx.device)  # (T,)
+        wpe = self.wpe(pos) if self.config.pos_embedding == "learned" else self.wpe_table[pos]
+        x = self.drop(self.wte(idx) * self.token_scale + wpe)  # (B, T, n_embd)
         for i, block in enumerate(self.blocks):
-            x = block(x, mask=mask, kv_cache=kv_caches[i] if kv_caches is not None else None)  # (B, T, n_embd)
+            x = block(x, kv_caches[i] if kv_caches else None, mask)  # (B, T, n_embd)
         return self.ln_f(x)
-
-    # -- loading and saving (minillm.models.pretrained, minillm.models.hf_llama) -----------------
-    @classmethod
-    def from_pretrained(cls, path) -> GPT:
-        """A GPT from a local directory: a minillm checkpoint (ckpt-*), a ``minillm train`` run
-        directory (its newest checkpoint) or a Hugging Face directory of a GPT-2, Llama, Qwen2,
-        Qwen3, Qwen3-MoE or Mixtral model (config.json + model.safetensors, its sharded index, or
-        pytorch_model.bin), or what ``minillm.models.pretrained.locate`` found there. Never
-        downloads. ``minillm.load`` also returns the tokenizer."""
-        found = path if isinstance(path, Pretrained) else locate(path)
-        if found.kind == "checkpoint":
-            model = cls(config_from_file(found.model_config, found.path / "state.json"))
-            load_weights(found.path, model)
-            return model
-        config, state = read_hf_dir(found.path)
-        model = cls(config_from_file(config, found.path / "config.json"))
-        target = model.state_dict()
-        for name, value in state.items():
-            if value.shape != target[name].shape:
-                raise ValueError(
-                    f"{path}: {name} has shape {tuple(value.shape)}, config.json implies {tuple(target[name].shape)}"
-                )
-        model.load_state_dict(state, strict=True)
-        return model
-
-    def save_pretrained(self, local_dir):
-        """Write config.json + model.safetensors that ``transformers.AutoModelForCausalLM`` loads, in
-        the layout this model is shaped like: GPT-2 (learned positions), else Llama, Qwen2, Qwen3,
-        Qwen3-MoE or Mixtral (``minillm.models.hf_llama.family_of``)."""
-        return write_hf_dir(self.config.to_dict(), self.state_dict(), local_dir)
-
-    # -- the small interface minillm.decoding.generation.generate() uses --------------------------------
-    def new_kv_caches(self) -> list[KVCache]:
-        return new_caches(len(self.blocks), self.config.block_size, self.config.window)
-
-    def decode_step(self, idx: Tensor, kv_caches: list[KVCache] | None, left_pad: Tensor | None = None) -> Tensor:
-        """Logits of the newest position only, (B, 1, vocab_size): all a decoder samples from. On the
-        first step (the whole prompt) that skips the output layer for every earlier position, about
-        a third of a GPT-2-small prompt's FLOPs (Hugging Face ``generate`` keeps one position too).
-        ``forward(idx, kv_caches=...)`` returns every position."""
-        self._check_inputs(idx, None, kv_caches)
-        return self.lm_head(self.features(idx, kv_caches, left_pad)[:, -1:])  # (B, 1, vocab_size)
-
-    @torch.no_grad()
-    def generate(self, idx: Tensor, max_new_tokens: int, **sampling) -> Tensor:
-        """Shortcut for ``minillm.decoding.generation.generate(self, idx, max_new_tokens, **sampling)``."""
-        from minillm.decoding.generation import generate
-
-        return generate(self, idx, max_new_tokens, **sampling)

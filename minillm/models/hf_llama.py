@@ -7,12 +7,12 @@ names: Qwen2 adds q/k/v biases, Qwen3 QK-norm and a free head_dim, Qwen3-MoE and
 mixture-of-experts feed-forwards. So one key map (``weight_map``), walked by loading and by
 saving, renames every tensor:
 
-    model.embed_tokens / model.norm / lm_head     = wte.embedding / ln_f / lm_head
+    model.embed_tokens / model.norm / lm_head     = wte / ln_f / lm_head
     model.layers.{i}.self_attn.{q,k,v}_proj       = blocks.{i}.attn.{q,k,v}_proj
     model.layers.{i}.self_attn.o_proj             = blocks.{i}.attn.out_proj
     model.layers.{i}.self_attn.{q,k}_norm         = blocks.{i}.attn.{q,k}_norm          (Qwen3)
-    model.layers.{i}.input_layernorm              = blocks.{i}.attn_block.norm
-    model.layers.{i}.post_attention_layernorm     = blocks.{i}.mlp_block.norm
+    model.layers.{i}.input_layernorm              = blocks.{i}.ln_1
+    model.layers.{i}.post_attention_layernorm     = blocks.{i}.ln_2
     model.layers.{i}.mlp.{gate,up,down}_proj      = blocks.{i}.mlp.{fc1,gate,fc2}       silu(fc1 x) ⊙ gate x
     model.layers.{i}.mlp.gate                     = blocks.{i}.mlp.router               (Qwen3-MoE)
     model.layers.{i}.mlp.experts.{e}.*_proj       = blocks.{i}.mlp.experts.{e}.*        (Qwen3-MoE)
@@ -23,7 +23,7 @@ saving, renames every tensor:
 ``rope_parameters`` and ``dtype``. A setting that would change the math and that minillm does
 not implement (RoPE scaling such as llama3 or yarn, per-layer sliding windows, an activation
 other than SiLU, biases minillm cannot place) is refused by name, never ignored. ``config_to_hf``
-picks the layout a GPTConfig is shaped like (GPT-2's for learned positions, minillm.models.hf_gpt2).
+picks the layout a LlamaConfig (models/llama.py) is shaped like.
 minillm.models.hf reads and writes the directories. Nothing is downloaded.
 Docs: docs/beyond.md#loading-llama-and-qwen-weights.
 """
@@ -32,8 +32,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from minillm.models import hf_gpt2
 
 __all__ = ["FAMILIES", "IGNORED_SUFFIXES", "config_from_hf", "config_to_hf", "family_of", "weight_map"]
 
@@ -77,7 +75,7 @@ FAMILIES = {
         | {"num_key_value_heads": 8, "num_experts": 8, "num_experts_per_tok": 2, "router_aux_loss_coef": 0.001},
     ),
 }
-# (Hugging Face config key, GPTConfig field, type): read one way, written the other; a key that is
+# (Hugging Face config key, LlamaConfig field, type): read one way, written the other; a key that is
 # absent takes the family's default (transformers' own), and one without a default is required.
 CONFIG_KEYS = (
     ("vocab_size", "vocab_size", int),
@@ -95,7 +93,7 @@ EXPERT_KEYS = (
     ("num_experts_per_tok", "expert_top_k", int),
     ("router_aux_loss_coef", "aux_loss_coef", float),
 )
-_MODERN = {"pos_embedding": "rope", "norm": "rmsnorm", "activation": "swiglu", "dropout": 0.0}
+_MODERN = {"norm": "rmsnorm", "activation": "swiglu", "dropout": 0.0}
 IGNORED_SUFFIXES = (".rotary_emb.inv_freq",)  # a RoPE table some old checkpoints store; recomputed, not a weight
 
 
@@ -106,7 +104,7 @@ def _get(hf: dict, key: str, kind: type, family: Family, source) -> object:
         raise ValueError(f"{source}: config.json lacks {key!r}")
     number = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
     ok = value is None or (isinstance(value, bool) if kind is bool else number and value >= (kind is int))
-    if not ok:  # GPTConfig refuses the values it cannot use (e.g. rms_norm_eps=0) by its own rules
+    if not ok:  # LlamaConfig refuses the values it cannot use (e.g. rms_norm_eps=0) by its own rules
         what = {bool: "true or false", int: "a positive integer", float: "a number >= 0"}[kind]
         raise ValueError(f"{source}: config.json {key}={value!r} is not {what}")
     return value
@@ -156,7 +154,7 @@ def _window(hf: dict, family: Family, n_layer: int, source) -> int | None:
 
 
 def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
-    """GPTConfig fields from a Llama-family config.json; settings minillm cannot run are refused by name."""
+    """LlamaConfig fields from a Llama-family config.json; settings minillm cannot run are refused by name."""
     model_type = hf.get("model_type")
     if model_type not in FAMILIES:
         raise ValueError(
@@ -165,8 +163,7 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
     family = FAMILIES[model_type]
     fields = {ours: _get(hf, key, kind, family, source) for key, ours, kind in CONFIG_KEYS}
     fields["n_kv_head"] = fields["n_kv_head"] or fields["n_head"]
-    head_dim = _get(hf, "head_dim", int, family, source)
-    fields["head_dim"] = None if head_dim in (None, fields["n_embd"] // fields["n_head"]) else head_dim
+    fields["head_dim"] = _get(hf, "head_dim", int, family, source)  # None: n_embd // n_head
     fields |= {"rope_theta": float(_rope_theta(hf, family, source)), "qk_norm": family.qk_norm}
     fields["window"] = _window(hf, family, fields["n_layer"], source)
     if hf.get("hidden_act", "silu") not in ("silu", "swish"):
@@ -180,7 +177,7 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
             "covers the output projection and the feed-forward together (Llama with both true works)"
         )
     else:
-        fields |= {"bias": attention_bias, "qkv_bias": None}
+        fields |= {"bias": attention_bias, "qkv_bias": attention_bias}
     if family.moe:
         n = hf.get("num_experts", hf.get("num_local_experts"))
         moe = {**hf, "num_experts": n} if n is not None else hf
@@ -195,13 +192,11 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
                 )
         else:  # Mixtral: each expert is intermediate_size wide, gates always renormalised
             fields["expert_norm_topk"] = True
-    return {**_MODERN, **fields}
+    return {**_MODERN, **fields, "tie_embeddings": bool(fields["tie_embeddings"])}
 
 
 def family_of(config: dict) -> str:
-    """The model_type a GPTConfig's fields are shaped like ("gpt2" for learned or sinusoidal positions)."""
-    if config["pos_embedding"] != "rope":
-        return "gpt2"
+    """The model_type a LlamaConfig's fields are shaped like."""
     if config["n_experts"]:
         return "qwen3_moe" if config["qk_norm"] else "mixtral"
     if config["qk_norm"]:
@@ -210,11 +205,9 @@ def family_of(config: dict) -> str:
 
 
 def config_to_hf(config: dict) -> dict:
-    """The Hugging Face config.json for GPTConfig fields, in the layout ``family_of`` picks; a model
+    """The Hugging Face config.json for LlamaConfig fields, in the layout ``family_of`` picks; a model
     that layout cannot express is refused before anything is written."""
     model_type = family_of(config)
-    if model_type == "gpt2":
-        return hf_gpt2.config_to_hf(config)
     c, family = config, FAMILIES[model_type]
     qkv_bias = c["bias"] if c["qkv_bias"] is None else c["qkv_bias"]
     problems = [f"{k}={c[k]!r} (they use {v!r})" for k, v in _MODERN.items() if k != "dropout" and c[k] != v]
@@ -227,8 +220,7 @@ def config_to_hf(config: dict) -> dict:
         problems.append(f"expert_norm_topk={c['expert_norm_topk']}, expert_d_ff={c['expert_d_ff']} (Mixtral)")
     if problems:
         raise ValueError(
-            f"cannot express this model in the Hugging Face {model_type} layout (minillm writes the Llama/Qwen "
-            f"layouts for pos_embedding='rope'): {'; '.join(problems)}"
+            f"cannot express this model in the Hugging Face {model_type} layout: {'; '.join(problems)}"
         )
     theta = c["rope_theta"]
     hf = {
@@ -259,18 +251,18 @@ def config_to_hf(config: dict) -> dict:
 
 
 def weight_map(model_type: str, config: dict) -> list[tuple[str, str]]:
-    """(Hugging Face name, minillm name) for every tensor of a ``model_type`` model with GPTConfig
+    """(Hugging Face name, minillm name) for every tensor of a ``model_type`` model with LlamaConfig
     fields ``config``: the same tensor, renamed (these families store nn.Linear's (out, in) as is)."""
     family = FAMILIES[model_type]
     qkv_bias = config["bias"] if config["qkv_bias"] is None else config["qkv_bias"]
-    rows = [("model.embed_tokens.weight", "wte.embedding.weight"), ("model.norm.weight", "ln_f.weight")]
+    rows = [("model.embed_tokens.weight", "wte.weight"), ("model.norm.weight", "ln_f.weight")]
     for i in range(config["n_layer"]):
         hf, ours = f"model.layers.{i}.", f"blocks.{i}."
         pairs = [(f"self_attn.{p}_proj", f"attn.{p}_proj") for p in "qkv"] + [("self_attn.o_proj", "attn.out_proj")]
         biases = [f"self_attn.{p}_proj" for p in "qkv" if qkv_bias] + (["self_attn.o_proj"] if config["bias"] else [])
         if family.qk_norm:
             pairs += [("self_attn.q_norm", "attn.q_norm"), ("self_attn.k_norm", "attn.k_norm")]
-        pairs += [("input_layernorm", "attn_block.norm"), ("post_attention_layernorm", "mlp_block.norm")]
+        pairs += [("input_layernorm", "ln_1"), ("post_attention_layernorm", "ln_2")]
         ffn = list(zip(("gate_proj", "up_proj", "down_proj"), ("fc1", "gate", "fc2")))
         if family.moe:
             pairs.append((f"{family.moe}.gate", "mlp.router"))

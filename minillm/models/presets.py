@@ -1,10 +1,11 @@
 """Named model shapes: GPT-2's four sizes and Llama-, Qwen2-, Qwen3- and mixture-of-experts-shaped models.
 
-Report §1.2 (the GPT line) and §3.2 (what came after): each preset is a dict of GPTConfig fields,
-``GPTConfig.from_name(name, **overrides)`` builds it. The numbers are those of the released
-models' ``config.json`` files (Hugging Face), translated field by field (GPTConfig's docstring
-holds the key map); tests/test_presets.py checks that each has exactly the parameters of the
-transformers model built from the same numbers. Shapes only: no weights come with a preset.
+Report §1.2 (the GPT line) and §3.2 (what came after): GPT-2's sizes are GPTConfig fields
+(``GPTConfig.from_name``), the later models LlamaConfig fields (``LlamaConfig.from_name``);
+``minillm.models.families.model_config(name)`` builds either. The numbers are those of the released models'
+``config.json`` files (Hugging Face), translated field by field (the key maps are in
+models/hf_gpt2.py and models/hf_llama.py); the tests check that each has exactly the parameters
+of the transformers model built from the same numbers. Shapes only: no weights come with a preset.
 
 Not modelled: Llama 3's "llama3" RoPE frequency scaling (it changes no parameter; a loader must
 refuse or implement it), Qwen2's per-layer choice of sliding window (``max_window_layers``).
@@ -14,23 +15,22 @@ Docs: docs/beyond.md#presets.
 
 from __future__ import annotations
 
-__all__ = ["GPT2_NAMES", "PRESETS"]
+__all__ = ["GPT2_NAMES", "GPT2_SIZES", "LLAMA_SHAPES", "PRESETS"]
 
 # GPT-2 (Radford et al. 2019, table 2): learned positions, LayerNorm with biases, GELU, tied.
-_GPT2 = {
+GPT2_SIZES = {
     "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768},
     "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024},
     "gpt2-large": {"n_layer": 36, "n_head": 20, "n_embd": 1280},
     "gpt2-xl": {"n_layer": 48, "n_head": 25, "n_embd": 1600},
 }
 
-GPT2_NAMES = tuple(_GPT2)  # what `minillm params` and `minillm costs report --model` offer
+GPT2_NAMES = tuple(GPT2_SIZES)  # what `minillm params` and `minillm costs report --model` offer
 
-# What Llama/Qwen share: RoPE, RMSNorm, SwiGLU, no biases (Qwen2 adds q/k/v biases).
-_MODERN = {"pos_embedding": "rope", "norm": "rmsnorm", "activation": "swiglu", "bias": False, "dropout": 0.0}
+# What Llama/Qwen share (LlamaConfig's defaults too): RoPE, RMSNorm, SwiGLU, no biases (Qwen2 adds q/k/v biases).
+_MODERN = {"norm": "rmsnorm", "activation": "swiglu", "bias": False, "dropout": 0.0}
 
-PRESETS: dict[str, dict] = {
-    **_GPT2,
+LLAMA_SHAPES: dict[str, dict] = {
     # meta-llama/Llama-3.2-1B: GQA 32 query / 8 K/V heads, θ = 500 000 (its llama3 scaling not modelled)
     "llama-3.2-1b": dict(
         _MODERN,
@@ -116,3 +116,6 @@ PRESETS: dict[str, dict] = {
         aux_loss_coef=0.02,
     ),
 }
+
+PRESETS: dict[str, dict] = {**GPT2_SIZES, **LLAMA_SHAPES}  # every name ``model_config`` knows
+

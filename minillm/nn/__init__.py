@@ -5,14 +5,13 @@ from minillm.nn.embeddings import LearnedPositionalEmbedding, RoPE, SinusoidalPo
 from minillm.nn.experts import MoEFeedForward
 from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
-from minillm.nn.layers import DecoderLayer, EncoderLayer, GPTBlock
+from minillm.nn.layers import DecoderLayer, EncoderLayer
 from minillm.nn.norms import RMSNorm
 
 __all__ = [
     "DecoderLayer",
     "EncoderLayer",
     "FeedForward",
-    "GPTBlock",
     "KVCache",
     "LearnedPositionalEmbedding",
     "MoEFeedForward",

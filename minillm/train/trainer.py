@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minillm.data.tokens import TokenData
-from minillm.models.gpt import GPT
+from minillm.models.families import build_model
 from minillm.train import distributed as dist_utils
 from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, resume_point, save_checkpoint
 from minillm.train.config import TrainConfig
@@ -83,7 +83,7 @@ class Trainer:
         resume_from = resume_point(c, self.model_config.to_dict())  # before any weights exist
         with self._own_rng():  # seeded: identical initial weights on every rank; the caller's RNG untouched
             torch.manual_seed(c.seed)
-            self.model = GPT(self.model_config).to(self.device)
+            self.model = build_model(self.model_config).to(self.device)
         if self.dist.is_main:  # one checkpoint (weights + AdamW's two moments, fp32) must fit beside the newest
             check_free_space(self.out_dir, 3 * 4 * self.model.num_parameters() + (1 << 20), "--out-dir")
         self.optimizer = make_optimizer(self.model, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type)

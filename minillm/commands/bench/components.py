@@ -34,21 +34,21 @@ from minillm.commands.bench.common import (
 )
 from minillm.costs.training import block_flops
 from minillm.kernels import attention
-from minillm.nn.layers import GPTBlock
+from minillm.models.gpt import Block, GPTConfig
 from minillm.utils.plotting import subplots
 
 PARTS = ("projections", "attention", "feed-forward", "rest")
 
 
-def measure(block: GPTBlock, t: int, device, repeats: int) -> dict:
-    d, h = block.attn.d_model, block.attn.n_heads
+def measure(block: Block, t: int, device, repeats: int) -> dict:
+    d, h = block.ln_1.normalized_shape[0], block.attn.n_head
     x = torch.randn(1, t, d, device=device)
     a = block.attn
     q, k, v = (torch.randn(1, h, t, d // h, device=device) for _ in range(3))
-    proj = lambda: [lin(x) for lin in (a.q_proj, a.k_proj, a.v_proj, a.out_proj)]  # noqa: E731
+    proj = lambda: [lin(x) for lin in (a.qkv_proj, a.out_proj)]  # noqa: E731
     core = lambda: attention(q, k, v, backend="sdpa")  # noqa: E731
     ff = lambda: block.mlp(x)  # noqa: E731
-    rest = lambda: (block.attn_block.norm(x) + x, block.mlp_block.norm(x) + x)  # noqa: E731
+    rest = lambda: (block.ln_1(x) + x, block.ln_2(x) + x)  # noqa: E731
     with torch.no_grad():
         return {name: time_call(fn, device, repeats) for name, fn in zip(PARTS, (proj, core, ff, rest))}
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     steady_allocator()
     info = device_info(device)
-    block = GPTBlock(args.n_embd, args.n_head).to(device).eval()
+    block = Block(GPTConfig(n_embd=args.n_embd, n_head=args.n_head)).to(device).eval()
     d = args.n_embd
     where = f"{info['device_name']} ({info['threads']} threads)"
     print(f"one GPT block, d = {d}, {args.n_head} heads, fp32, forward, on {where}")

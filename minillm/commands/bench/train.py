@@ -31,7 +31,8 @@ from minillm.commands.bench.common import device_info, positive_int, write_json
 from minillm.commands.bench.peak import gemm_peak_flops
 from minillm.costs.training import training_flops
 from minillm.data.tokens import write_token_files
-from minillm.models.gpt_config import GPT2_SIZES, GPTConfig
+from minillm.models.gpt import GPTConfig
+from minillm.models.presets import GPT2_SIZES
 from minillm.train import TrainConfig, Trainer
 
 __all__ = ["PEAK_BF16", "add_arguments", "main", "peak_flops", "run"]
