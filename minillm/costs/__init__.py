@@ -38,12 +38,12 @@ from minillm.costs.training import (
 
 __all__ = [
     "BYTES_PER_WEIGHT",
-    "Flops",
-    "Memory",
     "ON_DEVICE_SIZES",
     "SAVED_EXTRA",
     "SCALE_BYTES",
     "STEP_PRECISIONS",
+    "Flops",
+    "Memory",
     "activation_bytes",
     "active_param_count",
     "attention_flops",

@@ -26,7 +26,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -37,7 +36,7 @@ from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.utils.configs import check_fields
 
-__all__ = ["GPT", "GPTConfig", "POSITION_KINDS"]
+__all__ = ["GPT", "POSITION_KINDS", "GPTConfig"]
 
 POSITION_KINDS = ("learned", "sinusoidal")
 
@@ -169,7 +168,9 @@ class GPT(LanguageModel):
     def __init__(self, config: GPTConfig):
         super().__init__()
         if not isinstance(config, GPTConfig):
-            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__} (models/llama.py builds the later family)")
+            raise TypeError(
+                f"GPT expects a GPTConfig, got {type(config).__name__} (models/llama.py builds the later family)"
+            )
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token → vector
         if c.pos_embedding == "learned":

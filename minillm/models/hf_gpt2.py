@@ -66,7 +66,9 @@ def weight_map(n_layer: int) -> list[tuple[str, str, bool]]:
     for i in range(n_layer):
         for hf, ours, conv1d in LAYER_KEYS:
             for kind in ("weight", "bias"):
-                rows.append((f"transformer.h.{i}.{hf}.{kind}", f"blocks.{i}.{ours}.{kind}", conv1d and kind == "weight"))
+                rows.append(
+                    (f"transformer.h.{i}.{hf}.{kind}", f"blocks.{i}.{ours}.{kind}", conv1d and kind == "weight")
+                )
     return rows
 
 

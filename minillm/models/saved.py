@@ -109,7 +109,9 @@ def fill(model: nn.Module, state: dict[str, Tensor], source) -> nn.Module:
         state = {**state, "lm_head.weight": tied, "wte.weight": tied}
     for name, value in state.items():
         if name in target and value is not None and value.shape != target[name].shape:
-            raise ValueError(f"{source}: {name} has shape {tuple(value.shape)}, the config implies {tuple(target[name].shape)}")
+            raise ValueError(
+                f"{source}: {name} has shape {tuple(value.shape)}, the config implies {tuple(target[name].shape)}"
+            )
     missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
     if missing or unexpected:
         raise CheckpointError(f"weights in {source} do not fit this model: missing {missing}, unexpected {unexpected}")
