@@ -42,26 +42,38 @@ def _seed():
     torch.manual_seed(SEED)
 
 
-# The longest files, longest first. pytest-xdist (--dist loadfile) hands whole files to whichever
-# worker is free, in collection order; alphabetical order left the Triton interpreter grid (2 min) for
-# the end of the run, with one worker busy and the other idle. Longest-first keeps both busy.
-LONGEST_FILES = (
-    "test_examples_prompting.py",
-    "test_triton.py",
-    "test_examples.py",
-    "test_reliability_runs.py",
-    "test_grpo.py",
-    "test_ddp.py",
-    "test_exercises.py",
-    "test_two_branches.py",
-    "test_presets.py",
-    "test_notebooks.py",
-)
+# The longest files first. pytest-xdist (--dist loadfile) hands whole files to whichever worker is free,
+# in collection order; a long file left for the end keeps one worker busy while the other idles. Each
+# run records how long each file took in pytest's cache (.pytest_cache/); a file not measured yet is
+# guessed from its size (about a second per 5 kB), until its first run.
+FILE_SECONDS = "minillm/file-seconds"
+_took: dict[str, float] = {}
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_runtest_logreport(report):
+    _took[_file_of(report.nodeid)] = _took.get(_file_of(report.nodeid), 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    cache = getattr(session.config, "cache", None)  # absent under -p no:cacheprovider (mutmut)
+    if cache is None or hasattr(session.config, "workerinput") or not _took:  # the xdist controller writes
+        return
+    cache.set(FILE_SECONDS, {**cache.get(FILE_SECONDS, {}), **{f: round(t, 2) for f, t in _took.items()}})
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's order is kept
+    cache = getattr(config, "cache", None)
+    measured = cache.get(FILE_SECONDS, {}) if cache is not None else {}
+    seconds = {}
+    for item in items:
+        name = _file_of(item.nodeid)
+        if name not in seconds:
+            seconds[name] = measured.get(name, item.path.stat().st_size / 5000)
+    items.sort(key=lambda item: (-seconds[_file_of(item.nodeid)], _file_of(item.nodeid)))  # stable within a file
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA")

@@ -175,7 +175,7 @@ def test_tests_named_in_the_docs_exist():
     """`tests/x.py::name` (and a following `::other`) in the docs and README name real test functions."""
     for doc in [*DOCS, "README.md"]:
         current = None
-        for m in re.finditer(r"(tests/\w+\.py)(?:::(\w+))?|`::(\w+)`", (ROOT / doc).read_text(encoding="utf-8")):
+        for m in re.finditer(r"(tests/[\w/]+\.py)(?:::(\w+))?|`::(\w+)`", (ROOT / doc).read_text(encoding="utf-8")):
             path, name, follow = m.groups()
             if path:
                 current = path

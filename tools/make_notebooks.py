@@ -4,7 +4,7 @@ Every chapter's notebook is written as a plain Python file in the "percent" form
 VS Code and Spyder read: ``# %% [markdown]`` starts a prose cell (its lines are Markdown behind
 ``# ``), ``# %%`` starts a code cell. That file is the one source: ruff lints it, ``python`` can run
 it, and this script turns it into the .ipynb students open in Jupyter or Colab, so the prose and the
-code of a notebook cannot drift apart. tests/test_notebooks.py checks that the committed .ipynb
+code of a notebook cannot drift apart. tests/integration/test_notebooks.py checks that the committed .ipynb
 files are exactly what this script writes, and runs their code in quick mode.
 
 Two cells are added in front of every notebook, here and nowhere else: a title cell with the

@@ -1,4 +1,4 @@
-"""Run by tests/test_ddp.py under `torchrun --nproc_per_node=2`: `minillm train <flags>` through the CLI's own
+"""Run by tests/integration/test_ddp.py under `torchrun --nproc_per_node=2`: `minillm train <flags>` through the CLI's own
 entry point, then this rank's final weights (and, on rank 0, the loss of every step) for the test to compare."""
 
 import json

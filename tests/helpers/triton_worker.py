@@ -1,4 +1,4 @@
-"""Run by tests/test_triton.py in a fresh process (TRITON_INTERPRET must be set before triton is imported:
+"""Run by tests/kernels/test_triton_attention.py in a fresh process (TRITON_INTERPRET must be set before triton is imported:
 Triton's own tl.max/tl.sum are @triton.jit functions too). argv[1]: JSON list of checks, each
 ["case", t_q, t_k, causal, d, heads, kv_heads, dtype(, window)] or [name]; prints JSON {check id: "ok" or the failure}."""
 

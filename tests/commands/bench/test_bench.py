@@ -10,7 +10,7 @@ from minillm.commands.bench import common
 from minillm.commands.bench.attention import main
 from minillm.commands.bench.common import loglog_slope, paired_ratio, peak_extra_memory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_attention_bench_writes_json_and_png(tmp_path, capsys):

@@ -27,7 +27,7 @@ from minillm.kernels import attention, scaled_dot_product_attention
 pytest.importorskip("triton")
 
 LENGTHS = (1, 17, 64, 129, 200)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _worker(checks: list[list], interpret: bool = True) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Issue 16, classes 4 and 5: runs that crash or collide, and the CLI's one-line errors.
+"""Crash and resume: runs that crash or collide, and the CLI's one-line errors.
 
 Crashes are injected at named points (tests/helpers/crash_at.py: ``mid-save@20`` runs ``minillm``
 with the checkpoint writer wrapped so that the process SIGKILLs itself there) instead of hoping a
@@ -157,7 +157,7 @@ def _argv(data_dir, out_dir, *extra) -> list[str]:
     return ["train", f"--data-dir={data_dir}", f"--out-dir={out_dir}", "--no-progress", *cli_flags(FLAGS), *extra]
 
 
-CRASH_AT = Path(__file__).resolve().parent / "helpers" / "crash_at.py"
+CRASH_AT = Path(__file__).resolve().parents[1] / "helpers" / "crash_at.py"
 
 
 def _train(data_dir, out_dir, *extra, fault=None):

@@ -1,6 +1,6 @@
 """Trainer wiring: the learning-rate schedule its config asks for, and bf16 autocast close to fp32.
 
-tests/test_train_step.py checks the schedule formula and gradient accumulation of the one training
+tests/train/test_step.py checks the schedule formula and gradient accumulation of the one training
 step (minillm/train/step.py) by hand; this file checks the wiring: that ``Trainer`` hands
 ``warmup_steps`` and ``min_lr`` from its ``TrainConfig`` to that step, read back from the ``lr``
 it records in metrics.jsonl. The config is chosen so that the step's defaults (5 % warm-up = 1

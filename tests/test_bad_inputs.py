@@ -1,4 +1,4 @@
-"""Issue 16, class 2: types and shapes at the public boundary give one clean error, never a silent
+"""Bad input: types and shapes at the public boundary give one clean error, never a silent
 wrong answer (an int mask added as numbers, a float id truncated, (B,) against (B, 1) broadcast to
 B × B) and never a raw error from deep inside torch."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted(p for p in (ROOT / "docs").rglob("*.md"))
 ZH_CHAPTERS = sorted(p.stem for p in (ROOT / "docs" / "zh").glob("*.md"))
 FENCE = re.compile(r"^\s*(```|~~~)")

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from minillm.data.tokens import prepare_tokens
 from minillm.train import TrainConfig, Trainer
 
-WORKER = Path(__file__).parent / "helpers" / "ddp_worker.py"
+WORKER = Path(__file__).resolve().parents[1] / "helpers" / "ddp_worker.py"
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_two_processes_match_one(tmp_path):
         "sample_tokens": 0,
         "progress": False,
     }
-    repo = str(Path(__file__).resolve().parents[1])  # the worker imports minillm even without an install
+    repo = str(Path(__file__).resolve().parents[2])  # the worker imports minillm even without an install
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",

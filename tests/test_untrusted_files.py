@@ -1,4 +1,4 @@
-"""Issue 16, class 3: files minillm did not write are data, never code.
+"""Untrusted files: files minillm did not write are data, never code.
 
 No regular expression from a tokenizer file is compiled, a checkpoint without its SHA-256 map is
 refused, a pickle that carries code is refused with a message that never suggests turning the

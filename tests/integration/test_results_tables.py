@@ -20,7 +20,7 @@ from tools.results import (
     write_results,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCKS = [
     pytest.param(page, m.group(1), m.group(0), id=f"{page.relative_to(ROOT).as_posix()}:{m.group(1)}")

@@ -1,4 +1,4 @@
-"""Issue 16, class 1: numbers that are legal but extreme never turn into a silent NaN.
+"""Extreme numbers: numbers that are legal but extreme never turn into a silent NaN.
 
 fp16 inputs around 1e2–1e4 (the product QKᵀ overflows fp16 before any upcast), no keys at all,
 losses over no kept target, and non-finite hyper-parameters, each checked against an independent
