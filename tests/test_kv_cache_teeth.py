@@ -10,7 +10,11 @@ compare logits within 1e-4; those bugs move them by 0.2 to 0.6 (measured by inje
 import pytest
 import torch
 
-from minillm import GPT, GPTConfig, Transformer, TransformerConfig, beam_search
+from helpers.decoders import decoder
+from torch import nn
+
+from minillm import Transformer, TransformerConfig, beam_search
+from minillm.models.gpt import CausalSelfAttention
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.kv_cache import KVCache
 
@@ -19,20 +23,31 @@ ATOL = 1e-4  # fp32 cached vs uncached: measured differences ~1e-6
 
 def sharpen(model, factor=8.0):
     """Scale every attention's query and key projections: attention logits grow by factor²."""
+    scaled = 0
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, MultiHeadAttention):
                 m.q_proj.weight.mul_(factor)
                 m.k_proj.weight.mul_(factor)
+                scaled += 1
+            elif isinstance(m, CausalSelfAttention):  # GPT-2's fused matrix: rows [0, C) make q, [C, 2C) make k
+                m.qkv_proj.weight[: 2 * m.qkv_proj.in_features].mul_(factor)
+                scaled += 1
+    assert scaled, "no attention was sharpened"
     return model.eval()
 
 
 def sharp_gpt(pos, vocab=32, seed=0):
+    """A GPT-2 ("learned", "sinusoidal") or a GPT-2-like Llama ("rope"), with an output layer of its own."""
     torch.manual_seed(seed)
-    cfg = GPTConfig(
-        vocab_size=vocab, block_size=24, n_layer=2, n_head=2, n_embd=32, pos_embedding=pos, tie_embeddings=False
-    )
-    model = sharpen(GPT(cfg))
+    shape = dict(vocab_size=vocab, block_size=24, n_layer=2, n_head=2, n_embd=32)
+    if pos == "rope":
+        model = decoder(pos, **shape, tie_embeddings=False)
+    else:  # GPT-2 ties its output layer to wte: untie it, so that scaling the logits leaves the inputs alone
+        model = decoder(pos, **shape)
+        model.lm_head.weight = nn.Parameter(0.02 * torch.randn_like(model.wte.weight))
+    assert model.lm_head.weight is not model.wte.weight
+    model = sharpen(model)
     with torch.no_grad():
         model.lm_head.weight.mul_(10)  # logits spread over several units, so 1e-4 is a tight tolerance
     return model
@@ -51,10 +66,11 @@ def test_cached_decoding_logits_equal_full_forward(pos):
     torch.testing.assert_close(cached, full, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("pos", ["rope", "learned"])  # Llama and GPT
 @torch.no_grad()
-def test_decode_step_returns_the_newest_position_only():
+def test_decode_step_returns_the_newest_position_only(pos):
     """A prompt's decode_step is the last column of forward's logits (the output layer skips the rest)."""
-    model = sharp_gpt("rope")
+    model = sharp_gpt(pos)
     seq = torch.randint(0, 32, (2, 7))
     got = model.decode_step(seq, model.new_kv_caches())
     assert got.shape == (2, 1, model.config.vocab_size)
