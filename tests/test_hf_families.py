@@ -1,4 +1,4 @@
-"""GPT.from_pretrained / save_pretrained against transformers for the Llama family (hf_llama.py):
+"""Llama.from_pretrained / save_pretrained against transformers for the Llama family (hf_llama.py):
 Llama, Qwen2, Qwen3, Qwen3-MoE and Mixtral. Small random transformers models with every tensor
 perturbed, saved to a temp dir by transformers itself → equal logits (fp32, 1e-4) and the same 20
 greedy tokens; both config.json layouts; sharded weights; minillm → directory → transformers;
@@ -12,8 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from helpers.decoders import gpt2_like_llama_config
+
 from minillm.decoding.generation import generate
-from minillm.models import GPT, GPTConfig
+from minillm.models import GPT, Llama, LlamaConfig
+from minillm.models.families import load_model
 from minillm.models.hf_llama import FAMILIES, config_from_hf, config_to_hf, weight_map
 
 transformers = pytest.importorskip("transformers")
@@ -79,7 +82,10 @@ def greedy_transformers(model, prompt, n):
 def test_from_pretrained_matches_transformers(tmp_path, case):
     ref = hf_model(case)
     ref.save_pretrained(tmp_path)
-    ours = GPT.from_pretrained(tmp_path).eval()
+    ours = Llama.from_pretrained(tmp_path).eval()
+    assert type(ours) is Llama and type(load_model(tmp_path)) is Llama
+    with pytest.raises(ValueError, match=r"holds a Llama model, not a GPT; use Llama.from_pretrained or minillm.load"):
+        GPT.from_pretrained(tmp_path)
     x = tokens()
     with torch.no_grad():
         want = ref(x).logits
@@ -116,7 +122,7 @@ def test_sharded_weights_are_read(tmp_path):
     assert (tmp_path / "model.safetensors.index.json").is_file() and not (tmp_path / "model.safetensors").exists()
     x = tokens()
     with torch.no_grad():
-        torch.testing.assert_close(GPT.from_pretrained(tmp_path)(x)[0], ref(x).logits, atol=1e-4, rtol=0)
+        torch.testing.assert_close(Llama.from_pretrained(tmp_path)(x)[0], ref(x).logits, atol=1e-4, rtol=0)
 
 
 SHAPES = {  # minillm configs shaped like each family, and the layout save_pretrained must pick
@@ -131,12 +137,12 @@ SHAPES = {  # minillm configs shaped like each family, and the layout save_pretr
 @pytest.mark.parametrize("family", SHAPES)
 def test_save_pretrained_opens_in_transformers(tmp_path, family):
     torch.manual_seed(0)
-    config = GPTConfig(
+    config = LlamaConfig(
         vocab_size=VOCAB, block_size=64, n_layer=2, n_head=4, n_kv_head=2, n_embd=64, d_ff=96, bias=False,
-        pos_embedding="rope", norm="rmsnorm", activation="swiglu", rope_theta=5000.0, norm_eps=1e-6,
+        norm="rmsnorm", activation="swiglu", rope_theta=5000.0, norm_eps=1e-6,
         **{"tie_embeddings": False, **SHAPES[family]},
     )  # fmt: skip
-    ours = GPT(config).eval()
+    ours = Llama(config).eval()
     with torch.no_grad():
         for p in ours.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -147,8 +153,9 @@ def test_save_pretrained_opens_in_transformers(tmp_path, family):
     x = tokens()
     with torch.no_grad():
         torch.testing.assert_close(ref(x).logits, ours(x)[0], atol=1e-4, rtol=0)
-    again = GPT.from_pretrained(tmp_path)  # and back: the same config and exactly the same weights
-    assert again.config == config
+    again = Llama.from_pretrained(tmp_path)  # and back: the same config and exactly the same weights
+    assert type(again) is Llama and again.config == config
+    assert list(again.state_dict()) == list(ours.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
 
 
@@ -160,7 +167,7 @@ def test_one_key_map_covers_every_tensor_once(tmp_path, case):
     rows = weight_map(hf["model_type"], config)
     ours = sorted(name for _, name in rows)
     tied = {"lm_head.weight"} if config["tie_embeddings"] else set()
-    assert ours == sorted(set(GPT(GPTConfig(**config)).state_dict()) - tied)  # each minillm tensor once
+    assert ours == sorted(set(Llama(LlamaConfig(**config)).state_dict()) - tied)  # each minillm tensor once
     assert {name for name, _ in rows} == set(load_file(tmp_path / "model.safetensors")) - tied
 
 
@@ -177,7 +184,7 @@ def test_rope_scaling_is_refused_by_name(tmp_path, kind, key):
     hf_model("llama-tied").save_pretrained(tmp_path)
     write_config(tmp_path, **{key: {"rope_type": kind, "factor": 8.0, "rope_theta": 5000.0}})
     with pytest.raises(ValueError, match=f"{key} asks for rope_type='{kind}'; minillm implements only plain RoPE"):
-        GPT.from_pretrained(tmp_path)
+        Llama.from_pretrained(tmp_path)
 
 
 REFUSED = {  # config.json changes minillm cannot run, and what the error must say
@@ -206,7 +213,7 @@ def test_unsupported_configs_are_refused_by_name(tmp_path, name):
     hf_model(case).save_pretrained(tmp_path)
     write_config(tmp_path, **changes)
     with pytest.raises(ValueError, match=message) as err:
-        GPT.from_pretrained(tmp_path)
+        Llama.from_pretrained(tmp_path)
     assert str(tmp_path) in str(err.value)  # the error names the directory it read
 
 
@@ -214,7 +221,7 @@ def test_config_json_that_is_not_json_is_named(tmp_path):
     hf_model("qwen2").save_pretrained(tmp_path)
     (tmp_path / "config.json").write_text('{"model_type": "qwen2",')
     with pytest.raises(ValueError, match=r"config.json is not valid JSON"):
-        GPT.from_pretrained(tmp_path)
+        Llama.from_pretrained(tmp_path)
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
@@ -228,20 +235,20 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path):
         match=r"2-layer qwen2 model: missing keys \['model.layers.1.self_attn.k_proj.bias'\], "
         r"unexpected keys \['model.layers.1.adapter.weight'\]",
     ):
-        GPT.from_pretrained(tmp_path)
+        Llama.from_pretrained(tmp_path)
 
 
 def test_shapes_that_contradict_config_json_are_named(tmp_path):
     hf_model("qwen2").save_pretrained(tmp_path)
     write_config(tmp_path, intermediate_size=48)
     with pytest.raises(
-        ValueError, match=r"blocks.0.mlp.fc1.weight has shape \(96, 64\), config.json implies \(48, 64\)"
+        ValueError, match=r"config.json: blocks.0.mlp.fc1.weight has shape \(96, 64\), the config implies \(48, 64\)"
     ):
-        GPT.from_pretrained(tmp_path)
+        Llama.from_pretrained(tmp_path)
 
 
 def test_models_no_layout_expresses_are_refused_before_writing(tmp_path):
-    rope = {"vocab_size": 8, "block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 8, "pos_embedding": "rope"}
+    rope = {"vocab_size": 8, "block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 8}  # GPT-2-like, rotary positions
     swiglu = dict(rope, norm="rmsnorm", activation="swiglu", bias=False)
     for fields, message in [
         (rope, r"norm='layernorm' \(they use 'rmsnorm'\); activation='gelu_tanh'"),
@@ -250,9 +257,9 @@ def test_models_no_layout_expresses_are_refused_before_writing(tmp_path):
         ({**swiglu, "n_experts": 2, "n_shared_experts": 1}, "n_shared_experts=1"),
     ]:
         with pytest.raises(ValueError, match="cannot express this model in the Hugging Face .*" + message):
-            config_to_hf(GPTConfig(**fields).to_dict())
+            config_to_hf(gpt2_like_llama_config(**fields).to_dict())
     with pytest.raises(ValueError, match="n_shared_experts=1"):
-        GPT(GPTConfig(**swiglu, n_experts=2, n_shared_experts=1)).save_pretrained(tmp_path / "out")
+        Llama(gpt2_like_llama_config(**swiglu, n_experts=2, n_shared_experts=1)).save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -285,4 +292,4 @@ RELEASED = {  # config.json of released models (Hugging Face hub, abridged to th
 
 @pytest.mark.parametrize("name", RELEASED)
 def test_released_config_files_give_the_presets(name):
-    assert GPTConfig(**config_from_hf(RELEASED[name])) == GPTConfig.from_name(name)
+    assert LlamaConfig(**config_from_hf(RELEASED[name])) == LlamaConfig.from_name(name)
