@@ -1,5 +1,5 @@
 """Mixture-of-experts: one expert is the dense FeedForward, routing against a per-token loop, the
-load-balancing loss against a hand value and transformers, the router's gradients, GPT's aux loss."""
+load-balancing loss against a hand value and transformers, the router's gradients, Llama's aux loss."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.llama import Llama, LlamaConfig
 from minillm.nn.experts import MoEFeedForward, load_balancing_loss
 from minillm.nn.feedforward import FeedForward
 
@@ -87,12 +88,14 @@ def test_router_gradients():
     assert grad.abs().sum() > 0  # the balancing loss alone moves the router
 
 
-def test_gpt_adds_the_scaled_aux_loss():
+def test_llama_adds_the_scaled_aux_loss():
     torch.manual_seed(0)
-    cfg = GPTConfig(
-        vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, n_experts=4, expert_top_k=2, aux_loss_coef=0.5
-    )
-    model = GPT(cfg)
+    cfg = LlamaConfig(
+        vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, d_ff=32, n_experts=4, expert_top_k=2,
+        aux_loss_coef=0.5,
+    )  # fmt: skip
+    assert cfg.expert_d_ff == 32  # None resolves to d_ff
+    model = Llama(cfg)
     idx = torch.randint(0, 11, (2, 8))
     logits, loss = model(idx, idx)
     lm = torch.nn.functional.cross_entropy(logits.flatten(0, 1), idx.flatten())
@@ -101,9 +104,14 @@ def test_gpt_adds_the_scaled_aux_loss():
     torch.testing.assert_close(loss, lm + 0.5 * layers)
     loss.backward()
     assert model.blocks[0].mlp.router.weight.grad.abs().sum() > 0
-    dense = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
-    dense(idx, idx)
+    dense = Llama(LlamaConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8, d_ff=32))
+    logits, loss = dense(idx, idx)
     assert dense.aux_loss is None
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.flatten(0, 1), idx.flatten()))
+    gpt = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))  # GPT-2 has no experts
+    logits, loss = gpt(idx, idx)
+    assert getattr(gpt, "aux_loss", None) is None
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.flatten(0, 1), idx.flatten()))
 
 
 def test_bad_expert_settings_are_refused_by_name():
@@ -112,6 +120,8 @@ def test_bad_expert_settings_are_refused_by_name():
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1"):
         MoEFeedForward(8, 8, n_experts=0)
     with pytest.raises(ValueError, match=r"expert_top_k=9 must be in 1..n_experts=8"):
-        GPTConfig(n_experts=8, expert_top_k=9)
+        LlamaConfig(n_experts=8, expert_top_k=9)
     with pytest.raises(ValueError, match="aux_loss_coef=-1"):
-        GPTConfig(aux_loss_coef=-1.0)
+        LlamaConfig(aux_loss_coef=-1.0)
+    with pytest.raises(TypeError, match="n_experts"):  # experts are the later family's, not GPT-2's
+        GPTConfig(n_experts=8)

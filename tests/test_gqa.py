@@ -1,6 +1,6 @@
 """Llama-shaped building blocks end to end against transformers: tiny Qwen3 (GQA, head_dim ≠ n_embd /
 n_head, QK-norm, RoPE θ), Qwen2 (q/k/v biases) and Mixtral (sliding window + experts) models with
-every tensor random, saved and read by GPT.from_pretrained: logits equal in float64, full pass and KV-cache
+every tensor random, saved and read by Llama.from_pretrained: logits equal in float64, full pass and KV-cache
 decoding. Also the KV cache stores only the K/V heads, and bad head counts are refused."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.gpt import GPTConfig
+from minillm.models.llama import Llama, LlamaConfig
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.kv_cache import KVCache
 
@@ -26,7 +27,6 @@ SHARED = {
     "norm_eps": 1e-6,
     "activation": "swiglu",
     "bias": False,
-    "pos_embedding": "rope",
     "rope_theta": 500.0,
     "tie_embeddings": False,
 }
@@ -45,8 +45,8 @@ HF_SHARED = {
 }
 
 
-def _pair(hf_cls, hf_config, ours: GPTConfig, dtype, tmp_path):
-    """A transformers model with every tensor random, and minillm's GPT read from its saved directory
+def _pair(hf_cls, hf_config, ours: LlamaConfig, dtype, tmp_path):
+    """A transformers model with every tensor random, and minillm's Llama read from its saved directory
     (minillm.models.hf_llama: the one name map); the config read must be the one written by hand."""
     torch.manual_seed(0)
     theirs = hf_cls(hf_config).to(dtype).eval()
@@ -54,7 +54,7 @@ def _pair(hf_cls, hf_config, ours: GPTConfig, dtype, tmp_path):
         for p in theirs.parameters():  # every tensor random, norms around 1
             p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.2) + (1.0 if p.dim() == 1 else 0.0))
     theirs.save_pretrained(tmp_path)
-    model = GPT.from_pretrained(tmp_path).to(dtype).eval()
+    model = Llama.from_pretrained(tmp_path).to(dtype).eval()
     assert model.config == ours
     return theirs, model
 
@@ -63,19 +63,19 @@ CASES = {
     "qwen3": lambda: (
         transformers.Qwen3ForCausalLM,
         transformers.Qwen3Config(**HF_SHARED, head_dim=6),
-        GPTConfig(**SHARED, head_dim=6, qk_norm=True),
+        LlamaConfig(**SHARED, head_dim=6, qk_norm=True),
         torch.float64,
     ),
     "qwen2": lambda: (
         transformers.Qwen2ForCausalLM,
         transformers.Qwen2Config(**HF_SHARED),
-        GPTConfig(**SHARED, qkv_bias=True),
+        LlamaConfig(**SHARED, qkv_bias=True),
         torch.float64,
     ),
     "mixtral-window": lambda: (
         transformers.MixtralForCausalLM,
         transformers.MixtralConfig(**HF_SHARED, sliding_window=5, num_local_experts=3, num_experts_per_tok=2),
-        GPTConfig(**SHARED, window=5, n_experts=3, expert_top_k=2, aux_loss_coef=0.001),  # Mixtral's default
+        LlamaConfig(**SHARED, window=5, n_experts=3, expert_top_k=2, aux_loss_coef=0.001),  # Mixtral's default
         torch.float32,
     ),  # (transformers' fused experts have no float64)
 }
@@ -108,9 +108,19 @@ def test_kv_cache_stores_only_the_kv_heads(n_kv):
 
 def test_bad_head_counts_are_refused_by_name():
     with pytest.raises(ValueError, match="n_head=12 is not divisible by n_kv_head=5"):
-        GPTConfig(n_kv_head=5)
+        LlamaConfig(n_embd=768, n_head=12, n_kv_head=5)
     with pytest.raises(ValueError, match="n_kv_heads=3 must be positive and divide n_heads=4"):
         MultiHeadAttention(16, 4, n_kv_heads=3)
     with pytest.raises(ValueError, match="n_embd=100 is not divisible by n_head=12"):
         GPTConfig(n_embd=100)
-    assert GPTConfig(n_embd=100, head_dim=8).head_size == 8  # head_dim frees the width from n_head
+    with pytest.raises(ValueError, match=r"n_embd=100 is not divisible by n_head=12 \(or set head_dim\)"):
+        LlamaConfig(n_embd=100, n_head=12)
+    assert LlamaConfig(n_embd=100, n_head=12, head_dim=8).head_dim == 8  # head_dim frees the width from n_head
+    # None defaults are resolved once, when the config is built
+    resolved = LlamaConfig(n_embd=96, n_head=12)
+    assert (resolved.n_kv_head, resolved.head_dim) == (12, 8)
+    assert (GPTConfig(n_embd=96, n_head=12).n_kv_head, GPTConfig(n_embd=96, n_head=12).head_dim) == (12, 8)
+    with pytest.raises(TypeError, match="head_dim"):  # GPT-2's head size is n_embd // n_head, not a field
+        GPTConfig(n_embd=100, head_dim=8)
+    with pytest.raises(TypeError, match="n_kv_head"):
+        GPTConfig(n_kv_head=4)

@@ -11,7 +11,10 @@ import torch.nn.functional as F
 
 from minillm.costs import attention_pairs
 from minillm.kernels import BACKENDS, attention, causal_mask, chunked_attention, resolve_backend
-from minillm.models.gpt import GPT, GPTConfig
+from helpers.decoders import gpt2_like_llama_config
+
+from minillm.models.gpt import GPTConfig
+from minillm.models.llama import Llama, LlamaConfig
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.kv_cache import KVCache
 
@@ -74,10 +77,8 @@ def test_window_pairs_count_the_mask():
 
 def test_rolling_cache_keeps_w_positions_and_decodes_like_one_pass():
     torch.manual_seed(0)
-    cfg = GPTConfig(
-        vocab_size=17, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, pos_embedding="rope", window=4
-    )
-    model = GPT(cfg).eval()
+    cfg = gpt2_like_llama_config(vocab_size=17, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=16, window=4)
+    model = Llama(cfg).eval()
     idx = torch.randint(0, 17, (2, 20))
     full = model(idx)[0]
     caches = model.new_kv_caches()
@@ -96,7 +97,9 @@ def test_bad_windows_are_refused_by_name():
     with pytest.raises(ValueError, match="needs causal=True"):
         attention(q, q, q, causal=False, window=2)
     with pytest.raises(ValueError, match="window must be None or >= 1, got 0"):
-        GPTConfig(window=0)
+        LlamaConfig(window=0)
+    with pytest.raises(TypeError, match="window"):  # GPT-2 attends to its whole context
+        GPTConfig(window=4)
     with pytest.raises(ValueError, match="drops keys"):
         MultiHeadAttention(8, 2, window=4)(torch.randn(1, 2, 8), is_causal=True, kv_cache=KVCache(16, window=2))
 
