@@ -7,7 +7,10 @@ Two of torch's conventions differ from minillm's, so this wrapper bridges them:
 - torch's ``is_causal`` is top-left aligned and does not combine with a mask; minillm's causal
   triangle is bottom-right (minillm.kernels.masks), so for T_q != T_k or with a mask it is folded
   into the mask;
-- a query row with no visible key is NaN or arbitrary across torch versions; minillm returns 0.
+- a query row with no visible key is NaN or arbitrary across torch versions; minillm returns 0;
+- a NaN in a query row stays in that row under the explicit softmax, but torch's CPU flash kernel
+  (what torch picks for unmasked calls on a CPU) returns 0 for it, as if the row saw no key; the
+  wrapper puts the NaN back, so a bad input is never silently hidden.
 
 Grouped-query K/V go straight to torch's ``enable_gqa`` (the same head mapping as minillm's).
 
@@ -43,6 +46,8 @@ def sdpa_attention(
     """
     group = check_attention_inputs(q, k, v, mask, dropout_p, causal, scale)
     check_window(window, causal)
+    if causal and q.shape[-2] == 1 and window is None:
+        causal = False  # one query, the newest position (a decoding step): it sees every key, no mask to build
     if causal and (mask is not None or q.shape[-2] != k.shape[-2] or window is not None):  # bottom-right
         mask, causal = add_causal(mask, q.shape[-2], k.shape[-2], q.device, window), False  # (..., T_q, T_k)
     out = F.scaled_dot_product_attention(
@@ -53,4 +58,9 @@ def sdpa_attention(
             mask.any(-1, keepdim=True) if mask.dtype == torch.bool else (mask > float("-inf")).any(-1, keepdim=True)
         )
         out = out.masked_fill(~visible, 0.0)  # (..., H, T_q, d_v): rows that see nothing are 0
+    nan_row = q.isnan().any(-1, keepdim=True)  # (..., H, T_q, 1)
+    if mask is not None:
+        nan_row = nan_row & visible  # a row that sees nothing stays 0, NaN query or not
+    if k.shape[-2] > 0:
+        out = out.masked_fill(nan_row, float("nan"))  # (..., H, T_q, d_v): a NaN query row stays NaN
     return out

@@ -210,8 +210,11 @@ class GPT(LanguageModel):
         if pos is None:
             past = kv_caches[0].length if kv_caches else 0
             pos = torch.arange(past, past + idx.shape[1], device=idx.device)  # (T,)
-        wpe = self.wpe(pos) if self.config.pos_embedding == "learned" else self.wpe_table[pos]
-        x = self.drop(self.wte(idx) * self.token_scale + wpe)  # (B, T, n_embd)
+        if self.config.pos_embedding == "learned":
+            x = self.wte(idx) + self.wpe(pos)  # (B, T, n_embd)
+        else:
+            x = self.wte(idx) * self.token_scale + self.wpe_table[pos]  # (B, T, n_embd)
+        x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_caches[i] if kv_caches else None, mask)  # (B, T, n_embd)
         return self.ln_f(x)

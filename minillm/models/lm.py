@@ -49,7 +49,7 @@ def check_tokens(model, idx: Tensor, targets: Tensor | None, kv_caches: list[KVC
     vocab, context = model.config.vocab_size, model.config.block_size
     if not idx.is_cuda and (int(idx.min()) < 0 or int(idx.max()) >= vocab):  # on CUDA the read-back costs a sync
         bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
-        raise ValueError(f"token id {bad} is outside the vocabulary [0, {vocab})")
+        raise ValueError(f"token ids must lie in the vocabulary [0, {vocab}), got {bad}")
     if targets is not None:
         if targets.is_floating_point() or targets.dtype == torch.bool:
             raise ValueError(f"targets must be integer token ids (-100 = ignored), got {targets.dtype}")
@@ -58,7 +58,7 @@ def check_tokens(model, idx: Tensor, targets: Tensor | None, kv_caches: list[KVC
         kept = targets[targets != -100]
         if not targets.is_cuda and kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= vocab):
             bad = int(kept.min()) if int(kept.min()) < 0 else int(kept.max())
-            raise ValueError(f"target id {bad} is outside the vocabulary [0, {vocab}) (use -100 to ignore a target)")
+            raise ValueError(f"target ids must lie in the vocabulary [0, {vocab}) or be -100 (ignored), got {bad}")
     past = kv_caches[0].length if kv_caches else 0
     if past + idx.shape[1] > context:
         cached = f" ({past} cached + {idx.shape[1]} new)" if past else ""

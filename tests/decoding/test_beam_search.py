@@ -170,6 +170,10 @@ class Counter:
     def __init__(self):
         self.length = 0
 
+    @property
+    def stored(self) -> int:  # every position seen is held (no sliding window)
+        return self.length
+
     def reset(self):
         self.length = 0
 
@@ -179,7 +183,7 @@ class Counter:
 
 class Table:
     """A 'model' whose next-token distribution depends only on the last token: ``table[last]``.
-    It records the shape (and ``left_pad``) of every input it is fed."""
+    It records the shape of every input it is fed, and how many padding key columns its mask hides."""
 
     def __init__(self, table, max_len=8, device="cpu"):
         self.logits = torch.log(torch.tensor(table) + 1e-12).to(device)
@@ -196,9 +200,9 @@ class Table:
     def new_kv_caches(self):
         return [Counter()]
 
-    def decode_step(self, idx, caches, left_pad=None):
+    def decode_step(self, idx, caches, pos=None, mask=None):
         self.fed.append(tuple(idx.shape))
-        self.pads.append(None if left_pad is None else left_pad.tolist())
+        self.pads.append(None if mask is None else (~mask[:, 0, 0]).sum(-1).tolist())  # mask: (B, 1, 1, T_k)
         if caches is not None:
             caches[0].length += idx.shape[1]
         return self.logits[idx[:, -1]][:, None, :]  # (B, 1, V)
@@ -340,3 +344,8 @@ def test_a_bad_attention_mask_is_described():
         generate(Table(FAVOURITE), idx, 1, attention_mask=[1, 1, 1])
     with pytest.raises(ValueError, match=r"shape \(1, 3\), got \(1, 2\)"):
         generate(Table(FAVOURITE), idx, 1, attention_mask=torch.ones(1, 2))
+
+
+def test_an_empty_batch_is_refused_naming_its_shape():
+    with pytest.raises(ValueError, match=r"empty batch: shape \(0, 3\) has B = 0 rows"):
+        beam_search(tiny_gpt(), torch.zeros(0, 3, dtype=torch.long), 2)
