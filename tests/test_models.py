@@ -1,14 +1,18 @@
-"""GPT and the encoder-decoder Transformer: sizes, masks, errors, and that they actually learn."""
+"""GPT (and, for rotary positions, a GPT-2-like Llama) and the encoder-decoder Transformer: sizes,
+masks, errors, and that they actually learn."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.decoders import POSITIONS, decoder
 
 from minillm import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm.models import Llama, LlamaConfig
 
 
-def tiny_gpt(**kw) -> GPT:
-    return GPT(GPTConfig(**{**dict(vocab_size=37, block_size=16, n_layer=2, n_head=2, n_embd=32), **kw}))
+def tiny_gpt(pos="learned", **kw) -> GPT | Llama:
+    """A GPT with learned or sinusoidal positions, or a GPT-2-like Llama for "rope"."""
+    return decoder(pos, **{**dict(vocab_size=37, block_size=16, n_layer=2, n_head=2, n_embd=32), **kw})
 
 
 def test_gpt2_small_has_exactly_124_439_808_parameters():
@@ -34,10 +38,11 @@ def test_transformer_base_is_near_the_papers_65m():
     assert abs(n - 65e6) / 65e6 < 0.05
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("pos", POSITIONS)
 @pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 def test_gpt_shapes_loss_and_causality(pos, backend):
-    model = tiny_gpt(pos_embedding=pos, attn_backend=backend).eval()
+    model = tiny_gpt(pos, attn_backend=backend).eval()
+    assert type(model) is (Llama if pos == "rope" else GPT)
     idx = torch.randint(0, 37, (3, 12))
     logits, loss = model(idx, idx)
     assert logits.shape == (3, 12, 37) and loss.ndim == 0
@@ -47,13 +52,13 @@ def test_gpt_shapes_loss_and_causality(pos, backend):
     torch.testing.assert_close(model(changed)[0][:, :8], logits[:, :8])
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("pos", POSITIONS)
 def test_gpt_input_part_by_hand(pos):
     """The first block reads token vectors (× √d with the sinusoidal table, as in 2017) plus positions.
     Unscaled std-0.02 tokens beside that table stalled a GPT at 2 % exact match (docs/transformer.md)."""
     from minillm.nn.embeddings import sinusoidal_table
 
-    model = tiny_gpt(pos_embedding=pos).eval()
+    model = tiny_gpt(pos).eval()
     d = model.config.n_embd
     idx = torch.randint(0, 37, (2, 10))
     seen = []
@@ -92,32 +97,59 @@ def test_gpt_ignores_minus_100_targets():
     assert loss.item() == pytest.approx(want.item(), rel=1e-6)
 
 
-def test_gpt_rejects_bad_input():
-    model = tiny_gpt()
+@pytest.mark.parametrize("pos", ["learned", "rope"])  # GPT and Llama
+def test_gpt_rejects_bad_input(pos):
+    model = tiny_gpt(pos)
     with pytest.raises(ValueError, match="exceeds block_size=16"):
         model(torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         model(torch.zeros(17, dtype=torch.long))
     with pytest.raises(ValueError, match="targets shape"):
         model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"\[0, 37\)"):
+    with pytest.raises(ValueError, match=r"token id 37 is outside the vocabulary \[0, 37\)"):
         model(torch.full((1, 4), 37))
+    with pytest.raises(ValueError, match=r"token id 40 is outside the vocabulary \[0, 37\)"):  # names the id
+        model(torch.tensor([[1, 40, 2]]))
+    with pytest.raises(TypeError, match="positional"):  # kv_caches is keyword-only
+        model(torch.zeros(1, 4, dtype=torch.long), None, model.new_kv_caches())
 
 
 @pytest.mark.parametrize(
-    "kw,match",
+    "cls,kw,match",
     [
-        (dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
-        (dict(activation="tanh"), "unknown activation"),
-        (dict(pos_embedding="alibi"), "unknown pos_embedding"),
-        (dict(n_layer=0), "n_layer must be a positive integer"),
-        (dict(dropout=-0.1), "dropout"),
-        (dict(attn_backend="flash"), "unknown attn_backend"),
+        (GPTConfig, dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
+        (LlamaConfig, dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
+        (LlamaConfig, dict(activation="tanh"), "unknown activation"),
+        (GPTConfig, dict(pos_embedding="alibi"), "unknown pos_embedding"),
+        (GPTConfig, dict(pos_embedding="rope"), r"unknown pos_embedding 'rope'; choose one of \('learned', 'sinusoidal'\)"),
+        (GPTConfig, dict(n_layer=0), "n_layer must be a positive integer"),
+        (LlamaConfig, dict(n_layer=0), "n_layer must be a positive integer"),
+        (GPTConfig, dict(dropout=-0.1), "dropout"),
+        (LlamaConfig, dict(dropout=-0.1), "dropout"),
+        (GPTConfig, dict(attn_backend="flash"), "unknown attn_backend"),
+        (LlamaConfig, dict(attn_backend="flash"), "unknown attn_backend"),
     ],
 )
-def test_gpt_config_validation(kw, match):
+def test_gpt_config_validation(cls, kw, match):
     with pytest.raises(ValueError, match=match):
-        GPTConfig(**kw)
+        cls(**kw)
+
+
+@pytest.mark.parametrize("field", ["activation", "norm", "n_kv_head", "head_dim", "d_ff", "tie_embeddings", "window"])
+def test_gpt_config_has_only_gpt2_fields(field):
+    """What later models made a field is GPT-2's fixed choice: not accepted, and (where a cost formula
+    reads it) a read-only property."""
+    with pytest.raises(TypeError, match=field):
+        GPTConfig(**{field: 1})
+    cfg = GPTConfig(n_embd=96, n_head=12)
+    assert (cfg.head_dim, cfg.n_kv_head, cfg.d_ff) == (8, 12, 384)
+    assert cfg.to_dict()["family"] == "gpt" and LlamaConfig().to_dict()["family"] == "llama"
+    with pytest.raises(AttributeError):
+        cfg.d_ff = 10
+    with pytest.raises(TypeError, match="GPT expects a GPTConfig"):
+        GPT(LlamaConfig(vocab_size=8, block_size=8, n_layer=1, n_head=2, n_embd=8, d_ff=8))
+    with pytest.raises(TypeError, match="Llama expects a LlamaConfig"):
+        Llama(cfg)
 
 
 def test_transformer_config_validation():

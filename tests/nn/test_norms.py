@@ -50,6 +50,9 @@ def test_bad_norms_are_refused_by_name():
     with pytest.raises(ValueError, match="RMSNorm of size 8 got input of shape"):
         RMSNorm(8)(torch.randn(2, 4))
     from minillm.models.gpt import GPTConfig
+    from minillm.models.llama import LlamaConfig
 
     with pytest.raises(ValueError, match="unknown norm 'scalenorm'"):
-        GPTConfig(norm="scalenorm")
+        LlamaConfig(norm="scalenorm")
+    with pytest.raises(TypeError, match="norm"):  # GPT-2's norm is LayerNorm, not a field
+        GPTConfig(norm="rmsnorm")
