@@ -114,6 +114,7 @@ def minillm_command(data_dir: Path, out_dir: Path, iters: int) -> list[str]:
         "--beta2=0.99",
         "--weight-decay=0.1",
         "--no-bias",
+        "--activation=gelu",  # nanoGPT's MLP uses nn.GELU() (exact erf); minillm's default is GPT-2's tanh form
         "--dropout=0",
         "--eval-interval=250",
         "--eval-iters=20",

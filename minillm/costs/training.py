@@ -140,7 +140,7 @@ def shape_of(config) -> DecoderShape:
     if isinstance(c, GPTConfig):
         return DecoderShape(
             c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.n_kv_head, c.head_dim, c.d_ff, c.bias,
-            c.bias, "layernorm", "gelu_tanh", c.pos_embedding == "learned", True, attn_backend=c.attn_backend,
+            c.bias, "layernorm", c.activation, c.pos_embedding == "learned", True, attn_backend=c.attn_backend,
             dropout=c.dropout,
         )  # fmt: skip
     if not isinstance(c, LlamaConfig):

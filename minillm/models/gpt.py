@@ -36,8 +36,9 @@ from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
 from minillm.utils.configs import check_fields
 
-__all__ = ["GPT", "POSITION_KINDS", "GPTConfig"]
+__all__ = ["ACTIVATIONS", "GPT", "POSITION_KINDS", "GPTConfig"]
 
+ACTIVATIONS = ("gelu_tanh", "gelu", "relu")  # of minillm.nn.feedforward's; the gated SwiGLU is models/llama.py's
 POSITION_KINDS = ("learned", "sinusoidal")
 
 
@@ -53,6 +54,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
+    activation: str = "gelu_tanh"  # GPT-2's tanh approximation of GELU; "gelu" (exact) or "relu" (2017)
     pos_embedding: str = "learned"  # "learned" (GPT-2) or "sinusoidal" (the 2017 table; tokens × √n_embd)
     attn_backend: str = "sdpa"  # "naive" = the explicit softmax(QKᵀ/√d)V below; "sdpa", "chunked", … = a kernel
 
@@ -65,6 +67,8 @@ class GPTConfig:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
         if self.pos_embedding not in POSITION_KINDS:
             raise ValueError(f"unknown pos_embedding {self.pos_embedding!r}; choose one of {POSITION_KINDS}")
         check_backend(self.attn_backend, "attn_backend")
@@ -149,7 +153,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = FeedForward(config.n_embd, config.d_ff, "gelu_tanh", bias=config.bias)  # GELU, 4× wide
+        self.mlp = FeedForward(config.n_embd, config.d_ff, config.activation, bias=config.bias)  # 4× wide
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:

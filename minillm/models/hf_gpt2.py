@@ -32,7 +32,8 @@ from minillm.utils.fileio import atomic_write
 
 __all__ = ["config_from_hf", "config_to_hf", "read_gpt2_dir", "weight_map", "write_gpt2_dir"]
 
-TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")  # GPT-2's GELU, two names for one function
+ACTIVATION_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+HF_TO_ACTIVATION = {**{hf: ours for ours, hf in ACTIVATION_TO_HF.items()}, "gelu_pytorch_tanh": "gelu_tanh"}
 # (Hugging Face config key, GPTConfig field): read one way, written the other.
 CONFIG_KEYS = (
     ("vocab_size", "vocab_size"),
@@ -85,7 +86,7 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
     n_embd = hf["n_embd"]
     act = hf.get("activation_function", "gelu_new")
     unsupported = {
-        "activation_function": (act not in TANH_GELU, f"{act!r}, not GPT-2's tanh GELU {TANH_GELU}"),
+        "activation_function": (act not in HF_TO_ACTIVATION, f"{act!r}; known: {sorted(HF_TO_ACTIVATION)}"),
         "tie_word_embeddings": (hf.get("tie_word_embeddings", True) is not True, "an output layer apart from wte"),
         "n_inner": (hf.get("n_inner") not in (None, 4 * n_embd), "a feed-forward width other than 4·n_embd"),
         "layer_norm_epsilon": (abs(hf.get("layer_norm_epsilon", 1e-5) - 1e-5) > 1e-12, "LayerNorm eps other than 1e-5"),
@@ -96,7 +97,7 @@ def config_from_hf(hf: dict, source: str | Path = "config.json") -> dict:
     if bad:
         raise ValueError(f"{source}: this GPT-2 variant is not supported by minillm: {', '.join(bad)}")
     fields = {ours: hf.get(key, 0.0) for key, ours in CONFIG_KEYS}  # only resid_pdrop may be absent
-    return {**fields, "pos_embedding": "learned", "bias": True}
+    return {**fields, "activation": HF_TO_ACTIVATION.get(act), "pos_embedding": "learned", "bias": True}
 
 
 def config_to_hf(config: dict) -> dict:
@@ -115,7 +116,7 @@ def config_to_hf(config: dict) -> dict:
         **{key: config[ours] for key, ours in CONFIG_KEYS},
         "n_ctx": config["block_size"],
         "n_inner": None,
-        "activation_function": "gelu_new",
+        "activation_function": ACTIVATION_TO_HF[config["activation"]],
         "tie_word_embeddings": True,
         "embd_pdrop": dropout,
         "attn_pdrop": dropout,

@@ -28,7 +28,6 @@ __all__ = ["LEGACY", "fill", "legacy_fields", "read_pretrained"]
 
 # Fields of the one pre-split config and the value GPT-2 needs in each (None: any value is GPT-2's).
 LEGACY = {
-    "activation": "gelu_tanh",
     "tie_embeddings": True,
     "norm": "layernorm",
     "norm_eps": 1e-5,
