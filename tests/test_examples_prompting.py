@@ -5,21 +5,25 @@ minutes at one thread), not after it."""
 import pytest
 
 
+@pytest.mark.learning
 @pytest.mark.slow
-def test_example_07_quick_chain_beats_direct(tmp_path, load_example):
-    res = load_example("07_chain_of_thought.py")["main"](["--quick", "--out", str(tmp_path / "cot.png")])
-    # Measured with seed 0 (64-token windows, 400 steps): chain 63 %, direct 39 % on 1-digit sums at one thread,
-    # 68 % and 40 % at two (it was 77 % / 42 % with 96-token windows, 1.4x the time).
-    assert res["chain"][1] >= 0.5
-    assert res["chain"][1] > res["direct"][1] + 0.1
+def test_example_07_quick_chain_beats_direct(tmp_path, load_example, seed, record_property):
+    args = ["--quick", "--out", str(tmp_path / "cot.png"), "--seed", str(seed)]
+    res = load_example("07_chain_of_thought.py")["main"](args)
+    record_property("chain_2digit", float(res["chain"][2]))
+    record_property("chain_minus_direct_2digit", float(res["chain"][2] - res["direct"][2]))
+    # 2-digit sums after 800 steps, the same model and token budget for both formats. Grid so far (seed 0:
+    # avx512 and avx2, 1 thread): chain 87-88 %, direct 6-7 %, gap >= 80 points. Floors: chain 50 %, gap 40 points.
+    assert res["chain"][2] >= 0.5
+    assert res["chain"][2] >= res["direct"][2] + 0.4
 
 
 @pytest.mark.learning
 @pytest.mark.slow
 def test_example_08_quick_demonstrations_help(tmp_path, load_example, seed, record_property):
     res = load_example("08_few_shot.py")["main"](["--quick", "--out", str(tmp_path / "fs.png"), "--seed", str(seed)])
-    record_property("demos_minus_none", sum(res[k] for k in (1, 2, 4, 8)) / 4 - res[0])
-    record_property("two_shot", res[2])
+    record_property("demos_minus_none", float(sum(res[k] for k in (1, 2, 4, 8)) / 4 - res[0]))
+    record_property("two_shot", float(res[2]))
     # Measured with seed 0 (600 steps, one or two threads): 36-37 % with no demonstration, 53-61 % with 1-8.
     # Demonstrations can only help through attention; at 450 steps (lr 4e-3) it had not found that yet: 35-40 %, flat.
     with_demos = [res[k] for k in (1, 2, 4, 8)]

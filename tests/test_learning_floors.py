@@ -40,7 +40,7 @@ def test_train_lm_learns_a_task_that_needs_attention(seed, record_property):
     assert losses[0] > attention_free_bound - 0.1  # untrained: no better than guessing
     with torch.no_grad():
         held_out = model(*previous_token_batch(torch.Generator().manual_seed(99), batch_size=256))[1].item()
-    record_property("below_bound", attention_free_bound - held_out)
+    record_property("below_bound", float(attention_free_bound - held_out))
     assert held_out < attention_free_bound - 1.5, held_out  # measured 0.004
 
 

@@ -148,5 +148,5 @@ def test_lora_sft_learns_the_sort_task(seed, record_property):
     sort = [(task.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
     SFTTrainer(policy, sort, task.tokenizer, task.eos_id, SFTConfig(max_steps=200, batch_size=64, lr=1e-2)).train()
     after = loss(merge_lora(policy))
-    record_property("loss_drop", base - after)
+    record_property("loss_drop", float(base - after))
     assert base > 2.0 and after <= base - 1.5, (base, after)

@@ -149,7 +149,7 @@ def test_trainer_learns_and_writes_metrics(data_dir, tmp_path, seed, record_prop
     trainer = Trainer(config, log=quiet)
     result = trainer.train()
     first, last = np.mean(trainer.loss_history[:5]), np.mean(trainer.loss_history[-5:])
-    record_property("drop", first - last)
+    record_property("drop", float(first - last))
     assert last < first - 1.0, (first, last)  # from ~ln(vocab) toward the text's entropy
     assert result["val_loss"] < first
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

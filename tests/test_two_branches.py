@@ -60,7 +60,7 @@ def test_quick_run_learns_in_both_branches(seed, record_property):
     # measured quick run: both 100 % exact match; an untrained model scores ~0 % (chance is 1 in
     # 10**length) and a model that learned only the lengths and <eos> still gets ~1.7 nats per digit
     for name, f in figures.items():
-        record_property(f"{name} exact_match", f["exact_match"])
+        record_property(f"{name} exact_match", float(f["exact_match"]))
         assert f["exact_match"] >= 0.8, (name, f)
         assert f["final_loss"] < 0.1 * math.log(13), (name, f)  # ln(vocab) at random init
 

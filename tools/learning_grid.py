@@ -82,9 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     for cap in caps:
         for threads in args.threads:
             for seed in args.seeds:
-                cells[f"{cap}/{threads}/{seed}"] = cases = run_cell(cap, threads, seed, args.marker, args.keyword, args.paths)
+                cells[f"{cap}/{threads}/{seed}"] = cases = run_cell(
+                    cap, threads, seed, args.marker, args.keyword, args.paths
+                )
                 failed = [name for name, row in cases.items() if row["outcome"] == "failed"]
-                print(f"{cap:>8} threads={threads} seed={seed}: {len(cases)} tests, failed: {failed or 'none'}", flush=True)
+                print(
+                    f"{cap:>8} threads={threads} seed={seed}: {len(cases)} tests, failed: {failed or 'none'}",
+                    flush=True,
+                )
     # per test and figure: min over seeds within each (cap, threads), and over everything
     table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for cell, cases in cells.items():
