@@ -6,7 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
+from helpers.decoders import gpt2_like_llama_config
+
 from minillm import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm.models.families import build_model
+from minillm.models.llama import LlamaConfig
 from minillm.costs import (
     Flops,
     Memory,
@@ -23,19 +27,20 @@ from minillm.costs import (
 from minillm.costs.inference import expert_costs, kv_cache_bytes, on_device_table, storage_bytes
 from minillm.costs.memory import activation_bytes, step_memory
 
-gpt_configs = st.builds(
-    lambda heads, hd, layers, vocab, block, bias, act, pos, tie: GPTConfig(
-        vocab_size=vocab,
-        block_size=block,
-        n_layer=layers,
-        n_head=heads,
-        n_embd=heads * hd,
-        bias=bias,
-        activation=act,
-        pos_embedding=pos,
-        tie_embeddings=tie,
+def _decoder_config(heads, hd, layers, vocab, block, bias, act, pos, tie, ff_mult, norm):
+    """GPT-2 (learned or sinusoidal positions; its activation, tying and width are fixed) or, for
+    rotary positions, a Llama with any activation, tying, feed-forward width and norm."""
+    shape = dict(vocab_size=vocab, block_size=block, n_layer=layers, n_head=heads, n_embd=heads * hd)
+    if pos != "rope":
+        return GPTConfig(**shape, bias=bias, pos_embedding=pos, attn_backend="naive")
+    return LlamaConfig(
+        **shape, bias=bias, activation=act, tie_embeddings=tie, d_ff=ff_mult * heads * hd, norm=norm,
         attn_backend="naive",
-    ),
+    )  # fmt: skip
+
+
+gpt_configs = st.builds(
+    _decoder_config,
     st.integers(1, 4),
     st.sampled_from([2, 4, 8]),
     st.integers(1, 3),
@@ -45,6 +50,8 @@ gpt_configs = st.builds(
     st.sampled_from(["relu", "gelu_tanh", "swiglu"]),
     st.sampled_from(["learned", "sinusoidal", "rope"]),
     st.booleans(),
+    st.sampled_from([1, 4]),
+    st.sampled_from(["layernorm", "rmsnorm"]),
 )
 
 
@@ -52,7 +59,7 @@ gpt_configs = st.builds(
 @given(gpt_configs)
 def test_gpt_param_count_matches_model(cfg):
     with torch.device("meta"):
-        model = GPT(cfg)
+        model = build_model(cfg)
     assert param_count(cfg) == sum(p.numel() for p in model.parameters())
 
 
@@ -83,10 +90,11 @@ def test_transformer_param_count_matches_model(n_enc, n_dec, d, share, norm_firs
     assert param_count(cfg) == model.num_parameters()
 
 
-@pytest.mark.parametrize("act", ["gelu_tanh", "swiglu"])
-def test_flops_match_torch_flop_counter(act):
-    cfg = GPTConfig(vocab_size=100, block_size=64, n_layer=2, n_head=4, n_embd=32, activation=act, attn_backend="naive")
-    model = GPT(cfg)
+@pytest.mark.parametrize("family, act", [("gpt", "gelu_tanh"), ("llama", "gelu_tanh"), ("llama", "swiglu")])
+def test_flops_match_torch_flop_counter(family, act):
+    shape = dict(vocab_size=100, block_size=64, n_layer=2, n_head=4, n_embd=32, attn_backend="naive")
+    cfg = GPTConfig(**shape) if family == "gpt" else gpt2_like_llama_config(**shape, activation=act)
+    model = build_model(cfg)
     idx = torch.randint(0, 100, (3, 64))
     with FlopCounterMode(display=False) as counter:
         model(idx)
@@ -136,7 +144,7 @@ def test_report_numbers():
 
 
 def test_bad_input():
-    with pytest.raises(TypeError, match="GPTConfig or TransformerConfig"):
+    with pytest.raises(TypeError, match="GPTConfig, LlamaConfig or TransformerConfig"):
         param_count({"n_layer": 2})
     with pytest.raises(ValueError, match="seq_len"):
         forward_flops(GPTConfig(), 0)
@@ -193,9 +201,9 @@ def test_causal_skip_counts_the_causal_pairs():
 SMALL = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8, attn_backend="naive")
 
 
-def _numel(config: GPTConfig) -> int:
+def _numel(config: GPTConfig | LlamaConfig) -> int:
     """Unique parameters of the real model (tied matrices once): the independent count."""
-    return sum(p.numel() for p in GPT(config).parameters())
+    return sum(p.numel() for p in build_model(config).parameters())
 
 
 def test_training_memory_by_hand():
@@ -256,7 +264,10 @@ def test_kv_cache_bytes_by_hand():
     assert kv_cache_bytes(c, 5, batch_size=3, bytes_per_value=4) == 2 * 3 * 4 * 8 * 5 * 3 * 4
     assert kv_cache_bytes(c, 5, bytes_per_value=1) == 2 * 3 * 4 * 8 * 5  # int8
     assert kv_cache_bytes(c, 5, bytes_per_value=0.5) == 2 * 3 * 4 * 8 * 5 / 2  # int4
-    gqa = GPTConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, window=4)
+    gqa = LlamaConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, d_ff=8, window=4)
+    assert kv_cache_bytes(LlamaConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_embd=32, d_ff=8), 5) == (
+        kv_cache_bytes(c, 5)
+    )  # no grouping, no window: GPT-2's cache
     assert kv_cache_bytes(gqa, 3) == 2 * 3 * 2 * 8 * 3 * 2  # below the window: every position
     assert kv_cache_bytes(gqa, 40) == 2 * 3 * 2 * 8 * 4 * 2  # past it: the window's W positions
     for bad in ({"seq_len": 0}, {"seq_len": 1, "batch_size": 0}, {"seq_len": 1, "bytes_per_value": 0}):
@@ -266,9 +277,9 @@ def test_kv_cache_bytes_by_hand():
         kv_cache_bytes(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10), 1)
 
 
-def _moe(**kw) -> GPTConfig:
+def _moe(**kw) -> LlamaConfig:
     fields = {"vocab_size": 10, "block_size": 8, "n_layer": 2, "n_head": 2, "n_embd": 8, "n_experts": 4}
-    return GPTConfig(**{**fields, "expert_top_k": 2, "expert_d_ff": 6, **kw})
+    return gpt2_like_llama_config(**{**fields, "expert_top_k": 2, "expert_d_ff": 6, **kw})
 
 
 @pytest.mark.parametrize("shared, act", [(0, "relu"), (1, "relu"), (1, "swiglu")])
@@ -334,7 +345,7 @@ def test_window_pairs_and_flops_by_hand():
     assert attention_pairs(5, 5, causal=True, window=5) == 15  # a window as long as T: plain causal
     assert attention_pairs(5, 5, window=3) == 25  # window only applies with causal
     assert attention_flops(2, 3, 5, 5, 4, causal=True, window=3) == 4 * 2 * 3 * 12 * 4
-    w = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8, window=3)
+    w = LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8, d_ff=32, window=3)
     assert forward_flops(w, 5, causal_skip=True).attention == 4 * 2 * 12 * 4
     assert forward_flops(w, 5).attention == 4 * 2 * 25 * 4  # no skip: the full T×T
     with pytest.raises(ValueError, match="window"):
@@ -362,22 +373,35 @@ def test_step_memory_naive_score_gradients():
 
 
 @pytest.mark.parametrize(
-    "kw",
+    "family, kw",
     [
-        {},
-        {"bias": False, "activation": "relu", "pos_embedding": "rope", "tie_embeddings": False},
-        {"activation": "swiglu", "norm": "rmsnorm", "pos_embedding": "sinusoidal"},
-        {"n_kv_head": 1, "qkv_bias": True, "bias": False, "qk_norm": True, "head_dim": 6, "d_ff": 20},
-        {"n_kv_head": 2, "qkv_bias": False, "norm": "rmsnorm"},
-        {"n_experts": 3, "expert_top_k": 1, "expert_d_ff": 5, "n_shared_experts": 2, "activation": "swiglu"},
-        {"n_experts": 2, "expert_top_k": 2, "bias": False, "qk_norm": True, "n_kv_head": 1},
-        {"n_experts": 2, "expert_top_k": 1},  # biases, no shared expert
+        ("gpt", {}),
+        ("gpt", {"bias": False, "pos_embedding": "sinusoidal"}),
+        ("llama", {}),  # LlamaConfig's own defaults: RMSNorm, SwiGLU, no biases, untied
+        ("gpt2-like llama", {}),
+        ("gpt2-like llama", {"bias": False, "activation": "relu", "tie_embeddings": False}),
+        ("gpt2-like llama", {"activation": "swiglu", "norm": "rmsnorm"}),
+        ("gpt2-like llama", {"n_kv_head": 1, "qkv_bias": True, "bias": False, "qk_norm": True, "head_dim": 6, "d_ff": 20}),
+        ("gpt2-like llama", {"n_kv_head": 2, "qkv_bias": False, "norm": "rmsnorm"}),
+        ("gpt2-like llama", {"n_experts": 3, "expert_top_k": 1, "expert_d_ff": 5, "n_shared_experts": 2, "activation": "swiglu"}),
+        ("gpt2-like llama", {"n_experts": 2, "expert_top_k": 2, "bias": False, "qk_norm": True, "n_kv_head": 1}),
+        ("gpt2-like llama", {"n_experts": 2, "expert_top_k": 1}),  # biases, no shared expert
     ],
 )
-def test_param_count_equals_the_model_on_every_option(kw):
-    c = GPTConfig(**{"vocab_size": 7, "block_size": 5, "n_layer": 2, "n_head": 4, "n_embd": 8, **kw})
+def test_param_count_equals_the_model_on_every_option(family, kw):
+    fields = {"vocab_size": 7, "block_size": 5, "n_layer": 2, "n_head": 4, "n_embd": 8, **kw}
+    if family == "gpt":
+        c = GPTConfig(**fields)
+    elif family == "llama":
+        c = LlamaConfig(**{"d_ff": 12, **fields})
+    else:
+        c = gpt2_like_llama_config(**fields)
     assert param_count(c) == _numel(c)
-    if not c.n_experts:
+    if not getattr(c, "n_experts", 0):
+        assert active_param_count(c) == param_count(c)
+    elif c.expert_top_k < c.n_experts:  # some experts idle per token
+        assert active_param_count(c) < param_count(c)
+    else:
         assert active_param_count(c) == param_count(c)
 
 
@@ -450,7 +474,14 @@ def test_bf16_and_dropout_activations_by_hand():
     # + sdpa's 4 bytes per token per head = 16; outside: 6·N·d + 2·V·d + 4·N·V + 16·N = 240
     assert activation_bytes(c, 2, 1, "bf16") == 704 + 16 + 240
     drop = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa", dropout=0.1)
-    # + (22·N·d + 10.5·B·H·T²) in the block and the embedding dropout's mask 4·N·d outside
-    assert activation_bytes(drop, 2, 1, "bf16") == 704 + 176 + 84 + 240 + 32
-    # fp32: block 544 + the stacked Q/K/V weight 4·3·4·4 = 192 + (8·N·d + 12·B·H·T²); outside 176 + 32
-    assert activation_bytes(drop, 2, 1) == 544 + 192 + 64 + 96 + 176 + 32
+    # + (10·N·d + 12·B·H·T²) = 80 + 96 in the block and the embedding dropout's mask 4·N·d outside
+    assert activation_bytes(drop, 2, 1, "bf16") == 704 + 80 + 96 + 240 + 32
+    # fp32: block 544 + (8·N·d + 12·B·H·T²) = 64 + 96; outside 176 + 32 (GPT-2's fused qkv_proj: no
+    # stacked Q/K/V weight is kept)
+    assert activation_bytes(drop, 2, 1) == 544 + 64 + 96 + 176 + 32
+    # naive keeps the softmax's T×T output: 4 bytes per score in fp32 (4·B·H·T² = 32), 2 in bf16 (16)
+    naive = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
+    assert activation_bytes(naive, 2, 1) == 544 + 32 + 176
+    assert activation_bytes(naive, 2, 1, "bf16") == 704 + 16 + 240
+    with pytest.raises(TypeError, match="activation_bytes models GPT configs, got LlamaConfig"):
+        activation_bytes(LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, d_ff=16), 2, 1)
