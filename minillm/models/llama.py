@@ -25,16 +25,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
-from minillm.kernels import check_backend
+from minillm.kernels import attention, check_backend
 from minillm.models.lm import LanguageModel, check_tokens, next_token_loss
-from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.embeddings import RoPE
 from minillm.nn.experts import MoEFeedForward
 from minillm.nn.feedforward import ACTIVATIONS, FeedForward
 from minillm.nn.kv_cache import KVCache
-from minillm.nn.norms import check_norm, make_norm
+from minillm.nn.norms import RMSNorm, check_norm, make_norm
 from minillm.utils.configs import check_fields
 
 __all__ = ["Llama", "LlamaConfig"]
@@ -123,6 +123,47 @@ class LlamaConfig:
         return {"family": "llama", **asdict(self)}
 
 
+# --8<-- [start:attention]
+class LlamaAttention(nn.Module):
+    """Causal self-attention as the later models run it: (B, T, n_embd) → (B, T, n_embd).
+
+    GPT-2's attention (models/gpt.py) with four changes: K and V have ``n_kv_head`` heads, each
+    shared by n_head / n_kv_head query heads (grouped-query; the kernel pairs query head h with K/V
+    head h // group); heads are ``head_dim`` wide whatever n_embd is; q and k are rotated by RoPE
+    (their dot product then depends only on the distance between positions) after an optional
+    RMSNorm per head (QK-norm); with a ``window`` a query sees only its last W positions.
+    """
+
+    def __init__(self, config: LlamaConfig, rope: RoPE):
+        super().__init__()
+        c = config
+        self.n_head, self.n_kv_head, self.window = c.n_head, c.n_kv_head, c.window
+        self.backend, self.dropout, self.rope = c.attn_backend, c.dropout, rope
+        self.q_proj = nn.Linear(c.n_embd, c.n_head * c.head_dim, bias=c.qkv_bias)
+        self.k_proj = nn.Linear(c.n_embd, c.n_kv_head * c.head_dim, bias=c.qkv_bias)  # fewer heads: a smaller KV cache
+        self.v_proj = nn.Linear(c.n_embd, c.n_kv_head * c.head_dim, bias=c.qkv_bias)
+        self.out_proj = nn.Linear(c.n_head * c.head_dim, c.n_embd, bias=c.bias)
+        self.q_norm = RMSNorm(c.head_dim, c.norm_eps) if c.qk_norm else None
+        self.k_norm = RMSNorm(c.head_dim, c.norm_eps) if c.qk_norm else None
+
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:
+        q = rearrange(self.q_proj(x), "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T, head_dim)
+        k = rearrange(self.k_proj(x), "b t (h d) -> b h t d", h=self.n_kv_head)  # (B, H_kv, T, head_dim)
+        v = rearrange(self.v_proj(x), "b t (h d) -> b h t d", h=self.n_kv_head)  # (B, H_kv, T, head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # each head normalised on its own
+        past = kv_cache.length if kv_cache is not None else 0
+        q, k = self.rope(q, offset=past), self.rope(k, offset=past)  # positions past … past + T - 1
+        if kv_cache is not None:
+            k, v = kv_cache.update(k, v)  # (B, H_kv, T_k, head_dim); with a window only the last ≤ W kept
+        dropout_p = self.dropout if self.training else 0.0
+        y = attention(q, k, v, causal=True, mask=mask, backend=self.backend, dropout_p=dropout_p, window=self.window)
+        return self.out_proj(rearrange(y, "b h t d -> b t (h d)"))  # (B, H, T, head_dim) -> (B, T, n_embd)
+
+
+# --8<-- [end:attention]
+
+
 class LlamaBlock(nn.Module):
     """Pre-norm causal self-attention, then a pre-norm feed-forward (dense or experts)."""
 
@@ -130,20 +171,7 @@ class LlamaBlock(nn.Module):
         super().__init__()
         c = config
         self.ln_1 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
-        self.attn = MultiHeadAttention(
-            c.n_embd,
-            c.n_head,
-            c.dropout,
-            c.bias,
-            attn_backend=c.attn_backend,
-            rope=rope,
-            n_kv_heads=c.n_kv_head,
-            head_dim=c.head_dim,
-            qkv_bias=c.qkv_bias,
-            qk_norm=c.qk_norm,
-            norm_eps=c.norm_eps,
-            window=c.window,
-        )
+        self.attn = LlamaAttention(c, rope)
         self.ln_2 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
         if c.n_experts:
             self.mlp = MoEFeedForward(
@@ -155,7 +183,7 @@ class LlamaBlock(nn.Module):
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:
-        x = x + self.drop(self.attn(self.ln_1(x), mask=mask, is_causal=True, kv_cache=kv_cache))  # (B, T, n_embd)
+        x = x + self.drop(self.attn(self.ln_1(x), kv_cache, mask))  # (B, T, n_embd)
         return x + self.drop(self.mlp(self.ln_2(x)))  # (B, T, n_embd)
 
 
