@@ -16,7 +16,10 @@ import math
 import pytest
 import torch
 
+from helpers.decoders import decoder
+
 from minillm import GPT, GPTConfig
+from minillm.models import Llama
 from minillm.rlhf import SortTask, sft_batch
 from minillm.train import train_lm
 
@@ -62,10 +65,11 @@ def test_sft_loss_counts_only_the_reply_tokens():
     torch.testing.assert_close(loss.double(), torch.stack(terms).mean(), atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("pos", ["learned", "rope"])
+@pytest.mark.parametrize("pos", ["learned", "rope"])  # GPT; a Llama(LlamaConfig) like GPT-2 but for RoPE
 def test_bf16_autocast_agrees_with_fp32(pos):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=64, pos_embedding=pos)).eval()
+    model = decoder(pos, vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=64).eval()
+    assert type(model) is (Llama if pos == "rope" else GPT)
     x = torch.randint(0, 64, (4, 32))
     with torch.no_grad():
         logits32, loss32 = model(x, x)

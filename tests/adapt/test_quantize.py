@@ -24,7 +24,9 @@ def test_int8_storage_is_real_int8_with_per_channel_scales():
     assert state["blocks.0.mlp.fc1.weight_int8"].shape == (256, 64)
     assert state["blocks.0.mlp.fc1.weight_scale"].shape == (256,)  # one scale per output channel
     assert not any(k.endswith("fc1.weight") for k in state)  # no float copy kept
-    assert state["wte.embedding.weight"].dtype == torch.float32  # embedding (and the tied head) stay float
+    assert state["wte.weight"].dtype == torch.float32  # embedding (and the tied head) stay float
+    assert state["blocks.0.attn.qkv_proj.weight_int8"].shape == (3 * 64, 64)  # GPT-2's fused Q/K/V, one matrix
+    assert state["blocks.0.attn.qkv_proj.weight_scale"].shape == (3 * 64,)
     assert type(model.lm_head) is nn.Linear and model.lm_head.weight is model.wte.weight
 
 
