@@ -51,9 +51,13 @@ def test_from_pretrained_matches_transformers(tmp_path, safe):
     assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
 
 
-def test_save_pretrained_opens_in_transformers(tmp_path):
+@pytest.mark.parametrize("activation", ["gelu_tanh", "gelu", "relu"])
+def test_save_pretrained_opens_in_transformers(tmp_path, activation):
     torch.manual_seed(0)
-    ours = GPT(GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32)).eval()
+    ours = GPT(GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32, activation=activation)).eval()
+    with torch.no_grad():  # non-zero biases, so the activation's negative side matters
+        for p in ours.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     assert ours.lm_head.weight is ours.wte.weight  # GPT-2 ties its output layer to wte
     ours.save_pretrained(tmp_path)
     ref = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
@@ -62,7 +66,8 @@ def test_save_pretrained_opens_in_transformers(tmp_path):
         torch.testing.assert_close(ref(x).logits, ours(x)[0], atol=1e-4, rtol=0)
     assert ref.config.tie_word_embeddings is True
     assert ref.lm_head.weight.data_ptr() == ref.transformer.wte.weight.data_ptr()
-    again = GPT.from_pretrained(tmp_path)  # and back: exactly the same weights
+    again = GPT.from_pretrained(tmp_path)  # and back: the same config, exactly the same weights
+    assert again.config == ours.config
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
     ref.save_pretrained(tmp_path / "by-transformers")  # and transformers' own file opens here
     with torch.no_grad():
@@ -90,10 +95,10 @@ def test_one_key_map_covers_every_tensor_once():
     "kw, why",
     [
         ({"tie_word_embeddings": False}, r"tie_word_embeddings \(an output layer apart from wte\)"),
-        ({"activation_function": "relu"}, r"activation_function \('relu', not GPT-2's tanh GELU"),
+        ({"activation_function": "silu"}, r"activation_function \('silu'; known: \['gelu', 'gelu_new'"),
         ({"n_inner": 48}, r"n_inner \(a feed-forward width other than 4·n_embd\)"),
     ],
-    ids=["untied", "relu", "n_inner"],
+    ids=["untied", "silu", "n_inner"],
 )
 def test_gpt2_variants_minillm_cannot_run_are_refused_by_name(tmp_path, kw, why):
     hf_model(**kw).save_pretrained(tmp_path)

@@ -15,7 +15,6 @@ from torch import nn
 
 from minillm import Transformer, TransformerConfig, beam_search
 from minillm.models.gpt import CausalSelfAttention
-from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.kv_cache import KVCache
 
 ATOL = 1e-4  # fp32 cached vs uncached: measured differences ~1e-6
@@ -26,7 +25,7 @@ def sharpen(model, factor=8.0):
     scaled = 0
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, MultiHeadAttention):
+            if hasattr(m, "q_proj") and hasattr(m, "k_proj"):  # nn.attention's and models/llama.py's attention
                 m.q_proj.weight.mul_(factor)
                 m.k_proj.weight.mul_(factor)
                 scaled += 1

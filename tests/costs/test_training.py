@@ -28,11 +28,12 @@ from minillm.costs.inference import expert_costs, kv_cache_bytes, on_device_tabl
 from minillm.costs.memory import activation_bytes, step_memory
 
 def _decoder_config(heads, hd, layers, vocab, block, bias, act, pos, tie, ff_mult, norm):
-    """GPT-2 (learned or sinusoidal positions; its activation, tying and width are fixed) or, for
-    rotary positions, a Llama with any activation, tying, feed-forward width and norm."""
+    """GPT-2 (learned or sinusoidal positions, an ungated activation; tying and width are fixed) or,
+    for rotary positions, a Llama with any activation, tying, feed-forward width and norm."""
     shape = dict(vocab_size=vocab, block_size=block, n_layer=layers, n_head=heads, n_embd=heads * hd)
     if pos != "rope":
-        return GPTConfig(**shape, bias=bias, pos_embedding=pos, attn_backend="naive")
+        act = "gelu" if act == "swiglu" else act  # SwiGLU is the later family's
+        return GPTConfig(**shape, bias=bias, activation=act, pos_embedding=pos, attn_backend="naive")
     return LlamaConfig(
         **shape, bias=bias, activation=act, tie_embeddings=tie, d_ff=ff_mult * heads * hd, norm=norm,
         attn_backend="naive",
@@ -47,7 +48,7 @@ gpt_configs = st.builds(
     st.integers(2, 300),
     st.integers(1, 64),
     st.booleans(),
-    st.sampled_from(["relu", "gelu_tanh", "swiglu"]),
+    st.sampled_from(["relu", "gelu_tanh", "gelu", "swiglu"]),
     st.sampled_from(["learned", "sinusoidal", "rope"]),
     st.booleans(),
     st.sampled_from([1, 4]),
@@ -376,7 +377,7 @@ def test_step_memory_naive_score_gradients():
     "family, kw",
     [
         ("gpt", {}),
-        ("gpt", {"bias": False, "pos_embedding": "sinusoidal"}),
+        ("gpt", {"bias": False, "pos_embedding": "sinusoidal", "activation": "relu"}),
         ("llama", {}),  # LlamaConfig's own defaults: RMSNorm, SwiGLU, no biases, untied
         ("gpt2-like llama", {}),
         ("gpt2-like llama", {"bias": False, "activation": "relu", "tie_embeddings": False}),
