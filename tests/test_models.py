@@ -106,9 +106,9 @@ def test_gpt_rejects_bad_input(pos):
         model(torch.zeros(17, dtype=torch.long))
     with pytest.raises(ValueError, match="targets shape"):
         model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"token id 37 is outside the vocabulary \[0, 37\)"):
+    with pytest.raises(ValueError, match=r"vocabulary \[0, 37\), got 37"):
         model(torch.full((1, 4), 37))
-    with pytest.raises(ValueError, match=r"token id 40 is outside the vocabulary \[0, 37\)"):  # names the id
+    with pytest.raises(ValueError, match=r"vocabulary \[0, 37\), got 40"):  # names the id
         model(torch.tensor([[1, 40, 2]]))
     with pytest.raises(TypeError, match="positional"):  # kv_caches is keyword-only
         model(torch.zeros(1, 4, dtype=torch.long), None, model.new_kv_caches())
@@ -120,6 +120,8 @@ def test_gpt_rejects_bad_input(pos):
         (GPTConfig, dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
         (LlamaConfig, dict(n_embd=100, n_head=12), "n_embd=100 is not divisible by n_head=12"),
         (LlamaConfig, dict(activation="tanh"), "unknown activation"),
+        (GPTConfig, dict(activation="tanh"), "unknown activation"),
+        (GPTConfig, dict(activation="swiglu"), "unknown activation 'swiglu'"),  # the gated one is Llama's
         (GPTConfig, dict(pos_embedding="alibi"), "unknown pos_embedding"),
         (GPTConfig, dict(pos_embedding="rope"), r"unknown pos_embedding 'rope'; choose one of \('learned', 'sinusoidal'\)"),
         (GPTConfig, dict(n_layer=0), "n_layer must be a positive integer"),
@@ -135,7 +137,7 @@ def test_gpt_config_validation(cls, kw, match):
         cls(**kw)
 
 
-@pytest.mark.parametrize("field", ["activation", "norm", "n_kv_head", "head_dim", "d_ff", "tie_embeddings", "window"])
+@pytest.mark.parametrize("field", ["norm", "n_kv_head", "head_dim", "d_ff", "tie_embeddings", "window", "qk_norm"])
 def test_gpt_config_has_only_gpt2_fields(field):
     """What later models made a field is GPT-2's fixed choice: not accepted, and (where a cost formula
     reads it) a read-only property."""
