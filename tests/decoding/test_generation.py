@@ -4,9 +4,20 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.decoders import POSITIONS, decoder
+
 from minillm import Transformer, TransformerConfig
-from minillm.decoding.generation import generate, left_pad, left_padding, sample_next, top_k_filter, top_p_filter
-from minillm.models.gpt import GPT, GPTConfig
+from minillm.decoding.generation import (
+    generate,
+    left_pad,
+    left_padding,
+    padding_inputs,
+    sample_next,
+    top_k_filter,
+    top_p_filter,
+)
+from minillm.models.gpt import GPT
+from minillm.models.llama import Llama
 
 
 def test_top_k_keeps_the_k_largest():
@@ -47,12 +58,13 @@ def test_bad_sampling_arguments(kw, match):
         sample_next(torch.zeros(1, 4), **kw)
 
 
-def _gpt(pos="learned", block_size=24):
+def _gpt(pos="learned", block_size=24) -> GPT | Llama:
+    """A GPT with learned or sinusoidal positions, or a GPT-2-like Llama for "rope"."""
     torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=50, block_size=block_size, n_layer=2, n_head=4, n_embd=32, pos_embedding=pos))
+    return decoder(pos, vocab_size=50, block_size=block_size, n_layer=2, n_head=4, n_embd=32)
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("pos", POSITIONS)
 def test_kv_cache_greedy_equals_no_cache(pos):
     model = _gpt(pos)
     prompt = torch.randint(0, 50, (3, 5))
@@ -219,11 +231,12 @@ def test_generate_passes_the_temperature_through(temperature):
 PROMPTS = [[5, 9, 2, 7, 1, 3], [4], [8, 8, 6]]
 
 
-def _model(**overrides) -> GPT:
+def _model(pos="learned", **overrides) -> GPT | Llama:
+    """A GPT with learned or sinusoidal positions, or a GPT-2-like Llama for "rope"."""
     torch.manual_seed(0)
     fields = {"vocab_size": 17, "block_size": 16, "n_layer": 2, "n_head": 2, "n_embd": 16, "dropout": 0.0}
     fields.update(overrides)
-    return GPT(GPTConfig(**fields)).eval()
+    return decoder(pos, **fields).eval()
 
 
 def test_left_pad_layout():
@@ -233,22 +246,35 @@ def test_left_pad_layout():
     assert left_padding(mask, idx).tolist() == [0, 5, 3]
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+def test_padding_inputs_by_hand():
+    # rows with 0 and 2 padding columns; 3 positions cached, the last 2 still held (a window); 1 new token
+    got = padding_inputs(torch.tensor([0, 2]), past=3, stored=2, t_new=1)
+    assert got["mask"].shape == (2, 1, 1, 3)  # keys in columns 1, 2, 3
+    assert got["mask"][:, 0, 0].tolist() == [[True, True, True], [False, True, True]]
+    assert got["pos"].tolist() == [[3], [1]]  # each row counts from its first real token
+    prompt = padding_inputs(torch.tensor([0, 5, 3]), past=0, stored=0, t_new=6)
+    assert prompt["mask"][:, 0, 0].sum(1).tolist() == [6, 1, 3]
+    assert prompt["pos"].tolist() == [[0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 2]]
+
+
+@pytest.mark.parametrize("pos", POSITIONS)
 @pytest.mark.parametrize("backend", ["sdpa", "naive", "chunked"])
 def test_padded_logits_equal_unpadded(pos, backend):
-    model = _model(pos_embedding=pos, attn_backend=backend)
+    model = _model(pos, attn_backend=backend)
     idx, mask = left_pad(PROMPTS, pad_id=11)
     with torch.no_grad():
-        batched, _ = model(idx, left_pad=left_padding(mask, idx))  # (B, T, V)
+        inputs = padding_inputs(left_padding(mask, idx), past=0, stored=0, t_new=idx.shape[1])
+        batched, _ = model(idx, **inputs)  # (B, T, V)
+        assert torch.isfinite(batched).all()  # the padding rows too: a query with no key gives zeros, not NaN
         for b, prompt in enumerate(PROMPTS):
             alone, _ = model(torch.tensor([prompt]))  # (1, T_b, V)
             torch.testing.assert_close(batched[b, -len(prompt) :], alone[0], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("pos", POSITIONS)
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_batched_tokens_equal_one_by_one(pos, use_cache):
-    model = _model(pos_embedding=pos)
+    model = _model(pos)
     idx, mask = left_pad(PROMPTS, pad_id=0)
     n = 14  # the longest row outgrows block_size=16: the sliding window path runs too
     out = generate(model, idx, n, temperature=0.0, attention_mask=mask, use_cache=use_cache)
@@ -258,7 +284,7 @@ def test_batched_tokens_equal_one_by_one(pos, use_cache):
 
 
 def test_batched_with_sliding_window_cache():
-    model = _model(pos_embedding="rope", window=4)
+    model = _model("rope", window=4)
     idx, mask = left_pad(PROMPTS, pad_id=0)
     out = generate(model, idx, 8, temperature=0.0, attention_mask=mask)
     for b, prompt in enumerate(PROMPTS):
