@@ -12,7 +12,6 @@ from minillm.nn import (
     DecoderLayer,
     EncoderLayer,
     FeedForward,
-    GPTBlock,
     LearnedPositionalEmbedding,
     RoPE,
     SinusoidalPositionalEncoding,
@@ -145,8 +144,20 @@ def test_decoder_layer_matches_torch(norm_first):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_gpt_block_is_causal_and_pre_norm():
-    block = GPTBlock(16, 4).eval()
+def _block(family: str):
+    """One decoder block, 16 wide with 4 heads: GPT-2's (models/gpt.py) or the later family's (models/llama.py)."""
+    from minillm.models.gpt import Block, GPTConfig
+    from minillm.models.llama import LlamaBlock, LlamaConfig
+
+    if family == "gpt":
+        return Block(GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=4, n_embd=16))
+    config = LlamaConfig(vocab_size=8, block_size=8, n_layer=1, n_head=4, n_embd=16, d_ff=64, bias=True)
+    return LlamaBlock(config, RoPE(config.head_dim, config.block_size))
+
+
+@pytest.mark.parametrize("family", ["gpt", "llama"])
+def test_gpt_block_is_causal_and_pre_norm(family):
+    block = _block(family).eval()
     x = torch.randn(1, 8, 16)
     y = x.clone()
     y[:, 5:] += 1.0
