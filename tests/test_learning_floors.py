@@ -44,7 +44,9 @@ def test_train_lm_learns_a_task_that_needs_attention(seed, record_property):
     with torch.no_grad():
         held_out = model(*previous_token_batch(torch.Generator().manual_seed(99), batch_size=256))[1].item()
     record_property("below_bound", float(attention_free_bound - held_out))
-    assert held_out < attention_free_bound - 1.5, held_out  # measured 0.004
+    # held-out loss at most 0.004 over default/avx2/avx512 x 1 thread x seeds 0-2 (2.075 below the bound);
+    # the floor asks for 1.5 below it, a margin of 0.575
+    assert held_out < attention_free_bound - 1.5, held_out
 
 
 def test_sft_loss_counts_only_the_reply_tokens():

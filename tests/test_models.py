@@ -222,7 +222,7 @@ def test_tiny_gpt_overfits_a_batch(seed, record_property):
         opt.step()
     record_property("below_0.1", float(0.1 - loss.item()))
     assert first > 3.3  # ≈ ln 37 = 3.61 at init
-    assert loss.item() < 0.1
+    assert loss.item() < 0.1  # at most 0.007 over default/avx2/avx512 x 1 thread x seeds 0-2
 
 
 @pytest.mark.learning
@@ -239,6 +239,6 @@ def test_tiny_transformer_overfits_a_batch(norm_first, seed, record_property):
         loss.backward()
         opt.step()
     record_property("below_0.05", float(0.05 - loss.item()))
-    assert loss.item() < 0.05
+    assert loss.item() < 0.05  # at most 0.003 over default/avx2/avx512 x 1 thread x seeds 0-2
     out = model.translate(src, max_new_tokens=7, bos_id=1, eos_id=2)
     assert torch.equal(out, tgt)
