@@ -4,6 +4,8 @@ The causal rule is bottom-right everywhere (queries are the last T_q of the T_k 
 references below build that mask by hand, so they do not share code with minillm.
 """
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -312,3 +314,40 @@ def test_mha_bad_inputs():
         mha(torch.randn(2, 5, 16), mask=torch.ones(5, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="overflow"):
         mha(torch.randn(1, 5, 16), kv_cache=KVCache(4))
+
+
+# ---------------------------------------------------------------- bad input: sizes and dtypes
+@pytest.mark.parametrize(
+    "kwargs,named",
+    [
+        (dict(d_model=64.0, n_heads=4), "d_model=64.0 (float)"),
+        (dict(d_model=64, n_heads=4.0), "n_heads=4.0 (float)"),
+        (dict(d_model=64, n_heads=True), "n_heads=True (bool)"),
+        (dict(d_model=64, n_heads=4, kv_dim=32.0), "kv_dim=32.0 (float)"),
+        (dict(d_model=64, n_heads=4, head_dim=16.0), "head_dim=16.0 (float)"),
+        (dict(d_model=64, n_heads=4, n_kv_heads=2.0), "n_kv_heads=2.0 (float)"),
+    ],
+)
+def test_mha_sizes_must_be_ints(kwargs, named):
+    with pytest.raises(ValueError, match=rf"must be positive and of type int, got {re.escape(named)}"):
+        MultiHeadAttention(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_mha_input_of_another_dtype_names_both_dtypes(dtype):
+    mha = MultiHeadAttention(16, 4)
+    with pytest.raises(ValueError, match=rf"query is {dtype} but this layer's weights are torch.float32"):
+        mha(torch.randn(2, 5, 16, dtype=dtype))
+    cross = MultiHeadAttention(16, 4, kv_dim=8)
+    with pytest.raises(ValueError, match=rf"key is {dtype} but this layer's weights are torch.float32"):
+        cross(torch.randn(2, 5, 16), torch.randn(2, 3, 8, dtype=dtype), torch.randn(2, 3, 8, dtype=dtype))
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
+def test_mha_mixed_dtypes_are_fine_under_autocast(backend):
+    mha = MultiHeadAttention(16, 4, attn_backend=backend)
+    x = torch.randn(2, 5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mha(x.bfloat16(), is_causal=True)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), mha(x, is_causal=True), atol=5e-2, rtol=5e-2)

@@ -116,6 +116,8 @@ def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int, 
         raise ValueError(
             f"idx must be a non-empty (B, T) int64 tensor of token ids, got {tuple(idx.shape)} {idx.dtype}"
         )
+    if idx.shape[0] == 0:
+        raise ValueError(f"idx has an empty batch: shape {tuple(idx.shape)} has B = 0 rows; pass at least one prompt")
     if not _is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
     vocab = getattr(model, "vocab_size", None)

@@ -24,6 +24,11 @@ h // (H / H_kv)); ``causal`` puts the queries at the *last* T_q of the T_k posit
 (bottom-right; for T_q = T_k the usual triangle); ``mask`` is bool (True = may attend) or float
 (added), broadcastable to (..., H, T_q, T_k); a query row with no visible key returns zeros.
 
+NaN under every backend: a NaN in query row i makes output row i NaN and leaves the other rows
+unchanged (a row that sees no key stays 0); a NaN in key j makes NaN exactly the rows that may see
+key j. A NaN in value j reaches every row that sees key j and may reach rows masked from it too
+(weight 0 · NaN is NaN in weights·V; which rows depends on the backend's tiling).
+
 Docs: docs/quadratic-cost.md.
 """
 

@@ -13,6 +13,8 @@ Shapes, for every backend and for minillm.nn.attention.scaled_dot_product_attent
 - ``mask`` (bool, True = may attend, or float of the query's dtype, added to the scores)
   broadcasts to the scores (..., H, T_q, T_k). An integer 0/1 mask is refused: added to the
   scores as numbers it would silently mean "attend everywhere".
+- q, k and v share one dtype, except under ``torch.autocast`` (on q's device), where
+  ``attention`` casts them to the autocast dtype as torch's own fused kernel does.
 - ``causal`` is a bool; ``scale`` None or a finite positive number (nan or inf would turn every
   output into NaN without an error).
 
@@ -53,8 +55,11 @@ def check_attention_inputs(
             raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
         if not t.is_floating_point():
             raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise ValueError(f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.dtype == k.dtype == v.dtype) and not torch.is_autocast_enabled(q.device.type):
+        raise ValueError(
+            f"q, k, v must share a dtype, got q {q.dtype}, k {k.dtype}, v {v.dtype}: convert them to one "
+            "(under torch.autocast mixed dtypes are allowed and computed in the autocast dtype)"
+        )
     if not (q.device == k.device == v.device):
         raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
     if not (q.dim() == k.dim() == v.dim()):

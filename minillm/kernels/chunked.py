@@ -222,8 +222,9 @@ def chunked_attention(
     group = check_attention_inputs(q, k, v, mask, 0.0, causal, scale)
     check_window(window, causal)
     block_q = block_size if block_q is None else block_q
-    if block_size < 1 or block_q < 1:
-        raise ValueError(f"block sizes must be >= 1, got block_size={block_size}, block_q={block_q}")
+    for name, size in (("block_size", block_size), ("block_q", block_q)):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:  # 2.0 or True is no tile size
+            raise ValueError(f"block sizes must be >= 1 and of type int, got {name}={size!r} ({type(size).__name__})")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if group == 1:
         return _ChunkedAttention.apply(q, k, v, mask, causal, scale, block_q, block_size, window)

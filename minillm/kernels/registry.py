@@ -22,6 +22,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from minillm.kernels.checks import check_attention_inputs
@@ -147,5 +148,8 @@ def attention(
     """
     check_attention_inputs(q, k, v, mask, dropout_p)
     check_window(window, causal)
+    if not (q.dtype == k.dtype == v.dtype):  # only under torch.autocast: one dtype, as torch's own kernel casts
+        low = torch.get_autocast_dtype(q.device.type)
+        q, k, v = q.to(low), k.to(low), v.to(low)
     name = resolve_backend(backend, q, dropout_p, window)
     return BACKENDS[name].fn(q, k, v, causal, mask, scale, dropout_p, window)  # (..., H, T_q, d_v)

@@ -185,6 +185,8 @@ def triton_attention(
     reason = unsupported(q)
     if reason is None and mask is not None:
         reason = "it takes causal=True/False but no mask; use 'sdpa' or 'chunked' for masks"
+    if reason is None and not (q.dtype == k.dtype == v.dtype):  # mixed only under autocast; attention() casts
+        reason = f"it needs one dtype for q, k, v, got {q.dtype}, {k.dtype}, {v.dtype}; call minillm.kernels.attention"
     if reason is None and v.shape[-1] != q.shape[-1]:
         reason = f"it needs d_v = d, got d={q.shape[-1]}, d_v={v.shape[-1]}"
     if reason is not None:

@@ -87,12 +87,15 @@ class MultiHeadAttention(nn.Module):
         window: int | None = None,
     ):
         super().__init__()
-        if d_model <= 0 or n_heads <= 0:
-            raise ValueError(f"d_model and n_heads must be positive, got d_model={d_model}, n_heads={n_heads}")
+        optional = {"kv_dim": kv_dim, "n_kv_heads": n_kv_heads, "head_dim": head_dim}  # None: derived below
+        sizes = {"d_model": d_model, "n_heads": n_heads, **{k: v for k, v in optional.items() if v is not None}}
+        for name, size in sizes.items():  # 64.0 or True is no size: refused here, not deep inside torch
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                which = "d_model and n_heads" if name in ("d_model", "n_heads") else name
+                got = f"{name}={size!r} ({type(size).__name__})"
+                raise ValueError(f"{which} must be positive and of type int, got {got}")
         if head_dim is None and d_model % n_heads != 0:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads} (or pass head_dim)")
-        if head_dim is not None and (not isinstance(head_dim, int) or head_dim <= 0):
-            raise ValueError(f"head_dim must be a positive integer, got {head_dim!r}")
         check_window(window)
         n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
         if n_kv_heads <= 0 or n_heads % n_kv_heads != 0:
@@ -124,6 +127,15 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"batch sizes differ: query {tuple(query.shape)} vs {name} {tuple(t.shape)}")
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value lengths differ: {tuple(key.shape)} vs {tuple(value.shape)}")
+        weight = next((p for p in self.parameters() if p.is_floating_point()), None)
+        if weight is None or torch.is_autocast_enabled(query.device.type):  # autocast casts inputs and weights
+            return
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if t.dtype != weight.dtype:
+                raise ValueError(
+                    f"{name} is {t.dtype} but this layer's weights are {weight.dtype}: convert one to the other "
+                    f"(x.to({weight.dtype}) or layer.to({t.dtype})), or run under torch.autocast"
+                )
 
     def _project(
         self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool

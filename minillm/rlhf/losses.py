@@ -54,6 +54,18 @@ def _check_tensors(**named: Tensor) -> None:
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
 
 
+def _check_same_shape(expected: str = "", **named: Tensor | None) -> None:
+    """Tensors (None = not given) of one shape: broadcasting (B, T) against (B, 1) or (B, T - 1)
+    would give a number, just the wrong one. ``expected`` names that shape in the error."""
+    named = {k: t for k, t in named.items() if t is not None}
+    _check_tensors(**named)
+    (first, a), *rest = named.items()
+    for name, t in rest:
+        if t.shape != a.shape:
+            shape = f" {expected}" if expected else ""
+            raise ValueError(f"{first} {tuple(a.shape)} and {name} {tuple(t.shape)} must have the same shape{shape}")
+
+
 def masked_mean(x: Tensor, mask: Tensor | None = None, dim=None) -> Tensor:
     """Mean of ``x`` over the positions where ``mask`` is True (all positions if None)."""
     if mask is None:
@@ -84,6 +96,7 @@ def pairwise_ranking_loss(rewards: Tensor, ranks: Tensor | None = None) -> Tenso
             None means the replies are already ordered best first.
     Returns the mean over prompts of the mean over their ordered pairs of -log σ(r_w - r_l).
     """
+    _check_tensors(rewards=rewards, **({} if ranks is None else {"ranks": ranks}))
     if rewards.dim() != 2 or rewards.shape[1] < 2:
         raise ValueError(f"rewards must be (B, K) with K >= 2 replies per prompt, got {tuple(rewards.shape)}")
     if ranks is None:
@@ -114,11 +127,9 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: 
     _check_tensors(rewards=rewards, values=values, mask=mask)
     if mask.dtype != torch.bool:  # a float 0/1 mask would be read as numbers by torch.where below
         raise ValueError(f"mask must be a bool tensor (True = a response token), got {mask.dtype}")
-    if not (rewards.shape == values.shape == mask.shape) or rewards.dim() != 2:
-        raise ValueError(
-            f"rewards, values and mask must all be (B, T): {tuple(rewards.shape)}, "
-            f"{tuple(values.shape)}, {tuple(mask.shape)}"
-        )
+    _check_same_shape("(B, T)", rewards=rewards, values=values, mask=mask)
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards, values and mask must all be (B, T), got {tuple(rewards.shape)}")
     if not (0.0 <= gamma <= 1.0 and 0.0 <= lam <= 1.0):
         raise ValueError(f"gamma and lam must lie in [0, 1], got gamma={gamma}, lam={lam}")
     m = mask.to(values.dtype)
@@ -144,6 +155,7 @@ def ppo_policy_loss(
     logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, clip_eps: float = 0.2
 ) -> tuple[Tensor, dict]:
     """Clipped surrogate loss; also returns clip fraction and approximate KL(old ‖ new)."""
+    _check_same_shape(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, mask=mask)
     if not _positive(clip_eps):
         raise ValueError(f"clip_eps must be a finite number > 0, got {clip_eps!r}")
     log_ratio = logprobs - old_logprobs
@@ -164,6 +176,7 @@ def ppo_policy_loss(
 
 def ppo_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip: float = 0.2) -> Tensor:
     """Clipped value loss: the new value may not move more than ``clip`` from the old one for free."""
+    _check_same_shape(values=values, old_values=old_values, returns=returns, mask=mask)
     if not _positive(clip):
         raise ValueError(f"clip must be a finite number > 0, got {clip!r}")
     clipped = old_values + torch.clamp(values - old_values, -clip, clip)
@@ -176,14 +189,15 @@ def kl_penalty(logprobs: Tensor, ref_logprobs: Tensor, kind: str = "k1") -> Tens
     k1 = log π - log π_ref (unbiased, can be negative; what InstructGPT subtracts from the reward),
     k2 = ½ (log π - log π_ref)², k3 = (ρ - 1) - log ρ with ρ = π_ref / π (unbiased, ≥ 0).
     """
+    _check_same_shape(logprobs=logprobs, ref_logprobs=ref_logprobs)
+    if kind not in ("k1", "k2", "k3"):
+        raise ValueError(f"unknown KL estimator {kind!r}; choose 'k1', 'k2' or 'k3'")
     log_ratio = logprobs - ref_logprobs
     if kind == "k1":
         return log_ratio
     if kind == "k2":
         return 0.5 * log_ratio**2
-    if kind == "k3":
-        return torch.expm1(-log_ratio) + log_ratio
-    raise ValueError(f"unknown KL estimator {kind!r}; choose 'k1', 'k2' or 'k3'")
+    return torch.expm1(-log_ratio) + log_ratio  # k3
 
 
 # --8<-- [start:dpo]
@@ -224,6 +238,7 @@ def grpo_advantages(rewards: Tensor, eps: float = GRPO_EPS) -> Tensor:
     and ``eps`` = 1e-4 is added to it, so a group of equal rewards gets advantages of exactly 0
     (nothing to learn from a group whose replies are all as good as each other).
     """
+    _check_tensors(rewards=rewards)
     if rewards.dim() != 2:
         raise ValueError(f"rewards must be (prompts, G replies), got shape {tuple(rewards.shape)}")
     if rewards.shape[1] < 2:
@@ -253,10 +268,12 @@ def grpo_loss(
     over replies (each reply weighs the same, however long). Returns (loss, figures)."""
     if clip_eps <= 0 or beta < 0:
         raise ValueError(f"need clip_eps > 0 and beta >= 0, got clip_eps={clip_eps}, beta={beta}")
+    _check_same_shape("(B, T)", logprobs=logprobs, old_logprobs=old_logprobs, ref_logprobs=ref_logprobs, mask=mask)
+    _check_tensors(advantages=advantages)
+    if logprobs.dim() != 2:
+        raise ValueError(f"logprobs, old_logprobs, ref_logprobs and mask must be (B, T), got {tuple(logprobs.shape)}")
     if advantages.dim() != 1 or advantages.shape[0] != logprobs.shape[0]:
         raise ValueError(f"advantages must be (B,) = ({logprobs.shape[0]},), got {tuple(advantages.shape)}")
-    if not (logprobs.shape == old_logprobs.shape == ref_logprobs.shape == mask.shape):
-        raise ValueError("logprobs, old_logprobs, ref_logprobs and mask must all be (B, T)")
     ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
     adv = advantages[:, None]  # (B, 1): every token of a reply shares its advantage
     surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv)  # (B, T)

@@ -22,7 +22,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from minillm.tokenizers.ids import check_token_ids
+from minillm.tokenizers.ids import check_text, check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["SPLIT_PATTERN", "SPLIT_PATTERNS", "BPETokenizer"]
@@ -73,6 +73,8 @@ class BPETokenizer(JSONFile):
             not isinstance(s, str) or not s for s in special_tokens
         ):
             raise ValueError(f"special tokens must be distinct, non-empty strings, got {special_tokens}")
+        for s in special_tokens:
+            check_text(s, f"special token {s!r}")  # it is saved as text: it needs a UTF-8 form
         self.special_tokens = {s: len(self.vocab) + i for i, s in enumerate(special_tokens)}
         self._special_by_id = {i: s for s, i in self.special_tokens.items()}
         self._special_split = (
@@ -92,8 +94,11 @@ class BPETokenizer(JSONFile):
         Training stops early when no adjacent pair is left to merge (tiny texts), so the final
         vocabulary can be smaller than asked; ``tokenizer.vocab_size`` tells the truth.
         """
-        if not isinstance(text, str) or not text:
+        check_text(text, "BPETokenizer.train")
+        if not text:
             raise ValueError("cannot train a BPE tokenizer on empty text")
+        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+            raise TypeError(f"vocab_size must be an int, got {vocab_size!r} ({type(vocab_size).__name__})")
         special_tokens = list(special_tokens or [])
         n_merges = vocab_size - 256 - len(special_tokens)
         if n_merges < 0:
@@ -104,7 +109,7 @@ class BPETokenizer(JSONFile):
         if special_tokens:  # special strings are never merged into ordinary tokens
             text = re.sub("|".join(re.escape(s) for s in special_tokens), " ", text)
         chunk_counts = Counter(re.findall(pattern, text))
-        words = [list(chunk.encode("utf-8", errors="surrogatepass")) for chunk in chunk_counts]
+        words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]
         freqs = list(chunk_counts.values())
 
         pair_counts: dict[tuple[int, int], int] = defaultdict(int)
@@ -160,7 +165,7 @@ class BPETokenizer(JSONFile):
         cached = self._cache.get(chunk)
         if cached is not None:
             return cached
-        ids = list(chunk.encode("utf-8", errors="surrogatepass"))
+        ids = list(chunk.encode("utf-8"))
         while len(ids) >= 2:
             # Apply the earliest-learned merge present, exactly as training did.
             pair = min(zip(ids, ids[1:]), key=lambda p: self.ranks.get(p, float("inf")))
@@ -179,8 +184,7 @@ class BPETokenizer(JSONFile):
 
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
         """Text → token ids. Special-token strings become their ids when ``allow_special``."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode expects a str, got {type(text).__name__}")
+        check_text(text, "encode")
         if not allow_special or self._special_split is None:
             return self._encode_ordinary(text)
         ids: list[int] = []

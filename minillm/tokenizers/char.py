@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm.tokenizers.ids import check_token_ids
+from minillm.tokenizers.ids import check_text, check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["CharTokenizer"]
@@ -30,13 +30,15 @@ class CharTokenizer(JSONFile):
             raise ValueError("CharTokenizer characters must be single characters")
         if len(set(chars)) != len(chars):
             raise ValueError("CharTokenizer characters must be distinct")
+        check_text("".join(chars), "CharTokenizer")  # the alphabet is saved as text: it needs a UTF-8 form
         self.chars = chars
         self.stoi = {c: i for i, c in enumerate(chars)}
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
         """The alphabet of ``text``, sorted by code point."""
-        if not isinstance(text, str) or not text:
+        check_text(text, "CharTokenizer.from_text")
+        if not text:
             raise ValueError("cannot build a CharTokenizer from empty text")
         return cls(sorted(set(text)))
 
@@ -47,8 +49,7 @@ class CharTokenizer(JSONFile):
     def encode(self, text: str) -> list[int]:
         """Text → ids; a character outside the alphabet is a ValueError naming it (there is no
         unknown token: the alphabet is exactly the training text's)."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode expects a str, got {type(text).__name__}")
+        check_text(text, "encode")
         unknown = next((c for c in text if c not in self.stoi), None)
         if unknown is not None:
             raise ValueError(f"character {unknown!r} is not in the tokenizer's alphabet of {self.vocab_size}")

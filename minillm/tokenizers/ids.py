@@ -1,7 +1,9 @@
-"""Token ids as decoders accept them: integers of the vocabulary, checked once for every tokenizer.
+"""Text and token ids as tokenizers accept them, checked once for every tokenizer.
 
 ``decode`` is where generated ids come back to text, so it is where a float tensor, a string or an
 id from another vocabulary would otherwise be truncated (``int(0.7) == 0``) or indexed silently.
+``encode`` and training take text that must have a UTF-8 form: a lone surrogate (half of a UTF-16
+pair, e.g. "\\ud800", left by a bad decode) is no character, so it is refused, never replaced.
 Docs: docs/transformer.md#tokenizers.
 """
 
@@ -11,7 +13,7 @@ import numbers
 
 import torch
 
-__all__ = ["check_token_ids"]
+__all__ = ["check_text", "check_token_ids"]
 
 
 def check_token_ids(ids, vocab_size: int) -> list[int]:
@@ -34,3 +36,19 @@ def check_token_ids(ids, vocab_size: int) -> list[int]:
             raise ValueError(f"token id {int(i)} is outside the vocabulary [0, {vocab_size})")
         out.append(int(i))
     return out
+
+
+def check_text(text, caller: str) -> str:
+    """``text`` if it is a str with a UTF-8 form; a TypeError for anything else (bytes included),
+    a ValueError naming the position and code point of a lone surrogate."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first: data.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"{caller} expects a str, got {type(text).__name__}{hint}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{caller}: text has a lone surrogate U+{ord(text[err.start]):04X} at position {err.start}; it is "
+            "half of a UTF-16 pair, not a character, and has no UTF-8 form: repair the text that produced it"
+        ) from None
+    return text

@@ -16,6 +16,11 @@ __all__ = ["JSONFile", "read_tokenizer_json", "write_tokenizer_json"]
 
 def write_tokenizer_json(path: str | Path, data: dict) -> Path:
     text = json.dumps(data, ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form; JSON's \\uXXXX escape keeps it exactly
+            text = json.dumps(data)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

@@ -362,3 +362,10 @@ def test_sample_next_applies_top_p_and_defaults_to_temperature_one():
     a = sample_next(logits, generator=torch.Generator().manual_seed(1))
     b = sample_next(logits, temperature=1.0, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
+
+
+def test_an_empty_batch_is_refused_naming_its_shape():
+    idx = torch.zeros(0, 3, dtype=torch.long)
+    for kw in ({}, {"attention_mask": torch.ones(0, 3, dtype=torch.bool)}):
+        with pytest.raises(ValueError, match=r"empty batch: shape \(0, 3\) has B = 0 rows"):
+            generate(_gpt(), idx, 2, **kw)

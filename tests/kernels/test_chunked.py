@@ -296,3 +296,10 @@ def test_bad_tiles_and_arguments_are_refused():
         chunked_attention(q, q, q, causal=1)
     with pytest.raises(ValueError, match="mask"):
         chunked_attention(q, q, q, mask=torch.ones(2, 2, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("tiles", [{"block_size": 2.0}, {"block_q": 4.0}, {"block_size": True}, {"block_size": "4"}])
+def test_a_float_bool_or_string_tile_size_is_refused_by_name(tiles):
+    (name, size), q = next(iter(tiles.items())), torch.randn(1, 2, 3, 4)
+    with pytest.raises(ValueError, match=rf"block sizes must be >= 1 and of type int, got {name}={size!r}"):
+        chunked_attention(q, q, q, **tiles)

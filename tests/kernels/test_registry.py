@@ -261,3 +261,65 @@ def test_cuda_gqa_bottom_right_matches_torch(dtype):
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(64, 200).cuda(), enable_gqa=True)
     for backend in RUNNABLE:
         torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want, atol=2e-2, rtol=2e-2)
+
+
+# ---------------------------------------------------------------- bad input: dtypes, NaN
+def test_mixed_dtypes_are_refused_naming_each_dtype():
+    q, k, v = (t.detach() for t in _inputs(3, 3))
+    for fn in (attention, chunked_attention, sdpa_attention, scaled_dot_product_attention):
+        with pytest.raises(ValueError, match=r"q torch.float16, k torch.float32, v torch.float32.*autocast"):
+            fn(q.half(), k, v)
+
+
+@pytest.mark.parametrize("backend", ["naive", "chunked", "sdpa"])
+def test_mixed_dtypes_under_autocast_run_in_the_autocast_dtype(backend):
+    q, k, v = (t.detach() for t in _inputs(5, 5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attention(q.bfloat16(), k, v, causal=True, backend=backend)  # as torch's own kernel casts
+    assert out.dtype == torch.bfloat16
+    want = attention(q, k, v, causal=True, backend=backend)
+    torch.testing.assert_close(out.float(), want, atol=5e-2, rtol=5e-2)
+
+
+def _nan_backends():
+    q = torch.zeros(1, 1, 1, 16)
+    return ["naive", "sdpa", "chunked", "auto"] + (["triton"] if BACKENDS["triton"].unavailable(q) is None else [])
+
+
+# (T_q, T_k, causal, masked): plain, causal, a KV-cache step (T_q < T_k), a padding mask with a row that sees nothing
+NAN_CASES = [(6, 6, False, False), (6, 6, True, False), (3, 7, True, False), (6, 6, True, True)]
+
+
+@pytest.mark.parametrize("backend", _nan_backends())
+@pytest.mark.parametrize("tq,tk,causal,masked", NAN_CASES)
+def test_a_nan_query_row_stays_in_its_row(backend, tq, tk, causal, masked):
+    """sdpa once returned 0 there: torch's CPU flash kernel treats a NaN row like a row with no key."""
+    if backend == "triton" and masked:
+        pytest.skip("triton takes no mask")
+    q, k, v = (t.detach() for t in _inputs(tq, tk, heads=4, kv_heads=2))
+    mask = None
+    if masked:
+        mask = torch.ones(2, 1, tq, tk, dtype=torch.bool)
+        mask[1, :, 4] = False  # query 4 of row 1 sees no key: it stays 0 even with a NaN in it
+    bad = q.clone()
+    bad[1, 2, 1, 3] = float("nan")
+    bad[1, 0, tq - 2, 0] = float("nan")  # in the dead row when masked
+    ref = attention(q, k, v, causal=causal, mask=mask, backend=backend)
+    out = attention(bad, k, v, causal=causal, mask=mask, backend=backend)
+    want_nan = torch.zeros(2, 4, tq, dtype=torch.bool)
+    want_nan[1, 2, 1] = True
+    want_nan[1, 0, tq - 2] = not masked
+    assert torch.equal(out.isnan().any(-1), want_nan) and out[want_nan].isnan().all()
+    torch.testing.assert_close(out[~want_nan], ref[~want_nan])  # every other row finite and unchanged
+    if masked:
+        assert torch.equal(out[1, :, 4], torch.zeros_like(out[1, :, 4]))
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
+def test_a_nan_key_reaches_exactly_the_rows_that_see_it(backend):
+    q, k, v = (t.detach() for t in _inputs(6, 6))
+    k[0, 1, 3, 0] = float("nan")
+    out = attention(q, k, v, causal=True, backend=backend)
+    want = torch.zeros(2, 2, 6, dtype=torch.bool)
+    want[0, 1, 3:] = True  # queries 3, 4, 5 of that head may see key 3
+    assert torch.equal(out.isnan().any(-1), want)

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from minillm.rlhf.losses import (
     dpo_loss,
     gae,
+    grpo_advantages,
+    grpo_loss,
     kl_penalty,
     masked_mean,
     pairwise_ranking_loss,
@@ -257,3 +259,50 @@ def test_kl_default_is_k1_and_dpo_default_beta_and_rejected_side():
     assert loss.item() == pytest.approx(-logsig(0.5))
     _, default_margin = dpo_loss(pc, pr, rc, rr)
     assert default_margin.item() == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------- bad input: shapes named before any math
+_A, _B = torch.zeros(4, 7), torch.zeros(4, 6)
+_M = torch.ones(4, 7, dtype=torch.bool)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: ppo_policy_loss(_A, _B, _A, _M), r"logprobs \(4, 7\) and old_logprobs \(4, 6\) must have the same"),
+        (lambda: ppo_policy_loss(_A, _A, _A[:, :1], _M), r"logprobs \(4, 7\) and advantages \(4, 1\) must have"),
+        (lambda: ppo_policy_loss(_A, _A, _A, _M[:, :6]), r"logprobs \(4, 7\) and mask \(4, 6\) must have"),
+        (lambda: ppo_value_loss(_A, _A, _B, _M), r"values \(4, 7\) and returns \(4, 6\) must have the same shape"),
+        (lambda: ppo_value_loss(_A, _B, _A, _M), r"values \(4, 7\) and old_values \(4, 6\) must have"),
+        (lambda: kl_penalty(_A, _B), r"logprobs \(4, 7\) and ref_logprobs \(4, 6\) must have the same shape"),
+        (lambda: kl_penalty(_A, _A[:1]), r"logprobs \(4, 7\) and ref_logprobs \(1, 7\) must have"),
+        (lambda: gae(_A, _B, _M), r"rewards \(4, 7\) and values \(4, 6\) must have the same shape \(B, T\)"),
+        (lambda: grpo_loss(_A, _A, _B, torch.zeros(4), _M), r"logprobs \(4, 7\) and ref_logprobs \(4, 6\)"),
+        (lambda: dpo_loss(_A[:, 0], _A[:, :1], _A[:, 0], _A[:, 0]), r"policy_rejected \(4, 1\)"),
+        (lambda: pairwise_ranking_loss(_A, _B), r"ranks \(4, 6\) must have the shape of rewards \(4, 7\)"),
+        (lambda: grpo_advantages(torch.zeros(4)), r"rewards must be \(prompts, G replies\), got shape \(4,\)"),
+    ],
+)
+def test_shape_mismatches_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_a_list_for_a_tensor_is_named():
+    for call, name in [
+        (lambda: kl_penalty([0.0], _A), "logprobs"),
+        (lambda: pairwise_ranking_loss([[1.0, 0.0]]), "rewards"),
+        (lambda: grpo_advantages([[1.0, 0.0]]), "rewards"),
+        (lambda: ppo_value_loss(_A, _A, _A, [True]), "mask"),
+    ]:
+        with pytest.raises(TypeError, match=f"{name} must be a torch.Tensor, got list"):
+            call()
+
+
+def test_ppo_losses_still_take_any_equal_shapes_and_no_mask():
+    new, old, adv = torch.tensor([0.1, -0.2]), torch.zeros(2), torch.tensor([1.0, -1.0])
+    loss, _ = ppo_policy_loss(new, old, adv, None)
+    ratio = new.exp()
+    want = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+    assert loss.item() == pytest.approx(want.item())
+    assert ppo_value_loss(new, old, adv, None).item() == pytest.approx(0.5 * ((new - adv) ** 2).mean().item())

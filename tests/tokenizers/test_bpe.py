@@ -176,3 +176,46 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert path.read_bytes() == before and load_tokenizer(path).chars == ["a", "b", "c"]
     assert [p.name for p in tmp_path.iterdir()] == ["tokenizer.json"]  # no temporary file left behind
+
+
+# ---------------------------------------------------------------- bad input: types, lone surrogates
+def test_bpe_training_names_a_wrong_type():
+    with pytest.raises(TypeError, match=r"vocab_size must be an int, got '300' \(str\)"):
+        BPETokenizer.train("hello world", "300")
+    with pytest.raises(TypeError, match=r"vocab_size must be an int, got True \(bool\)"):
+        BPETokenizer.train("hello world", True)
+    with pytest.raises(TypeError, match=r"BPETokenizer.train expects a str, got bytes \(decode bytes first"):
+        BPETokenizer.train(b"hello world", 300)
+    with pytest.raises(TypeError, match="CharTokenizer.from_text expects a str, got bytes"):
+        CharTokenizer.from_text(b"hello")
+
+
+LONE = "a\ud800b"  # half of a UTF-16 pair: no character, no UTF-8 form
+
+
+def test_lone_surrogates_are_refused_with_position_and_code_point():
+    def refuse(caller):
+        return pytest.raises(ValueError, match=rf"{caller}: text has a lone surrogate U\+D800 at position 1")
+
+    with refuse("BPETokenizer.train"):
+        BPETokenizer.train(LONE * 50, 300)
+    with refuse("CharTokenizer.from_text"):
+        CharTokenizer.from_text(LONE)
+    for tok in (_BPE, CharTokenizer.from_text("ab")):
+        with refuse("encode"):
+            tok.encode(LONE)
+    with pytest.raises(ValueError, match=r"lone surrogate U\+DC80 at position 0"):
+        _BPE.encode("\udc80", allow_special=False)
+    with pytest.raises(ValueError, match=r"special token '<\\ud800>': text has a lone surrogate"):
+        BPETokenizer([], ["<\ud800>"])
+    with pytest.raises(ValueError, match="CharTokenizer: text has a lone surrogate U\\+D800 at position 1"):
+        CharTokenizer(["a", "\ud800"])
+
+
+def test_saving_never_raises_unicode_encode_error(tmp_path):
+    pattern = SPLIT_PATTERN + "|\ud800"  # a pattern from code may hold one; it is written as JSON's \ud800 escape
+    BPETokenizer([], pattern=pattern).save(tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))["pattern"] == pattern
+    tok = BPETokenizer([], ["<|中|>"])  # everything else stays readable UTF-8
+    tok.save(tmp_path / "u.json")
+    assert "<|中|>" in (tmp_path / "u.json").read_text(encoding="utf-8")
