@@ -24,9 +24,11 @@ from torch import Tensor, nn
 from minillm.models.hf import read_hf_dir
 from minillm.models.pretrained import CheckpointError, Pretrained, locate
 
-__all__ = ["LEGACY", "fill", "legacy_fields", "read_pretrained"]
+__all__ = ["ANY", "LEGACY", "fill", "legacy_fields", "read_pretrained"]
 
-# Fields of the one pre-split config and the value GPT-2 needs in each (None: any value is GPT-2's).
+# Fields of the one pre-split config that GPT-2 has no field for, and the value GPT-2 needs in each
+# (ANY: every value is GPT-2's, as with the experts' settings of a model without experts).
+ANY = object()
 LEGACY = {
     "tie_embeddings": True,
     "norm": "layernorm",
@@ -34,12 +36,12 @@ LEGACY = {
     "qk_norm": False,
     "window": None,
     "n_experts": 0,
-    "rope_theta": None,
-    "expert_top_k": None,
-    "expert_d_ff": None,
-    "n_shared_experts": None,
-    "expert_norm_topk": None,
-    "aux_loss_coef": None,
+    "rope_theta": ANY,
+    "expert_top_k": ANY,
+    "expert_d_ff": ANY,
+    "n_shared_experts": ANY,
+    "expert_norm_topk": ANY,
+    "aux_loss_coef": ANY,
 }
 _RENAMED = {"wte.embedding.": "wte.", "wpe.embedding.": "wpe.", "attn_block.norm.": "ln_1.", "mlp_block.norm.": "ln_2."}
 
@@ -48,12 +50,13 @@ def legacy_fields(fields: dict, source) -> tuple[str, dict]:
     """(family, fields of its config) for a model config written before the split (module docstring)."""
     fields = dict(fields)
     width, heads = fields.get("n_embd", 768), fields.get("n_head", 12)
-    if fields.pop("pos_embedding", "learned") == "rope":
+    if fields.get("pos_embedding", "learned") == "rope":
+        del fields["pos_embedding"]
         fields["d_ff"] = fields.get("d_ff") or 4 * width  # the old default
         return "llama", fields
     derived = {"d_ff": 4 * width, "head_dim": width // heads, "n_kv_head": heads, "qkv_bias": fields.get("bias", True)}
     blocking = [f"{k}={fields[k]!r}" for k, v in derived.items() if fields.get(k) not in (None, v)]
-    blocking += [f"{k}={fields[k]!r}" for k, v in LEGACY.items() if v is not None and k in fields and fields[k] != v]
+    blocking += [f"{k}={fields[k]!r}" for k, v in LEGACY.items() if v is not ANY and k in fields and fields[k] != v]
     if blocking:
         raise ValueError(
             f"{source}: this model predates the GPT-2 / Llama split and GPT-2 cannot express {', '.join(blocking)}; "
