@@ -9,11 +9,13 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.decoders import llama_attention
 from helpers.torch_mha import copy_from_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minillm.kernels import attention
+from minillm.models.llama import LlamaAttention, LlamaConfig
 from minillm.nn.attention import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 from minillm.nn.kv_cache import KVCache
 
@@ -207,17 +209,20 @@ def test_kv_cache_decoding_equals_full_causal_pass(backend):
     assert cache.length == 9
 
 
-@settings(max_examples=15)  # each example runs seven entry points
+@settings(max_examples=15)  # each example runs nine entry points
 @given(st.integers(1, 10), st.integers(1, 10), st.sampled_from([4, 2, 1]), st.integers(0, 2**31 - 1))
 def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
-    """scaled_dot_product_attention(is_causal), kernels.attention(causal) and MultiHeadAttention
-    (cross-attention, and self-attention with a KV cache) put the queries at the last T_q positions."""
+    """scaled_dot_product_attention(is_causal), kernels.attention(causal), MultiHeadAttention
+    (cross-attention, and self-attention with a KV cache) and LlamaAttention (n_kv grouped K/V
+    heads and RoPE; with a KV cache) put the queries at the last T_q positions."""
     torch.manual_seed(seed)
-    mha = MultiHeadAttention(16, 4, n_kv_heads=n_kv).eval()
+    gqa = llama_attention(n_embd=16, n_head=4, n_kv_head=n_kv, bias=True)  # biases everywhere, as mha's
+    mha = MultiHeadAttention(16, 4).eval()
+    _copy_repeating_kv_heads(gqa, mha)  # the same projections, each K/V head repeated for its group
     x, xq = torch.randn(2, tk, 16), torch.randn(2, tq, 16)
     heads = lambda t, h: t.unflatten(-1, (h, 4)).transpose(1, 2)
-    q, k, v = heads(mha.q_proj(xq), 4), heads(mha.k_proj(x), n_kv), heads(mha.v_proj(x), n_kv)
-    merge = lambda o: mha.out_proj(o.transpose(1, 2).flatten(2))
+    q, k, v = heads(gqa.q_proj(xq), 4), heads(gqa.k_proj(x), n_kv), heads(gqa.v_proj(x), n_kv)
+    merge = lambda o: gqa.out_proj(o.transpose(1, 2).flatten(2))
 
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(tq, tk), enable_gqa=True)
     want = merge(want * _bottom_right(tq, tk).any(-1, keepdim=True))  # rows that see nothing are 0
@@ -231,43 +236,52 @@ def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
             mha(x[:, : tk - tq], is_causal=True, kv_cache=cache)
         got["module, cache"] = mha(x[:, tk - tq :], is_causal=True, kv_cache=cache)
         got["module, full pass"] = mha(x, is_causal=True)[:, tk - tq :]
-        want_self = merge(scaled_dot_product_attention(heads(mha.q_proj(x[:, tk - tq :]), 4), k, v, is_causal=True))
+        want_self = merge(scaled_dot_product_attention(heads(gqa.q_proj(x[:, tk - tq :]), 4), k, v, is_causal=True))
         for name in ("module, cache", "module, full pass"):
             torch.testing.assert_close(got.pop(name), want_self, atol=1e-5, rtol=1e-5, msg=name)
+        # LlamaAttention (always causal) rotates the queries at positions tk - tq … tk - 1, the keys at 0 … tk - 1
+        cache = KVCache(max_len=tk)
+        if tk > tq:
+            gqa(x[:, : tk - tq], kv_cache=cache)
+        rotated = {"llama, cache": gqa(x[:, tk - tq :], kv_cache=cache), "llama, full pass": gqa(x)[:, tk - tq :]}
+        q_rot = gqa.rope(heads(gqa.q_proj(x[:, tk - tq :]), 4), offset=tk - tq)
+        want_rot = merge(scaled_dot_product_attention(q_rot, gqa.rope(k), v, is_causal=True))
+        for name, out in rotated.items():
+            torch.testing.assert_close(out, want_rot, atol=1e-5, rtol=1e-5, msg=name)
     for name, out in got.items():
         torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def _expand_kv_heads(gqa: MultiHeadAttention) -> MultiHeadAttention:
-    """A full-head module whose K/V projections repeat each grouped K/V head (repeat_interleave)."""
-    full = MultiHeadAttention(gqa.d_model, gqa.n_heads, attn_backend=gqa.attn_backend).eval()
-    group = gqa.n_heads // gqa.n_kv_heads
+def _copy_repeating_kv_heads(gqa: LlamaAttention, full: LlamaAttention | MultiHeadAttention) -> None:
+    """Load ``gqa``'s weights into a full-head layer, each grouped K/V head repeated (repeat_interleave)
+    for the n_head / n_kv_head query heads that read it."""
+    hd = gqa.q_proj.out_features // gqa.n_head
+    group = gqa.n_head // gqa.n_kv_head
     with torch.no_grad():
         for name in ("q_proj", "out_proj"):
             getattr(full, name).load_state_dict(getattr(gqa, name).state_dict())
         for name in ("k_proj", "v_proj"):
             src, dst = getattr(gqa, name), getattr(full, name)
-            w = src.weight.unflatten(0, (gqa.n_kv_heads, gqa.head_dim))  # (H_kv, hd, d_model)
+            w = src.weight.unflatten(0, (gqa.n_kv_head, hd))  # (H_kv, hd, n_embd)
             dst.weight.copy_(w.repeat_interleave(group, 0).flatten(0, 1))
-            dst.bias.copy_(src.bias.unflatten(0, (gqa.n_kv_heads, gqa.head_dim)).repeat_interleave(group, 0).flatten())
-    return full
+            dst.bias.copy_(src.bias.unflatten(0, (gqa.n_kv_head, hd)).repeat_interleave(group, 0).flatten())
 
 
 @pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 @pytest.mark.parametrize("n_kv_heads", [1, 2])
-def test_grouped_query_mha_equals_repeated_kv_heads(backend, n_kv_heads):
-    gqa = MultiHeadAttention(32, 4, attn_backend=backend, n_kv_heads=n_kv_heads).eval()
+def test_grouped_query_attention_equals_repeated_kv_heads(backend, n_kv_heads):
+    gqa = llama_attention(n_embd=32, n_head=4, n_kv_head=n_kv_heads, bias=True, attn_backend=backend)
     assert gqa.k_proj.weight.shape == (n_kv_heads * 8, 32)
-    full = _expand_kv_heads(gqa)
+    full = llama_attention(n_embd=32, n_head=4, bias=True, attn_backend=backend)
+    assert full.k_proj.weight.shape == (4 * 8, 32)
+    _copy_repeating_kv_heads(gqa, full)
     x = torch.randn(2, 7, 32)
     mask = torch.rand(2, 1, 7, 7) < 0.8
-    torch.testing.assert_close(gqa(x, mask=mask, is_causal=True), full(x, mask=mask, is_causal=True))
+    torch.testing.assert_close(gqa(x, mask=mask), full(x, mask=mask))  # LlamaAttention is always causal
     cache = KVCache(max_len=7)
-    steps = [gqa(x[:, :3], is_causal=True, kv_cache=cache)] + [
-        gqa(x[:, i : i + 1], is_causal=True, kv_cache=cache) for i in range(3, 7)
-    ]
+    steps = [gqa(x[:, :3], kv_cache=cache)] + [gqa(x[:, i : i + 1], kv_cache=cache) for i in range(3, 7)]
     assert cache.k.shape[1] == n_kv_heads  # the cache stores only the shared K/V heads
-    torch.testing.assert_close(torch.cat(steps, 1), full(x, is_causal=True), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(steps, 1), full(x), atol=1e-5, rtol=1e-5)
 
 
 def test_causal_mask_bottom_right():
@@ -289,13 +303,42 @@ def test_padding_mask():
         (dict(d_model=0, n_heads=1), "must be positive"),
         (dict(d_model=32, n_heads=4, dropout=1.0), "dropout"),
         (dict(d_model=32, n_heads=4, dropout=0.1, attn_backend="chunked"), "'chunked' has no attention dropout"),
-        (dict(d_model=32, n_heads=4, n_kv_heads=3), "n_kv_heads=3 must be positive and divide n_heads=4"),
-        (dict(d_model=32, n_heads=4, n_kv_heads=0), "n_kv_heads=0"),
     ],
 )
 def test_mha_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MultiHeadAttention(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "fields,match",
+    [
+        (dict(n_kv_head=3), "n_head=4 is not divisible by n_kv_head=3; use a divisor"),
+        (dict(n_kv_head=0), "n_kv_head must be None or a positive integer, got 0"),
+    ],
+)
+def test_grouped_query_bad_config(fields, match):
+    """Grouped-query attention is LlamaConfig's (n_kv_head); the 2017 MultiHeadAttention has none."""
+    with pytest.raises(ValueError, match=match):
+        LlamaConfig(n_embd=32, n_head=4, **fields)
+
+
+@pytest.mark.parametrize(
+    "removed",
+    [
+        dict(n_kv_heads=2),
+        dict(head_dim=8),
+        dict(qkv_bias=False),
+        dict(qk_norm=True),
+        dict(norm_eps=1e-6),
+        dict(rope=None),
+        dict(window=4),
+    ],
+)
+def test_mha_refuses_the_later_models_options(removed):
+    """These are LlamaConfig fields (run by LlamaAttention, models/llama.py), not MultiHeadAttention arguments."""
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{next(iter(removed))}'"):
+        MultiHeadAttention(32, 4, **removed)
 
 
 def test_mha_bad_inputs():
@@ -324,13 +367,25 @@ def test_mha_bad_inputs():
         (dict(d_model=64, n_heads=4.0), "n_heads=4.0 (float)"),
         (dict(d_model=64, n_heads=True), "n_heads=True (bool)"),
         (dict(d_model=64, n_heads=4, kv_dim=32.0), "kv_dim=32.0 (float)"),
-        (dict(d_model=64, n_heads=4, head_dim=16.0), "head_dim=16.0 (float)"),
-        (dict(d_model=64, n_heads=4, n_kv_heads=2.0), "n_kv_heads=2.0 (float)"),
     ],
 )
 def test_mha_sizes_must_be_ints(kwargs, named):
     with pytest.raises(ValueError, match=rf"must be positive and of type int, got {re.escape(named)}"):
         MultiHeadAttention(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "fields,named",
+    [
+        (dict(head_dim=16.0), "head_dim=16.0 is not a valid int | None (got float)"),
+        (dict(n_kv_head=2.0), "n_kv_head=2.0 is not a valid int | None (got float)"),
+        (dict(n_kv_head=True), "n_kv_head=True is not a valid int | None (got bool)"),
+    ],
+)
+def test_llama_attention_sizes_must_be_ints(fields, named):
+    """head_dim and n_kv_head are LlamaConfig fields: its type checks name the field, value and type."""
+    with pytest.raises(ValueError, match=re.escape(named)):
+        LlamaConfig(n_embd=64, n_head=4, **fields)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])

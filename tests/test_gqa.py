@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.decoders import llama_attention
 
 from minillm.models.gpt import GPTConfig
 from minillm.models.llama import Llama, LlamaConfig
@@ -98,10 +99,10 @@ def test_logits_equal_transformers(case, tmp_path):
 
 @pytest.mark.parametrize("n_kv", [1, 2, 4])
 def test_kv_cache_stores_only_the_kv_heads(n_kv):
-    mha = MultiHeadAttention(32, 4, n_kv_heads=n_kv, head_dim=6).eval()
-    assert mha.k_proj.weight.shape == (n_kv * 6, 32) and mha.out_proj.weight.shape == (32, 4 * 6)
+    attn = llama_attention(n_embd=32, n_head=4, n_kv_head=n_kv, head_dim=6)
+    assert attn.k_proj.weight.shape == (n_kv * 6, 32) and attn.out_proj.weight.shape == (32, 4 * 6)
     cache = KVCache(10)
-    mha(torch.randn(3, 7, 32), is_causal=True, kv_cache=cache)
+    attn(torch.randn(3, 7, 32), kv_cache=cache)
     assert cache.k.shape == (3, n_kv, 10, 6)
     assert cache.nbytes == 2 * 3 * n_kv * 10 * 6 * 4
 
@@ -109,7 +110,9 @@ def test_kv_cache_stores_only_the_kv_heads(n_kv):
 def test_bad_head_counts_are_refused_by_name():
     with pytest.raises(ValueError, match="n_head=12 is not divisible by n_kv_head=5"):
         LlamaConfig(n_embd=768, n_head=12, n_kv_head=5)
-    with pytest.raises(ValueError, match="n_kv_heads=3 must be positive and divide n_heads=4"):
+    with pytest.raises(ValueError, match="n_head=4 is not divisible by n_kv_head=3; use a divisor"):
+        LlamaConfig(n_embd=16, n_head=4, n_kv_head=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_kv_heads'"):  # the 2017 layer has no K/V groups
         MultiHeadAttention(16, 4, n_kv_heads=3)
     with pytest.raises(ValueError, match="n_embd=100 is not divisible by n_head=12"):
         GPTConfig(n_embd=100)

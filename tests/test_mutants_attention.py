@@ -8,11 +8,14 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
+from einops import rearrange
+from helpers.decoders import llama_attention
 from helpers.torch_mha import copy_from_torch
 
 from minillm.adapt.lora import LoRALinear
 from minillm.kernels import BACKENDS
-from minillm.nn.attention import MultiHeadAttention
+from minillm.nn.attention import MultiHeadAttention, scaled_dot_product_attention
 
 
 def _pair(d=16, h=2, **kw):
@@ -49,15 +52,23 @@ def test_a_per_row_mask_of_three_dims_applies_to_every_head(backend):
 @pytest.mark.parametrize("need_weights", [False, True])
 @pytest.mark.parametrize("backend", ["naive", "sdpa"])
 def test_window_holds_on_the_explicit_path_and_its_weights(backend, need_weights):
-    ours, ref = _pair(attn_backend=backend, window=2)
+    """The window reaches the kernel: LlamaAttention (models/llama.py, the layer with a window) on the
+    explicit and a fused backend, and the explicit kernel's weights, against torch's SDPA with the
+    window written out as a mask on the same rotated q, k."""
+    attn = llama_attention(n_embd=16, n_head=2, window=2, attn_backend=backend)
     x = torch.randn(1, 6, 16)
     i = torch.arange(6)
     blocked = (i[None] > i[:, None]) | (i[None] <= i[:, None] - 2)  # key j visible to query p iff p-2 < j <= p
-    got = ours(x, is_causal=True, need_weights=need_weights)
-    out = got[0] if need_weights else got
-    torch.testing.assert_close(out, _torch_out(ref, x, blocked), atol=1e-5, rtol=1e-5)
-    if need_weights:
-        assert torch.equal(got[1][0, 0] > 0, ~blocked)
+    heads = lambda t: rearrange(t, "b t (h d) -> b h t d", h=2)
+    q, k, v = attn.rope(heads(attn.q_proj(x))), attn.rope(heads(attn.k_proj(x))), heads(attn.v_proj(x))
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=~blocked)  # (B, H, T, hd)
+    with torch.no_grad():
+        merged = attn.out_proj(rearrange(want, "b h t d -> b t (h d)"))  # (B, T, n_embd)
+        torch.testing.assert_close(attn(x), merged, atol=1e-5, rtol=1e-5)
+        if need_weights:  # the explicit softmax(QKᵀ/√d)V: same output, weights zero exactly outside the window
+            out, weights = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True, window=2)
+            torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+            assert torch.equal(weights[0, 0] > 0, ~blocked) and torch.equal(weights[0, 1] > 0, ~blocked)
 
 
 @pytest.mark.parametrize("backend", ["naive", "sdpa"])

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from helpers.decoders import llama_attention
 
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.embeddings import RoPE
@@ -67,11 +68,13 @@ def test_rope_matches_transformers_llama(base, offset):
 
 
 def test_attention_applies_rope_to_queries_and_keys():
-    """MultiHeadAttention(rope=...) equals projections → Llama's rotary → torch SDPA → out_proj."""
+    """LlamaAttention (models/llama.py; RoPE is the later models', not MultiHeadAttention's) equals
+    projections → Llama's rotary → torch SDPA → out_proj."""
     torch.manual_seed(0)
     d, h, t = 32, 2, 10
-    rope = RoPE(d // h, max_len=32)
-    mha = MultiHeadAttention(d, h, rope=rope).eval()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'rope'"):
+        MultiHeadAttention(d, h, rope=RoPE(d // h, max_len=32))
+    mha = llama_attention(n_embd=d, n_head=h, block_size=32, rope_theta=10000.0)
     with torch.no_grad():  # sharpen attention so a missing rotation moves the output visibly
         mha.q_proj.weight.mul_(4)
         mha.k_proj.weight.mul_(4)
@@ -83,7 +86,7 @@ def test_attention_applies_rope_to_queries_and_keys():
     q, k = apply_rotary_pos_emb(q, k, cos, sin)
     ref = mha.out_proj(rearrange(F.scaled_dot_product_attention(q, k, v, is_causal=True), "b h t d -> b t (h d)"))
     with torch.no_grad():
-        torch.testing.assert_close(mha(x, is_causal=True), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mha(x), ref, atol=1e-5, rtol=1e-5)  # LlamaAttention is always causal
         plain = F.scaled_dot_product_attention(
             *(rearrange(p(x), "b t (h d) -> b h t d", h=h) for p in (mha.q_proj, mha.k_proj, mha.v_proj)),
             is_causal=True,

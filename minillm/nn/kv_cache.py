@@ -24,10 +24,10 @@ __all__ = ["KVCache", "new_caches"]
 
 
 class KVCache:
-    """Pre-allocated (B, n_kv_heads, capacity, head_dim) buffers for keys and values.
+    """Pre-allocated (B, n_kv_head, capacity, head_dim) buffers for keys and values.
 
-    With grouped-query attention (MultiHeadAttention(n_kv_heads=...)) only the shared K/V heads
-    are stored, so the cache shrinks by n_heads / n_kv_heads. ``capacity`` is ``max_len``, or
+    With grouped-query attention (LlamaConfig.n_kv_head, models/llama.py) only the shared K/V heads
+    are stored, so the cache shrinks by n_head / n_kv_head. ``capacity`` is ``max_len``, or
     min(max_len, window) with a sliding ``window``.
 
     The buffers are allocated on the first ``update`` (so batch size, dtype and device come from

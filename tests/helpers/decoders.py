@@ -7,8 +7,18 @@ field of ``fields`` overrides them (a LlamaConfig field for "rope", a GPTConfig 
 """
 
 from minillm.models import GPT, GPTConfig, Llama, LlamaConfig
+from minillm.models.llama import LlamaAttention
+from minillm.nn.embeddings import RoPE
 
 POSITIONS = ("learned", "sinusoidal", "rope")
+
+
+def llama_attention(**fields) -> LlamaAttention:
+    """One LlamaAttention layer (models/llama.py) in eval mode, of a small LlamaConfig with ``fields``
+    (n_embd, n_head, n_kv_head, head_dim, window, attn_backend, …), with its RoPE table built as Llama
+    builds it (head_dim wide, block_size long, base rope_theta)."""
+    c = LlamaConfig(**{"vocab_size": 8, "block_size": 32, "n_layer": 1, "d_ff": 8, **fields})
+    return LlamaAttention(c, RoPE(c.head_dim, c.block_size, base=c.rope_theta)).eval()
 
 
 def gpt2_like_llama_config(**fields) -> LlamaConfig:

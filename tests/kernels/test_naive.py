@@ -234,34 +234,55 @@ def test_attention_defaults():
 
 
 def test_qk_norm_uses_qwen3s_epsilon():
-    from minillm.nn.attention import MultiHeadAttention
+    from helpers.decoders import llama_attention
 
-    mha = MultiHeadAttention(8, 2, qk_norm=True)
-    assert mha.q_norm.eps == mha.k_norm.eps == 1e-6  # Qwen3's rms_norm_eps, the default
-    custom = MultiHeadAttention(8, 2, qk_norm=True, norm_eps=1e-5)
+    from minillm.models.llama import LlamaConfig
+
+    qwen3 = LlamaConfig.from_name("qwen3-0.6b")
+    assert qwen3.qk_norm and qwen3.norm_eps == 1e-6  # Qwen3's rms_norm_eps
+    small = dict(n_embd=8, n_head=2, n_kv_head=1, head_dim=4)  # Qwen3's other choices, a small shape
+    fields = {k: v for k, v in qwen3.to_dict().items() if k != "family"}
+    attn = llama_attention(**{**fields, **small})
+    assert attn.q_norm.eps == attn.k_norm.eps == 1e-6  # QK-norm uses the config's norm_eps
+    custom = llama_attention(n_embd=8, n_head=2, qk_norm=True, norm_eps=1e-5)
     assert custom.q_norm.eps == custom.k_norm.eps == 1e-5
 
 
 def test_multi_head_attention_arguments_at_their_edges():
+    from helpers.decoders import llama_attention
+
+    from minillm.models.llama import LlamaConfig
     from minillm.nn.attention import MultiHeadAttention
 
     MultiHeadAttention(1, 1)  # the smallest model
     for d_model, n_heads in ((0, 1), (8, 0)):
-        with pytest.raises(ValueError, match="d_model and n_heads must be positive"):
+        name, value = ("d_model", 0) if d_model == 0 else ("n_heads", 0)
+        with pytest.raises(ValueError, match=f"{name} must be positive and of type int, got {name}={value}"):
             MultiHeadAttention(d_model, n_heads)
-    assert MultiHeadAttention(8, 2, head_dim=1).q_proj.out_features == 2
-    assert MultiHeadAttention(8, 2, head_dim=3).q_proj.out_features == 6  # heads need not tile d_model
+    # the later models' options are LlamaConfig fields, run by LlamaAttention (models/llama.py)
+    for removed in ("head_dim", "qkv_bias", "qk_norm", "window"):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{removed}'"):
+            MultiHeadAttention(8, 2, **{removed: 2})
+    assert llama_attention(n_embd=8, n_head=2, head_dim=2).q_proj.out_features == 4
+    wide = llama_attention(n_embd=8, n_head=2, head_dim=6)  # heads need not tile n_embd
+    assert wide.q_proj.out_features == 12 and wide.out_proj.in_features == 12
+    for odd in (1, 3):  # RoPE rotates pairs of dimensions
+        with pytest.raises(ValueError, match=f"RoPE needs an even head_dim, got {odd}"):
+            LlamaConfig(n_embd=8, n_head=2, head_dim=odd)
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="head_dim"):
-            MultiHeadAttention(8, 2, head_dim=bad)
-    mha = MultiHeadAttention(8, 2, bias=True, qkv_bias=False)
-    assert mha.q_proj.bias is None and mha.k_proj.bias is None and mha.out_proj.bias is not None
-    assert mha.v_proj.bias is None and MultiHeadAttention(8, 2, bias=False).out_proj.bias is None
-    assert MultiHeadAttention(8, 2).k_norm is None and MultiHeadAttention(8, 2).q_norm is None
+            LlamaConfig(n_embd=8, n_head=2, head_dim=bad)
+    attn = llama_attention(n_embd=8, n_head=2, bias=True, qkv_bias=False)
+    assert attn.q_proj.bias is None and attn.k_proj.bias is None and attn.out_proj.bias is not None
+    assert attn.v_proj.bias is None and llama_attention(n_embd=8, n_head=2, bias=False).out_proj.bias is None
+    qwen2 = llama_attention(n_embd=8, n_head=2, bias=False, qkv_bias=True)  # Qwen2: q/k/v biases only
+    assert all(p.bias is not None for p in (qwen2.q_proj, qwen2.k_proj, qwen2.v_proj)) and qwen2.out_proj.bias is None
+    assert llama_attention(n_embd=8, n_head=2).k_norm is None and llama_attention(n_embd=8, n_head=2).q_norm is None
+    mha = MultiHeadAttention(8, 2)
     x = torch.randn(1, 3, 8)
     for kv, name in (((torch.randn(1, 3, 5), x), "key"), ((x, torch.randn(1, 3, 5)), "value")):
         with pytest.raises(ValueError, match=f"^{name} must be"):
             mha(x, *kv)
     with pytest.raises(ValueError, match="window"):
-        MultiHeadAttention(8, 2, window=0)
+        LlamaConfig(n_embd=8, n_head=2, window=0)
     MultiHeadAttention(8, 2, dropout=0.1, attn_backend="auto")  # "auto" resolves to a backend with dropout
