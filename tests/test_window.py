@@ -18,7 +18,9 @@ from minillm.models.llama import Llama, LlamaConfig
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.kv_cache import KVCache
 
-WINDOWED = [name for name, b in BACKENDS.items() if b.window and name != "triton"]  # triton: tests/test_triton.py (interpreter, fp32)
+WINDOWED = [
+    name for name, b in BACKENDS.items() if b.window and name != "triton"
+]  # triton: tests/test_triton.py (interpreter, fp32)
 
 
 def _reference(q, k, v, window):
@@ -104,21 +106,23 @@ def test_bad_windows_are_refused_by_name():
         MultiHeadAttention(8, 2, window=4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: the 'drops keys' check left minillm/nn/attention.py with the window and is not in "
-    "LlamaAttention.forward (nor MultiHeadAttention.forward): a cache with a smaller window is used silently",
-)
 @pytest.mark.parametrize("layer", ["llama, window=4", "llama, no window", "mha"])
 def test_a_cache_that_drops_needed_keys_is_refused(layer):
-    """A KV cache whose window is smaller than the layer's (or than max_len, for a layer without a
-    window) would drop keys the layer still attends to: refused by name, never wrong outputs."""
-    x, cache = torch.randn(1, 2, 8), KVCache(16, window=2)
+    """A KV cache whose window is smaller than the model's (or than its context, for a model without a
+    window) would drop keys a query still attends to: refused by name, never wrong outputs. The
+    2017 layer (public on its own) checks its cache; a Llama checks its caches at ``forward``."""
+    cache = KVCache(16, window=2)
     with pytest.raises(ValueError, match="drops keys"):
         if layer == "mha":
-            MultiHeadAttention(8, 2)(x, is_causal=True, kv_cache=cache)
+            MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), is_causal=True, kv_cache=cache)
         else:
-            llama_attention(n_embd=8, n_head=2, window=4 if layer == "llama, window=4" else None)(x, kv_cache=cache)
+            window = 4 if layer == "llama, window=4" else None
+            model = Llama(
+                LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8, d_ff=16, window=window)
+            )
+            model(torch.zeros(1, 2, dtype=torch.long), kv_caches=[cache])
+    ok = Llama(LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8, d_ff=16, window=2))
+    ok(torch.zeros(1, 2, dtype=torch.long), kv_caches=[KVCache(16, window=2)])  # as wide as the model's window: fine
 
 
 def test_a_backend_without_a_window_refuses_one(monkeypatch):

@@ -7,7 +7,7 @@ change since is one field of ``LlamaConfig``, built from the pieces in minillm/n
     RMSNorm instead of LayerNorm          norm="rmsnorm"    x / √(mean(x²) + ε) · γ    (nn/norms.py)
     RoPE instead of a position table      rope_theta θ      rotate q, k by pos·θ^(-2i/d) (nn/embeddings.py)
     grouped-query attention               n_kv_head < n_head: a group of query heads shares one K/V head
-    free head size, QK-norm               head_dim; qk_norm (Qwen3)                    (nn/attention.py)
+    free head size, QK-norm               head_dim; qk_norm (Qwen3): RMSNorm per head  (LlamaAttention)
     sliding-window attention              window W: a query sees its last W positions  (Mistral)
     SwiGLU feed-forward                   activation="swiglu": (SiLU(x W1) ⊙ x W3) W2  (nn/feedforward.py)
     mixture of experts                    n_experts > 0: each token goes to expert_top_k of them (nn/experts.py)

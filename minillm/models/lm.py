@@ -65,6 +65,13 @@ def check_tokens(model, idx: Tensor, targets: Tensor | None, kv_caches: list[KVC
         raise ValueError(f"sequence of length {past + idx.shape[1]} exceeds block_size={context}{cached}")
     if kv_caches is not None and len(kv_caches) != len(model.blocks):
         raise ValueError(f"need one KV cache per block: got {len(kv_caches)}, have {len(model.blocks)} blocks")
+    need = getattr(model.config, "window", None) or context  # the keys a query may still attend to
+    short = [c.window for c in kv_caches or () if c.window is not None and c.window < need]
+    if short:
+        raise ValueError(
+            f"a KV cache of window={short[0]} drops keys this model attends to (it needs {need}); "
+            "use model.new_kv_caches()"
+        )
 
 
 class LanguageModel(nn.Module):

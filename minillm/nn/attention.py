@@ -130,6 +130,10 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(query, key, value)
         if kv_cache is not None and not self_attention:
             raise ValueError("kv_cache is only supported for self-attention")
+        if kv_cache is not None and kv_cache.window is not None and kv_cache.window < kv_cache.max_len:
+            raise ValueError(
+                f"a KV cache of window={kv_cache.window} drops keys this layer attends to (no window here)"
+            )
 
         q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
         k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_k, hd)
