@@ -75,15 +75,18 @@ def main(argv=None) -> dict:
     p.add_argument("--hard-digits", type=int, default=4)
     p.add_argument("--hard-frac", type=float, default=0.1, help="share of training items with hard-digit operands")
     p.add_argument("--n-eval", type=int, default=200, help="held-out problems per operand length")
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/07_chain_of_thought.png")
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
     args = p.parse_args(argv)
     if args.quick:
-        # 2-digit sums: by 800 steps the chain has learned them and direct answers have not (the full run's
-        # 1,200 steps on a larger model: 5 % direct). 500 steps were too few for either.
-        # At 400 steps (and 1-digit sums, which need no chain) the gap was 3 to 24 points depending on the CPU.
+        # 2-digit sums: by 800 steps at lr 4e-3 the chain has learned them and direct answers have not (the full
+        # run's 1,200 steps on a larger model: 5 % direct). At lr 2e-3 one seed on one CPU was still at 10 %,
+        # 500 steps were too few for either, and at 400 steps on 1-digit sums (which need no chain) the gap was
+        # 3 to 24 points depending on the CPU.
         args.steps, args.n_layer, args.n_embd, args.n_eval, args.max_digits, args.hard_digits = 800, 2, 64, 100, 2, 2
+        args.lr = 4e-3
         args.block_size = 64  # a 2-digit chain and its prompt are ~26 characters: two fit
 
     # The longest prompt ("\n" + a + "+" + b + "=") and chain must fit the context: check before training.
@@ -118,7 +121,7 @@ def main(argv=None) -> dict:
             model,
             lambda: sample_windows(tokens, learn, args.block_size, args.batch_size, gen),
             args.steps,
-            lr=2e-3,
+            lr=args.lr,
             betas=(0.9, 0.99),  # β2 0.99 for a tiny model and few steps (nanoGPT's small-model choice)
             log_every=max(1, args.steps // 4),
         )

@@ -1,12 +1,15 @@
 """GRPO: group-relative advantages and the loss against hand values; the trainer's shape and bad input."""
 
+import copy
 import math
+import random
 
 import pytest
 import torch
 
 from minillm import GPT, GPTConfig
 from minillm.rlhf import GRPOConfig, GRPOTrainer, RewardModel, SortTask, grpo_advantages, grpo_loss
+from minillm.rlhf.evaluate import sample_replies
 from minillm.rlhf.sampling import pack_replies
 from minillm.rlhf.stage import RECORD_KEYS
 
@@ -111,18 +114,28 @@ def test_config_and_trainer_bad_inputs():
 @pytest.mark.learning
 @pytest.mark.slow
 def test_grpo_learns_with_a_verifiable_reward(seed, record_property):
-    """From a random policy, 30 GRPO rollouts against the task's own score function (a rule, no reward
-    model) raise the mean true score of the rollouts by at least 0.15 (measured: ~0.3 → ~0.6)."""
+    """From a random policy, 60 GRPO rollouts against the task's own score function (a rule, no reward model)
+    raise the mean true score on 200 held-out prompts, compared with the same policy before training on the same
+    prompts and sampling seed. (30 rollouts compared by their own first and last three batches of 8 prompts gave
+    +0.01 on AVX-512 with seed 2, +0.19 on AVX2: one batch is too few prompts and 30 rollouts too few steps.)"""
     torch.manual_seed(seed)
     task = SortTask(3, 4)
     policy = GPT(GPTConfig(vocab_size=task.tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32))
-    sizes = {"max_steps": 30, "batch_size": 8, "group_size": 4, "minibatch_size": 16, "epochs": 2}
+    untrained = copy.deepcopy(policy)
+    sizes = {"max_steps": 60, "batch_size": 8, "group_size": 4, "minibatch_size": 16, "epochs": 2}
     cfg = GRPOConfig(**sizes, lr=2e-3, kl_coef=0.0, seed=seed)
-    records = GRPOTrainer(policy, task.score, task.sample_prompt, task.tokenizer, task.eos_id, cfg, task.score).train()
-    first = sum(r["true_score"] for r in records[:3]) / 3
-    last = sum(r["true_score"] for r in records[-3:]) / 3
-    record_property("gain", float(last - first))
-    assert last >= first + 0.15, (first, last)
+    GRPOTrainer(policy, task.score, task.sample_prompt, task.tokenizer, task.eos_id, cfg, task.score).train()
+    held_out = [task.sample_digits(random.Random(10_000 + i)) for i in range(200)]
+
+    def true_score(model) -> float:
+        replies = sample_replies(model, task, held_out, torch.Generator().manual_seed(7))
+        return sum(task.score(task.prompt(d), r) for d, r in zip(held_out, replies)) / len(held_out)
+
+    before, after = true_score(untrained), true_score(policy)
+    record_property("gain", float(after - before))
+    # Gain over default/avx2/avx512 x 1 thread x seeds 0-2 (and 2 threads on one cell): 0.26 to 0.34, about
+    # 0.39 -> 0.69; minimum 0.259 (seed 2, avx2). The floor, 0.15, leaves 0.11.
+    assert after >= before + 0.15, (before, after)
 
 
 @pytest.mark.learning
