@@ -87,6 +87,8 @@ def encoder_decoder(task: DigitTask, d: int, heads: int, layers: int, d_ff: int)
 
 def decoder_only(task: DigitTask, d: int, heads: int, d_ff: int, budget: int) -> GPT:
     """The GPT of the same width whose parameter count is closest to ``budget``."""
+    if d_ff != 4 * d:
+        raise ValueError(f"GPT-2's feed-forward is 4 · n_embd = {4 * d} wide, got d_ff={d_ff}")
 
     def make(n_layer: int) -> GPT:
         config = GPTConfig(
@@ -95,7 +97,6 @@ def decoder_only(task: DigitTask, d: int, heads: int, d_ff: int, budget: int) ->
             n_layer=n_layer,
             n_head=heads,
             n_embd=d,
-            d_ff=d_ff,
             activation="relu",
             pos_embedding="learned",  # GPT-2's input part (docs/transformer.md: the sinusoidal trap)
         )

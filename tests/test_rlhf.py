@@ -72,7 +72,7 @@ def test_prompt_tokens_get_zero_gradient():
     emb = model.wte(inputs).detach().requires_grad_()
 
     # Run the model from the embeddings so we can read the gradient at every input position.
-    x = model.drop(model.wpe(emb))
+    x = model.drop(emb + model.wpe(torch.arange(emb.shape[1])))  # GPT-2's input part: token + position
     for block in model.blocks:
         x = block(x)
     logits = model.lm_head(model.ln_f(x))
