@@ -17,7 +17,7 @@ Run it from the ``mutants/`` directory that ``mutmut run`` made (stop mutmut onc
     mutmut results --all true | awk -F: '{print $1}' > names.txt     # or read the .meta files
     cd mutants && OMP_NUM_THREADS=1 nice -n 10 \\
         python /path/to/tools/mutation_check.py --names ../names.txt --merge-into .. \\
-        tests/kernels/test_chunked.py tests/test_window.py > ../results.txt
+        tests/kernels/test_chunked.py tests/kernels/test_masks.py > ../results.txt
 
 It prints one line per mutant, ``KILLED|SURVIVED|TIMEOUT <name> <seconds>s [the test that failed]``.
 ``--merge-into DIR`` writes the verdicts into ``DIR/mutants/**/*.py.meta`` afterwards (mutmut's exit codes: 1 killed,

@@ -1,7 +1,7 @@
 """Copy the weights of PyTorch's ``nn.MultiheadAttention`` into minillm's ``MultiHeadAttention``.
 
-The tests that compare the two (test_attention, test_mutants_attention, test_embeddings_ff_layers)
-share this one copy: torch stacks Q, K and V in ``in_proj_weight`` (or keeps three weights when the
+The tests that compare the two (tests/nn/test_attention.py, tests/nn/test_layers.py) share this one
+copy: torch stacks Q, K and V in ``in_proj_weight`` (or keeps three weights when the
 key/value widths differ), minillm keeps ``q_proj``/``k_proj``/``v_proj``.
 """
 

@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 def _hf_model(c: GPTConfig | LlamaConfig):
     """The transformers class and config for the same numbers: the config.json that save_pretrained
     writes (minillm.models.hf_gpt2.config_to_hf for GPT-2, hf_llama.config_to_hf for the later family;
-    tests/test_hf_gpt2.py and tests/test_hf_families.py check them)."""
+    tests/models/test_hf_gpt2.py and tests/models/test_hf_llama.py check them)."""
     fields = c.to_dict()
     hf = (hf_gpt2.config_to_hf if fields.pop("family") == "gpt" else config_to_hf)(fields)
     return getattr(transformers, hf["architectures"][0]), transformers.AutoConfig.for_model(**hf)

@@ -20,7 +20,7 @@ from minillm.nn.kv_cache import KVCache
 
 WINDOWED = [
     name for name, b in BACKENDS.items() if b.window and name != "triton"
-]  # triton: tests/test_triton.py (interpreter, fp32)
+]  # triton: tests/kernels/test_triton_attention.py (interpreter, fp32)
 
 
 def _reference(q, k, v, window):
@@ -143,7 +143,7 @@ def test_example_09_quick_measures_the_caches(tmp_path, seed, record_property):
     import runpy
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "09_efficient_attention.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "09_efficient_attention.py"
     args = ["--quick", "--out", str(tmp_path / "09.png"), "--seed", str(seed)]
     res = runpy.run_path(str(path), run_name="example")["main"](args)
     for r in res.values():

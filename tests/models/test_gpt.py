@@ -1,13 +1,14 @@
-"""GPT (and, for rotary positions, a GPT-2-like Llama) and the encoder-decoder Transformer: sizes,
-masks, errors, and that they actually learn."""
+"""GPT (and, for rotary positions, a GPT-2-like Llama): sizes, masks, errors, and that it actually
+learns. The encoder-decoder Transformer is tests/models/test_transformer.py."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers.decoders import POSITIONS, decoder
 
-from minillm import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm import GPT, GPTConfig
 from minillm.models import Llama, LlamaConfig
+from minillm.nn.embeddings import RoPE
 
 
 def tiny_gpt(pos="learned", **kw) -> GPT | Llama:
@@ -28,14 +29,6 @@ def test_gpt2_sizes_match_transformers_parameter_counts():
     ref = transformers.GPT2LMHeadModel(cfg)
     ours = GPT(GPTConfig(vocab_size=101, block_size=40, n_layer=3, n_head=4, n_embd=64))
     assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
-
-
-def test_transformer_base_is_near_the_papers_65m():
-    with torch.device("meta"):
-        model = Transformer(TransformerConfig(37000, 37000, share_embeddings=True))
-    n = model.num_parameters()
-    assert n == 63_082_496  # 6·3,152,384 (encoder) + 6·4,204,032 (decoder) + 37,000·512 (shared embedding)
-    assert abs(n - 65e6) / 65e6 < 0.05
 
 
 @pytest.mark.parametrize("pos", POSITIONS)
@@ -154,59 +147,6 @@ def test_gpt_config_has_only_gpt2_fields(field):
         Llama(cfg)
 
 
-def test_transformer_config_validation():
-    with pytest.raises(ValueError, match="d_model=30 is not divisible by n_heads=8"):
-        TransformerConfig(10, 10, d_model=30)
-    with pytest.raises(ValueError, match="share_embeddings needs one vocabulary"):
-        TransformerConfig(10, 12, share_embeddings=True)
-    with pytest.raises(ValueError, match="pad_id=10"):
-        TransformerConfig(10, 10, pad_id=10)
-
-
-def tiny_transformer(**kw) -> Transformer:
-    base = dict(
-        src_vocab_size=13,
-        tgt_vocab_size=13,
-        d_model=32,
-        n_heads=4,
-        n_encoder_layers=2,
-        n_decoder_layers=2,
-        d_ff=64,
-        dropout=0.0,
-        max_len=24,
-        pad_id=0,
-    )
-    return Transformer(TransformerConfig(**{**base, **kw}))
-
-
-def test_transformer_padding_and_causality():
-    model = tiny_transformer().eval()
-    src = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
-    tgt = torch.tensor([[1, 4, 5, 6], [1, 7, 8, 9]])
-    logits = model(src, tgt)
-    assert logits.shape == (2, 4, 13)
-    # Source padding is invisible: trimming it changes nothing for row 0.
-    torch.testing.assert_close(model(src[:1, :3], tgt[:1]), logits[:1], atol=1e-5, rtol=1e-5)
-    # A decoder position sees only earlier targets.
-    changed = tgt.clone()
-    changed[:, 3] = 2
-    torch.testing.assert_close(model(src, changed)[:, :3], logits[:, :3])
-
-
-def test_transformer_bad_input():
-    model = tiny_transformer()
-    with pytest.raises(ValueError, match="src length 30 exceeds max_len=24"):
-        model(torch.ones(1, 30, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="batch sizes differ"):
-        model(torch.ones(2, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="src_mask"):
-        model(
-            torch.ones(1, 3, dtype=torch.long),
-            torch.ones(1, 3, dtype=torch.long),
-            src_mask=torch.ones(1, 4, dtype=torch.bool),
-        )
-
-
 @pytest.mark.learning
 def test_tiny_gpt_overfits_a_batch(seed, record_property):
     torch.manual_seed(seed)
@@ -225,20 +165,31 @@ def test_tiny_gpt_overfits_a_batch(seed, record_property):
     assert loss.item() < 0.1  # at most 0.007 over default/avx2/avx512 x 1 thread x seeds 0-2
 
 
-@pytest.mark.learning
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_tiny_transformer_overfits_a_batch(norm_first, seed, record_property):
-    torch.manual_seed(seed)
-    model = tiny_transformer(norm_first=norm_first)
-    src = torch.randint(3, 13, (8, 6))
-    tgt = torch.cat([torch.ones(8, 1, dtype=torch.long), src.flip(1), torch.full((8, 1), 2)], 1)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        loss = F.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    record_property("below_0.05", float(0.05 - loss.item()))
-    assert loss.item() < 0.05  # at most 0.003 over default/avx2/avx512 x 1 thread x seeds 0-2
-    out = model.translate(src, max_new_tokens=7, bos_id=1, eos_id=2)
-    assert torch.equal(out, tgt)
+# -- blocks --
+# One decoder block of each family: causal, and pre-norm (formerly tests/test_embeddings_ff_layers.py).
+
+
+def _block(family: str):
+    """One decoder block, 16 wide with 4 heads: GPT-2's (models/gpt.py) or the later family's (models/llama.py)."""
+    from minillm.models.gpt import Block, GPTConfig
+    from minillm.models.llama import LlamaBlock, LlamaConfig
+
+    if family == "gpt":
+        return Block(GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=4, n_embd=16))
+    config = LlamaConfig(vocab_size=8, block_size=8, n_layer=1, n_head=4, n_embd=16, d_ff=64, bias=True)
+    return LlamaBlock(config, RoPE(config.head_dim, config.block_size))
+
+
+@pytest.mark.parametrize("family", ["gpt", "llama"])
+def test_gpt_block_is_causal_and_pre_norm(family):
+    block = _block(family).eval()
+    x = torch.randn(1, 8, 16)
+    y = x.clone()
+    y[:, 5:] += 1.0
+    torch.testing.assert_close(block(x)[:, :5], block(y)[:, :5])
+    # Pre-norm: zeroing both sub-layers' output projections makes the block the identity.
+    with torch.no_grad():
+        for lin in (block.attn.out_proj, block.mlp.fc2):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    torch.testing.assert_close(block(x), x)
