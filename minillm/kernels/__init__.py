@@ -1,6 +1,6 @@
 """Attention kernels for report §3.2: one entry point, several backends that give the same result.
 
-The bottom layer of minillm: it imports nothing from minillm.nn or above (tests/test_imports.py).
+The bottom layer of minillm: it imports nothing from minillm.nn or above (tests/integration/test_imports.py).
 
     attention(q, k, v, causal=False, mask=None, backend="auto")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "minillm"
+PACKAGE = Path(__file__).resolve().parents[2] / "minillm"
 
 
 # Bottom to top. A wing imports itself and lower layers only; wings of one layer do not import each other.
