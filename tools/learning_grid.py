@@ -12,7 +12,7 @@ tool runs them once per cell and prints, per test and figure, the minimum over s
 and over the whole grid: the number a floor is set from (minus a stated margin).
 
     python tools/learning_grid.py                            # the full grid: hours on 2 cores
-    python tools/learning_grid.py -k ppo --threads 1 tests/test_rlhf.py
+    python tools/learning_grid.py -k ppo --threads 1 tests/rlhf/test_pipeline.py
     python tools/learning_grid.py --caps default avx2 -m "learning and not slow"
 
 Writes ``out/learning_grid.json`` (every cell's figures and outcomes) beside the printed table.

@@ -1,5 +1,5 @@
 """Examples 07 and 08 (§1.2.2-3, prompting) learn in --quick mode: chain of thought beats direct answers,
-demonstrations beat none. Their own file so pytest-xdist runs them beside tests/test_examples.py (both are
+demonstrations beat none. Their own file so pytest-xdist runs them beside tests/integration/test_examples.py (both are
 minutes at one thread), not after it."""
 
 import pytest

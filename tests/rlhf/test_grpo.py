@@ -145,7 +145,7 @@ def test_example_10_quick(seed, record_property):
     import runpy
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "10_adapt_align_quantize.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "10_adapt_align_quantize.py"
     res = runpy.run_path(str(path), run_name="example")["main"](["--quick", "--seed", str(seed)])
     lora, rl, quant = res["lora"], res["rl"], res["quantize"]
     record_property("lora_loss_drop", float(lora["base (reverses)"]["loss"] - lora["LoRA r=8, all linear"]["loss"]))

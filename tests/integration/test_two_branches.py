@@ -11,7 +11,7 @@ import torch
 
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EX = runpy.run_path(str(ROOT / "examples" / "11_two_branches.py"), run_name="example")
 D = lambda *digits: [x + 3 for x in digits]
 
@@ -68,7 +68,7 @@ def test_quick_run_learns_in_both_branches(seed, record_property):
 def test_gpt_branch_uses_learned_positions():
     """Each branch keeps its own paper's input part: GPT-2's learned positions, at the token vectors'
     scale. (Unscaled std-0.02 tokens beside the sinusoidal table stalled the GPT at 2 % exact match;
-    GPT now scales its tokens by √d with that table, tests/test_models.py::test_gpt_input_part_by_hand.)"""
+    GPT now scales its tokens by √d with that table, tests/models/test_gpt.py::test_gpt_input_part_by_hand.)"""
     task = DigitTask("reverse", 1, 4)
     gpt = EX["decoder_only"](task, d=128, heads=4, d_ff=512, budget=10**6)
     assert gpt.config.pos_embedding == "learned"
