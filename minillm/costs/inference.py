@@ -19,13 +19,13 @@ CLI: ``minillm costs report`` (its "Beyond §3.2" part).
 
 from __future__ import annotations
 
+from minillm.costs.shape import shape_of
 from minillm.costs.training import (
     active_param_count,
     check_positive,
     ff_active_matrix_params,
     forward_flops,
     param_count,
-    shape_of,
 )
 
 __all__ = [

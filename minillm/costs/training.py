@@ -34,13 +34,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from minillm.costs.shape import DECODERS, DecoderShape, shape_of
 from minillm.models.gpt import GPTConfig
-from minillm.models.llama import LlamaConfig
 from minillm.models.transformer import TransformerConfig
 
 __all__ = [
-    "DECODERS",
-    "DecoderShape",
     "Flops",
     "Memory",
     "active_param_count",
@@ -51,7 +49,6 @@ __all__ = [
     "forward_flops",
     "param_count",
     "report_numbers",
-    "shape_of",
     "training_flops",
     "training_memory",
 ]
@@ -98,58 +95,6 @@ class Memory:
 def _check_config(config) -> None:
     if not isinstance(config, (*DECODERS, TransformerConfig)):
         raise TypeError(f"expected a GPTConfig, LlamaConfig or TransformerConfig, got {type(config).__name__}")
-
-
-DECODERS = (GPTConfig, LlamaConfig)
-
-
-@dataclass(frozen=True)
-class DecoderShape:
-    """What the cost formulas read of a decoder, one view for both families: a LlamaConfig's fields,
-    with GPT-2's fixed choices filled in for a GPTConfig (``shape_of``)."""
-
-    vocab_size: int
-    block_size: int
-    n_layer: int
-    n_head: int
-    n_embd: int
-    n_kv_head: int
-    head_dim: int
-    d_ff: int
-    bias: bool
-    qkv_bias: bool
-    norm: str
-    activation: str
-    learned_positions: bool
-    tie_embeddings: bool
-    qk_norm: bool = False
-    window: int | None = None
-    n_experts: int = 0
-    expert_top_k: int = 2
-    expert_d_ff: int = 0
-    n_shared_experts: int = 0
-    attn_backend: str = "sdpa"
-    dropout: float = 0.0
-
-
-def shape_of(config) -> DecoderShape:
-    """The ``DecoderShape`` of a GPTConfig or LlamaConfig."""
-    c = config
-    if isinstance(c, DecoderShape):
-        return c
-    if isinstance(c, GPTConfig):
-        return DecoderShape(
-            c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.n_kv_head, c.head_dim, c.d_ff, c.bias,
-            c.bias, "layernorm", c.activation, c.pos_embedding == "learned", True, attn_backend=c.attn_backend,
-            dropout=c.dropout,
-        )  # fmt: skip
-    if not isinstance(c, LlamaConfig):
-        raise TypeError(f"expected a GPTConfig or LlamaConfig, got {type(c).__name__}")
-    return DecoderShape(
-        c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.n_kv_head, c.head_dim, c.d_ff, c.bias,
-        c.qkv_bias, c.norm, c.activation, False, c.tie_embeddings, c.qk_norm, c.window, c.n_experts, c.expert_top_k,
-        c.expert_d_ff, c.n_shared_experts, c.attn_backend, c.dropout,
-    )  # fmt: skip
 
 
 def _ff_matrix_params(d: int, d_ff: int, activation: str) -> int:
