@@ -9,9 +9,9 @@ import sys
 from dataclasses import fields
 
 import pytest
+from helpers.corpus import prepared_data_dir
 
 from minillm.commands.cli import UsageError, build_parser, main
-from minillm.data.tokens import prepare_tokens
 from minillm.models import GPTConfig
 from minillm.train import TrainConfig
 
@@ -20,11 +20,7 @@ TEXT = "the cat sat on the mat. " * 60  # no newline anywhere: the default sampl
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src") / "corpus.txt"
-    src.write_text(TEXT, encoding="utf-8")
-    out = tmp_path_factory.mktemp("data")
-    prepare_tokens([str(src)], out, tokenizer="char", val_fraction=0.2)
-    return out
+    return prepared_data_dir(tmp_path_factory, TEXT, tokenizer="char")
 
 
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "8", "--batch-size", "4"]

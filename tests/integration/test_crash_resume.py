@@ -20,9 +20,9 @@ import pytest
 import safetensors.torch
 import torch
 from helpers.cli_flags import cli_flags
+from helpers.corpus import prepared_data_dir
 
 from minillm.commands.cli import main
-from minillm.data.tokens import prepare_tokens
 from minillm.models import GPT, GPTConfig
 from minillm.models.pretrained import CheckpointError
 from minillm.train import TrainConfig, Trainer
@@ -36,11 +36,7 @@ TEXT = "the quick brown fox jumps over the lazy dog, 自注意力.\n" * 60
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src") / "corpus.txt"
-    src.write_text(TEXT, encoding="utf-8")
-    out = tmp_path_factory.mktemp("data")
-    prepare_tokens([str(src)], out, val_fraction=0.2)
-    return out
+    return prepared_data_dir(tmp_path_factory, TEXT)
 
 
 FLAGS = {

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers.corpus import prepared_data_dir
 
 from minillm.data.tokens import TokenData, load_tokenizer, prepare_tokens, read_sources
 from minillm.train import CheckpointError, TrainConfig, Trainer, load_checkpoint, save_checkpoint
@@ -21,11 +22,7 @@ TEXT = "The quick brown fox jumps over the lazy dog. 自注意力机制 lets eve
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src") / "corpus.txt"
-    src.write_text(TEXT, encoding="utf-8")
-    out = tmp_path_factory.mktemp("data")
-    prepare_tokens([str(src)], out, tokenizer="char", val_fraction=0.2)
-    return out
+    return prepared_data_dir(tmp_path_factory, TEXT, tokenizer="char")
 
 
 def tiny(data_dir, out_dir, **kw) -> TrainConfig:
