@@ -19,7 +19,7 @@ CLI: ``minillm costs report`` (its "Beyond §3.2" part).
 
 from __future__ import annotations
 
-from minillm.costs.shape import shape_of
+from minillm.costs.params import shape_of
 from minillm.costs.training import (
     active_param_count,
     check_positive,

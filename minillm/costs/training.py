@@ -34,9 +34,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from minillm.costs.shape import DECODERS, DecoderShape, shape_of
+from minillm.costs.params import (
+    DECODERS,
+    active_param_count,
+    check_config,
+    ff_active_matrix_params,
+    ff_matrix_params,
+    param_count,
+    shape_of,
+)
 from minillm.models.gpt import GPTConfig
-from minillm.models.transformer import TransformerConfig
 
 __all__ = [
     "Flops",
@@ -92,83 +99,11 @@ class Memory:
         return {**asdict(self), "total": self.total}
 
 
-def _check_config(config) -> None:
-    if not isinstance(config, (*DECODERS, TransformerConfig)):
-        raise TypeError(f"expected a GPTConfig, LlamaConfig or TransformerConfig, got {type(config).__name__}")
-
-
-def _ff_matrix_params(d: int, d_ff: int, activation: str) -> int:
-    return (3 if activation == "swiglu" else 2) * d * d_ff
-
-
-def _ff_bias_params(d: int, d_ff: int, activation: str) -> int:
-    return (2 if activation == "swiglu" else 1) * d_ff + d
-
-
-def _gpt_ff_params(c: DecoderShape, width: int) -> int:
-    return _ff_matrix_params(c.n_embd, width, c.activation) + _ff_bias_params(c.n_embd, width, c.activation) * c.bias
-
-
-def _gpt_layer_params(c: DecoderShape) -> tuple[int, int, int]:
-    """(attention + norms, every feed-forward parameter, the feed-forward parameters one token uses)."""
-    d, hd, q_out, kv_out = c.n_embd, c.head_dim, c.n_head * c.head_dim, c.n_kv_head * c.head_dim
-    qkv_bias = c.qkv_bias
-    attn = d * q_out + 2 * d * kv_out + q_out * d  # q, k, v, out projections
-    attn += (q_out + 2 * kv_out) * qkv_bias + d * c.bias + (2 * hd if c.qk_norm else 0)
-    norms = 2 * d * (2 if c.norm == "layernorm" and c.bias else 1)
-    if not c.n_experts:
-        ff = _gpt_ff_params(c, c.d_ff)
-        return attn + norms, ff, ff
-    expert, router = _gpt_ff_params(c, c.expert_d_ff), d * c.n_experts
-    shared = _gpt_ff_params(c, c.n_shared_experts * c.expert_d_ff) if c.n_shared_experts else 0
-    return attn + norms, router + c.n_experts * expert + shared, router + c.expert_top_k * expert + shared
-
-
-def ff_active_matrix_params(config, all_experts: bool = False) -> int:
-    """Feed-forward weight-matrix entries one token multiplies by: the k chosen experts, the router and
-    the shared experts (``all_experts``: as if every expert ran, the dense model of the same size)."""
-    c = shape_of(config)
-    d = c.n_embd
-    if not c.n_experts:
-        return _ff_matrix_params(d, c.d_ff, c.activation)
-    k = c.n_experts if all_experts else c.expert_top_k
-    shared = _ff_matrix_params(d, c.n_shared_experts * c.expert_d_ff, c.activation)
-    return d * c.n_experts + k * _ff_matrix_params(d, c.expert_d_ff, c.activation) + shared
-
-
-def param_count(config) -> int:
-    """Number of unique parameters, from the config alone (tied matrices counted once)."""
-    _check_config(config)
-    if isinstance(config, DECODERS):
-        d, c = config.n_embd, shape_of(config)
-        ln = (2 if c.bias and c.norm == "layernorm" else 1) * d
-        attn_norms, ff, _ = _gpt_layer_params(c)
-        n = c.vocab_size * d + c.n_layer * (attn_norms + ff) + ln
-        n += c.block_size * d if c.learned_positions else 0
-        n += 0 if c.tie_embeddings else c.vocab_size * d
-        return n
-    c, d = config, config.d_model
-    attn = 4 * d * d + 4 * d
-    ff = _ff_matrix_params(d, c.d_ff, c.activation) + _ff_bias_params(d, c.d_ff, c.activation)
-    encoder = c.n_encoder_layers * (attn + ff + 2 * 2 * d)
-    decoder = c.n_decoder_layers * (2 * attn + ff + 3 * 2 * d)
-    embeddings = c.src_vocab_size * d + (0 if c.share_embeddings else c.tgt_vocab_size * d)
-    output = 0 if c.share_embeddings else c.tgt_vocab_size * d + c.tgt_vocab_size
-    final_norms = 2 * 2 * d if c.norm_first else 0
-    return encoder + decoder + embeddings + output + final_norms
-
-
 def check_positive(**values) -> None:
     """Each value a positive int (sizes, lengths, counts), else a ValueError naming it."""
     for name, v in values.items():
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-
-def active_param_count(config) -> int:
-    """Parameters one token's forward pass uses: all but the experts the router did not pick."""
-    _, ff, active = _gpt_layer_params(shape_of(config))
-    return param_count(config) - config.n_layer * (ff - active)
 
 
 def attention_pairs(t_q: int, t_k: int, causal: bool = False, window: int | None = None) -> int:
@@ -227,7 +162,7 @@ def block_flops(
     return {
         "projections": float(2 * tokens * 4 * d * d),
         "attention": attention_flops(batch, 1, seq_len, seq_len, d, causal),  # H heads of d/H = one of d
-        "feed-forward": float(2 * tokens * _ff_matrix_params(d, d_ff, activation)),
+        "feed-forward": float(2 * tokens * ff_matrix_params(d, d_ff, activation)),
     }
 
 
@@ -240,7 +175,7 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
     and a mixture of experts counts the k experts each token uses, plus the router.
     For a Transformer config, source and target both have ``seq_len`` tokens.
     """
-    _check_config(config)
+    check_config(config)
     if seq_len <= 0 or batch_size <= 0:
         raise ValueError(f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}")
     t, b = seq_len, batch_size

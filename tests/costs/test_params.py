@@ -1,8 +1,8 @@
-"""shape_of: one view of GPT-2 and the later family for the cost formulas (minillm/costs/shape.py)."""
+"""shape_of: one view of GPT-2 and the later family for the cost formulas (minillm/costs/params.py)."""
 
 import pytest
 
-from minillm.costs.shape import DecoderShape, shape_of
+from minillm.costs.params import DecoderShape, shape_of
 from minillm.models import GPTConfig, LlamaConfig, TransformerConfig
 
 
