@@ -94,8 +94,9 @@ class MoEFeedForward(nn.Module):
         self.tokens_per_expert: Tensor | None = None
 
     # --8<-- [start:moe-forward]
-    def forward(self, x: Tensor) -> Tensor:
-        tokens = x.reshape(-1, x.shape[-1])  # (N, d) with N = B·T
+    def route(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The router's choice for (N, d) tokens: ``probs`` (N, E) over all experts, ``gates`` (N, k)
+        and ``chosen`` (N, k), the k experts each token goes to, most likely first."""
         logits = self.router(tokens)  # (N, E)
         probs = torch.softmax(
             logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1
@@ -103,6 +104,11 @@ class MoEFeedForward(nn.Module):
         gates, chosen = probs.topk(self.top_k, dim=-1)  # (N, k) each
         if self.norm_topk:
             gates = gates / gates.sum(dim=-1, keepdim=True)  # the k gates sum to 1
+        return probs, gates, chosen
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = x.reshape(-1, x.shape[-1])  # (N, d) with N = B·T
+        probs, gates, chosen = self.route(tokens)  # (N, E), (N, k), (N, k)
         out = torch.zeros_like(tokens)  # (N, d)
         counts = torch.zeros(self.n_experts, dtype=torch.long, device=x.device)
         for e, expert in enumerate(self.experts):

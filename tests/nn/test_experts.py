@@ -46,6 +46,14 @@ def test_routing_matches_a_per_token_loop(top_k, norm_topk, n_shared):
                 want[b, t] += moe.shared(x[b, t])
     torch.testing.assert_close(moe(x), want)
     assert moe.tokens_per_expert.tolist() == counts and sum(counts) == 21 * top_k
+    probs, gates, chosen = moe.route(x.reshape(-1, 8))  # what forward used, for a reader (minillm.explain)
+    for n, (b, t) in enumerate((b, t) for b in range(3) for t in range(7)):
+        p = torch.softmax(moe.router.weight @ x[b, t], dim=0)
+        top = sorted(range(4), key=lambda e: -p[e])[:top_k]
+        total = sum(p[e] for e in top) if norm_topk else 1.0
+        assert chosen[n].tolist() == top
+        torch.testing.assert_close(gates[n], torch.stack([p[e] / total for e in top]))
+        torch.testing.assert_close(probs[n], p)
 
 
 def test_aux_loss_hand_value():
