@@ -70,11 +70,19 @@ def top_k_filter(logits: Tensor, k: int) -> Tensor:
 
 
 def top_p_filter(logits: Tensor, p: float) -> Tensor:
-    """Keep the smallest set of most likely tokens whose probabilities sum to at least p."""
+    """Keep the smallest set of most likely tokens whose probabilities sum to at least p.
+
+    A token is dropped when the mass of the tokens more likely than it is already >= p, which is
+    the same as: the mass from it down to the least likely token is <= 1 - p. That tail is summed
+    in float64 from the least likely token up, so tiny probabilities are not rounded away: a
+    running sum from the top reaches 1.0 in float32 before the last tokens, and p = 1 would then
+    drop tokens that have non-zero probability. Here p = 1 keeps every one of them.
+    """
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (..., V)
-    probs = torch.softmax(sorted_logits, dim=-1)
-    mass_before = torch.cumsum(probs, dim=-1) - probs  # mass of the strictly more likely tokens
-    drop_sorted = mass_before >= p  # the most likely token always has mass_before = 0 and stays
+    probs = torch.softmax(sorted_logits.double(), dim=-1)
+    tail = probs.flip(-1).cumsum(-1).flip(-1)  # (..., V): mass of this token and every less likely one
+    drop_sorted = tail <= (1.0 - p) * tail[..., :1]  # tail[..., 0] is the total (1 up to rounding)
+    drop_sorted[..., :1] = False  # the most likely token always stays
     drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 

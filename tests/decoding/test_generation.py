@@ -1,5 +1,7 @@
 """Sampling filters by hand, and KV-cache decoding == full recomputation, token for token."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -331,6 +333,31 @@ def test_top_p_keeps_the_smallest_set_that_reaches_p_exactly():
     assert int(torch.isfinite(top_p_filter(logits, 0.5)).sum()) == 2  # 1/4 + 1/4 reaches 0.5
     assert int(torch.isfinite(top_p_filter(logits, 0.75)).sum()) == 3
     assert int(torch.isfinite(top_p_filter(logits, 0.5000001)).sum()) == 3
+
+
+def test_top_p_at_one_keeps_every_token_of_a_large_vocabulary():
+    # One likely token and 599 tiny ones (the smallest about 1e-30): a float32 running sum from the top
+    # reaches 1.0 long before the end, and a float64 one before the 1e-30 tokens; p = 1 keeps them all.
+    g = torch.Generator().manual_seed(0)
+    logits = torch.cat([torch.tensor([30.0]), torch.linspace(-40.0, 5.0, 599)[torch.randperm(599, generator=g)]])
+    probs = logits.softmax(-1)
+    assert bool((probs > 0).all())
+    sorted_probs = probs.sort(descending=True).values
+    assert int(((sorted_probs.cumsum(-1) - sorted_probs) >= 1.0).sum()) > 100  # the float32 cut this replaces
+    assert bool(torch.isfinite(top_p_filter(logits, 1.0)).all())
+    assert bool(torch.isfinite(top_p_filter(logits[None, None], 1.0)).all())  # (1, 1, 600)
+    # p < 1: the same cut as an exactly summed mass before each token (math.fsum), away from the boundary
+    exact = [float(x) for x in logits.double().softmax(-1)]
+    order = sorted(range(600), key=lambda i: -exact[i])
+    before = {i: math.fsum(exact[j] for j in order[:rank]) for rank, i in enumerate(order)}
+    for p in (0.5, 1 - 1e-9, 1 - 1e-13):
+        kept = torch.isfinite(top_p_filter(logits, p)).tolist()
+        assert all(kept[i] == (before[i] < p) for i in range(600) if abs(before[i] - p) > 1e-15), p
+
+
+def test_top_p_leaves_zero_probability_tokens_out_at_one():
+    logits = torch.tensor([0.0, float("-inf"), -1.0, -2000.0])  # exp(-2000) is 0 even in float64
+    assert torch.isfinite(top_p_filter(logits, 1.0)).tolist() == [True, False, True, False]
 
 
 def test_filters_work_on_the_last_axis_of_any_shape():
