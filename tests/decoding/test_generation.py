@@ -337,7 +337,7 @@ def test_top_p_keeps_the_smallest_set_that_reaches_p_exactly():
 
 def test_top_p_at_one_keeps_every_token_of_a_large_vocabulary():
     # One likely token and 599 tiny ones (the smallest about 1e-30): a float32 running sum from the top
-    # reaches 1.0 long before the end, and a float64 one before the 1e-30 tokens; p = 1 keeps them all.
+    # reaches 1.0 long before the end; p = 1 keeps them all.
     g = torch.Generator().manual_seed(0)
     logits = torch.cat([torch.tensor([30.0]), torch.linspace(-40.0, 5.0, 599)[torch.randperm(599, generator=g)]])
     probs = logits.softmax(-1)
