@@ -32,9 +32,13 @@ def sample_windows(
     tokens: Tensor, learn: Tensor, block_size: int, batch_size: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
     """Random (B, block_size) inputs and next-token targets (-100 where not learned)."""
-    if len(tokens) <= block_size + 1:
-        raise ValueError(f"token stream of length {len(tokens)} is too short for block_size={block_size}")
-    starts = torch.randint(0, len(tokens) - block_size - 1, (batch_size,), generator=generator)
+    if len(tokens) < block_size + 1:
+        raise ValueError(
+            f"token stream of length {len(tokens)} is too short for block_size={block_size} "
+            f"(a window needs {block_size + 1} tokens)"
+        )
+    # every window of block_size + 1 tokens: starts 0 … len - block_size - 1 (the bound is exclusive)
+    starts = torch.randint(0, len(tokens) - block_size, (batch_size,), generator=generator)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T + 1)
     window, mask = tokens[offsets], learn[offsets]  # (B, T + 1)
     targets = window[:, 1:].masked_fill(~mask[:, 1:], -100)  # (B, T)

@@ -211,10 +211,10 @@ class TokenData:
     def check_block_size(self, block_size: int) -> None:
         for split in ("train", "val"):
             n = len(getattr(self, split))
-            if n < block_size + 2:
+            if n < block_size + 1:  # one window: block_size inputs and the next token as the last target
                 raise ValueError(
                     f"the {split} split of {self.data_dir} has {n} tokens, too few for block_size={block_size} "
-                    f"(need at least {block_size + 2}); use more text or a smaller block_size"
+                    f"(need at least {block_size + 1}); use more text or a smaller block_size"
                 )
 
     def batch(self, split: str, batch_size: int, block_size: int, seed: int, step: int) -> tuple[Tensor, Tensor]:
@@ -226,7 +226,8 @@ class TokenData:
         data = getattr(self, split)
         self.check_block_size(block_size)
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, step])
-        starts = rng.integers(0, len(data) - block_size - 1, size=batch_size)  # (B,)
+        # every window of block_size + 1 tokens: starts 0 … len - block_size - 1 (the bound is exclusive)
+        starts = rng.integers(0, len(data) - block_size, size=batch_size)  # (B,)
         windows = np.stack([np.asarray(data[s : s + block_size + 1], dtype=np.int64) for s in starts])  # (B, T+1)
         if windows.size and int(windows.max()) >= self.vocab_size:  # per batch: no full scan of a large file
             raise ValueError(

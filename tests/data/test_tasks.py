@@ -76,3 +76,13 @@ def test_digit_task_batches():
 def test_python_docs_text_is_offline_and_cut():
     text = python_docs_text(max_chars=1000)
     assert len(text) == 1000 and "the" in text
+
+
+def test_sample_windows_draws_every_window_the_last_one_included():
+    tokens = torch.arange(12)
+    learn = torch.ones(12, dtype=torch.bool)
+    x, y = sample_windows(tokens, learn, block_size=4, batch_size=4000, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(x[:, 0], minlength=12)
+    assert counts[:8].min() > 350 and counts[8:].sum() == 0  # 500 expected per start, sd 21
+    x, y = sample_windows(tokens[:9], learn[:9], block_size=8, batch_size=2, generator=torch.Generator())
+    assert y[0].tolist() == list(range(1, 9))  # exactly one window: the stream's last token is a target
