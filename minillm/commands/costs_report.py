@@ -4,14 +4,15 @@ The numbers come from ``minillm.costs`` (the formulas live there, and only there
 prints them beside the report's own claims — 32x the context costs more than 1000x the attention
 FLOPs, 100 B parameters take 400 GB in fp32 — and, for "Beyond §3.2" (docs/beyond.md), the KV
 cache of multi-head, grouped-query, multi-query and windowed attention and the total vs active
-parameters of mixture-of-experts models.
+parameters of mixture-of-experts models; and, past the memory wall, how many 80 GB GPUs each
+sharding strategy needs (costs/sharding.py).
 """
 
 from __future__ import annotations
 
 from minillm.models.presets import GPT2_NAMES
 
-__all__ = ["add_arguments", "beyond_report", "run"]
+__all__ = ["WALL_MODELS", "add_arguments", "beyond_report", "memory_wall_report", "run"]
 
 
 def add_arguments(p) -> None:
@@ -22,6 +23,7 @@ def add_arguments(p) -> None:
         "--beyond", default="qwen3-0.6b", choices=["llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b"],
         help="model whose KV cache is shown beside §3.2 (MHA vs GQA vs MQA vs window; docs/beyond.md)",
     )  # fmt: skip
+    p.add_argument("--gpu-gb", type=float, default=80.0, help="memory of one GPU for the memory-wall table (GB)")
 
 
 def _gb(x: float) -> str:
@@ -68,6 +70,7 @@ def run(args) -> int:
         f"linear {f.linear:.3g}, attention {f.attention:.3g}"
     )
     beyond_report(args.beyond, args.context * args.scale)
+    memory_wall_report(args.gpu_gb)
     return 0
 
 
@@ -102,3 +105,32 @@ def beyond_report(name: str, context: int) -> None:
             f" {e['active_params'] / 1e9:.1f} B active; forward FLOPs/token {e['active_flops']:.3g}"
             f" vs {e['dense_flops']:.3g} if every expert ran"
         )
+
+
+WALL_MODELS = ("100b", "gpt2", "llama-3.2-1b", "qwen3-30b-a3b")
+
+
+def memory_wall_report(gpu_gb: float = 80.0, micro_batch: int = 1) -> None:
+    """Past the memory wall (docs/quadratic-cost.md): bytes per GPU and the smallest number of
+    ``gpu_gb`` GPUs for each sharding strategy, without and with activation checkpointing."""
+    from minillm.costs.params import param_count
+    from minillm.costs.sharding import STRATEGIES, fits_table, hundred_billion_gpt
+    from minillm.models.families import model_config
+
+    print()
+    print(f"Past the memory wall: the smallest N of {gpu_gb:g} GB GPUs that hold one training step")
+    print(f"  (mixed-precision AdamW, 16 B/param; micro-batch {micro_batch} sequence(s) of the model's context")
+    print("  below, capped at 4,096 tokens; minillm/costs/sharding.py; '-' = no N up to 4,096, GB at the largest)")
+    for name in WALL_MODELS:
+        cfg = hundred_billion_gpt() if name == "100b" else model_config(name)
+        seq = min(cfg.block_size, 4096)
+        fits = {(f.strategy, f.recompute): f for f in fits_table(cfg, seq, micro_batch, gpu_gb * 1e9)}
+        print(f"  {name} ({param_count(cfg) / 1e9:.1f} B parameters, {seq:,} tokens)")
+        print(f"    {'strategy':<9} {'no checkpointing':>24} {'activation checkpointing':>26}")
+        for s in STRATEGIES:
+            cells = []
+            for r in (False, True):
+                f = fits[(s, r)]
+                n = "-" if f.n is None else f"N = {f.n:,}"
+                cells.append(f"{n:>9} {f.bytes_per_gpu / 1e9:>9,.1f} GB")
+            print(f"    {s:<9} {cells[0]:>24} {cells[1]:>26}")
