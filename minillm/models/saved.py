@@ -7,7 +7,7 @@ config.json names it in ``model_type`` (models/hf.py). ``LanguageModel.from_pret
 model from what it returns and ``fill`` loads the weights; minillm.models.families picks the class.
 
 Checkpoints written before GPT-2 and the later family were split hold one config with every field
-and no ``family``; ``LEGACY`` reads them for this release: rotary positions went to the later family,
+and no ``family``; ``legacy_fields`` reads them for this release: rotary positions went to the later family,
 learned or sinusoidal ones to GPT-2, and the weights are renamed (GPT-2's q/k/v stacked into
 ``qkv_proj``, the norms to ``ln_1``/``ln_2``). A legacy config GPT-2 cannot express and that has no
 rotary positions is refused with the fields that stand in the way.
@@ -15,6 +15,7 @@ rotary positions is refused with the fields that stand in the way.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -24,26 +25,23 @@ from torch import Tensor, nn
 from minillm.models.hf import read_hf_dir
 from minillm.models.pretrained import CheckpointError, Pretrained, locate
 
-__all__ = ["ANY", "LEGACY", "fill", "legacy_fields", "read_pretrained"]
+__all__ = ["UNREAD", "fill", "gpt2_as_later_family", "legacy_fields", "read_pretrained"]
 
-# Fields of the one pre-split config that GPT-2 has no field for, and the value GPT-2 needs in each
-# (ANY: every value is GPT-2's, as with the experts' settings of a model without experts).
-ANY = object()
-LEGACY = {
-    "tie_embeddings": True,
-    "norm": "layernorm",
-    "norm_eps": 1e-5,
-    "qk_norm": False,
-    "window": None,
-    "n_experts": 0,
-    "rope_theta": ANY,
-    "expert_top_k": ANY,
-    "expert_d_ff": ANY,
-    "n_shared_experts": ANY,
-    "expert_norm_topk": ANY,
-    "aux_loss_coef": ANY,
-}
+# Settings a pre-split config may hold at any value when GPT-2 reads it: only rotary positions or
+# experts read them.
+UNREAD = ("rope_theta", "expert_top_k", "expert_d_ff", "n_shared_experts", "expert_norm_topk", "aux_loss_coef")
 _RENAMED = {"wte.embedding.": "wte.", "wpe.embedding.": "wpe.", "attn_block.norm.": "ln_1.", "mlp_block.norm.": "ln_2."}
+
+
+def gpt2_as_later_family() -> dict:
+    """The later family's fields that GPT-2 has none for, at the values that make it GPT-2: every switch
+    at LlamaConfig's default (no QK-norm, no window, no experts), with LayerNorm and tied embeddings."""
+    from minillm.models.gpt import GPTConfig  # here, not above: both model files import this module
+    from minillm.models.llama import LlamaConfig
+
+    own = {f.name for f in dataclasses.fields(GPTConfig)}
+    later = {f.name: f.default for f in dataclasses.fields(LlamaConfig) if f.name not in own}
+    return {**later, "norm": "layernorm", "tie_embeddings": True}
 
 
 def legacy_fields(fields: dict, source) -> tuple[str, dict]:
@@ -55,14 +53,18 @@ def legacy_fields(fields: dict, source) -> tuple[str, dict]:
         fields["d_ff"] = fields.get("d_ff") or 4 * width  # the old default
         return "llama", fields
     derived = {"d_ff": 4 * width, "head_dim": width // heads, "n_kv_head": heads, "qkv_bias": fields.get("bias", True)}
+    gpt2 = gpt2_as_later_family()
     blocking = [f"{k}={fields[k]!r}" for k, v in derived.items() if fields.get(k) not in (None, v)]
-    blocking += [f"{k}={fields[k]!r}" for k, v in LEGACY.items() if v is not ANY and k in fields and fields[k] != v]
+    blocking += [
+        f"{k}={fields[k]!r}" for k, v in gpt2.items()
+        if k in fields and k not in derived and k not in UNREAD and fields[k] != v
+    ]  # fmt: skip
     if blocking:
         raise ValueError(
             f"{source}: this model predates the GPT-2 / Llama split and GPT-2 cannot express {', '.join(blocking)}; "
             "load it with the release that wrote it"
         )
-    kept = {k: v for k, v in fields.items() if k not in LEGACY and k not in derived}
+    kept = {k: v for k, v in fields.items() if k not in gpt2}
     return "gpt", {"pos_embedding": fields.get("pos_embedding", "learned"), **kept}
 
 
