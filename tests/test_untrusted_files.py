@@ -19,7 +19,7 @@ from minillm.data.tokens import TokenData, prepare_tokens
 from minillm.models import GPT, GPTConfig
 from minillm.models.pretrained import CheckpointError, sha256_file
 from minillm.tokenizers import BPETokenizer, load_tokenizer
-from minillm.tokenizers.bpe import SPLIT_PATTERN
+from minillm.tokenizers.bpe import SPLIT_PATTERN, SPLIT_PATTERNS
 from minillm.train.checkpoint import load_checkpoint, save_checkpoint
 from minillm.train.metrics import read_metrics, truncate_metrics
 from minillm.utils.configs import read_config_file
@@ -49,7 +49,7 @@ def test_a_split_pattern_from_a_file_is_never_compiled(bpe, tmp_path, pattern):
 
 def test_known_patterns_load_by_name_and_by_text(bpe, tmp_path):
     assert bpe.to_dict()["pattern"] == "gpt2"
-    for pattern in ("gpt2", SPLIT_PATTERN):  # SPLIT_PATTERN's text: files written before names
+    for pattern in (*SPLIT_PATTERNS, SPLIT_PATTERN):  # SPLIT_PATTERN's text: files written before names
         tok = load_tokenizer(_write_json(tmp_path / "tok.json", {**bpe.to_dict(), "pattern": pattern}))
         assert tok.decode(tok.encode("hello world, 你好")) == "hello world, 你好"
 

@@ -1,4 +1,4 @@
-"""Byte-level byte-pair encoding (BPE), trained here from your own text.
+r"""Byte-level byte-pair encoding (BPE), trained here from your own text.
 
 Report §1.2.1, input part: before the source-text embedding layer, text must become token ids.
 Byte-level BPE (Sennrich et al. 2016; GPT-2, Radford et al. 2019) starts from the 256 byte values,
@@ -10,7 +10,10 @@ that contain it, so a merge only revisits the words it changes, and a heap finds
 frequent pair. That keeps 1 MB of text → a few thousand merges at seconds, not minutes.
 
 Text is first split into chunks (words, numbers, punctuation runs, whitespace) and merges never
-cross a chunk boundary, as in GPT-2.
+cross a chunk boundary, as in GPT-2. The split is GPT-2's published pattern (openai/gpt-2,
+src/encoder.py), whose Unicode classes \p{L} (letters) and \p{N} (numbers) need the ``regex``
+package: Python's ``re`` has no \p{N}, and its nearest letter class counts ², ³ and ½ as letters.
+Special tokens are never merged: training and encoding both cut the text at them first.
 
 Docs: docs/transformer.md#tokenizers.
 """
@@ -22,18 +25,34 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import regex
+
 from minillm.tokenizers.ids import check_text, check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
 __all__ = ["SPLIT_PATTERN", "SPLIT_PATTERNS", "BPETokenizer"]
 
-# GPT-2's split, written for Python's `re` ([^\W\d_] = any Unicode letter); the last branch
-# catches anything else, so the chunks always join back to the original text.
-SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+|[\s\S]"""
+# GPT-2's split (openai/gpt-2, src/encoder.py): contractions, letter runs, number runs (kept whole:
+# " 1891" is one chunk), other non-space runs, whitespace. Every character falls in one branch, so the
+# chunks always join back to the original text.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# The same with GPT-4's digit rule (cl100k): number runs cut into groups of at most three digits, so a
+# small vocabulary never spends tokens on long numbers ("1891" -> "189", "1").
+GPT2_DIGITS3_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# What minillm's tokenizer files of version 1 meant by "gpt2": GPT-4's digit rule, and [^\W\d_] letters
+# (which count ², ³, ½ as letters). Kept so those files encode as they were trained; not for new ones.
+MINILLM_V1_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+|[\s\S]"""
+SPLIT_PATTERN = GPT2_PATTERN
 # The split patterns a tokenizer *file* may name. A regular expression read from a file is never
 # compiled: a tampered one can silently drop text or make encode() hang (catastrophic backtracking).
 # Code may pass any pattern; a file may only name one of these (or hold one's exact text).
-SPLIT_PATTERNS = {"gpt2": SPLIT_PATTERN}
+SPLIT_PATTERNS = {"gpt2": GPT2_PATTERN, "gpt2-digits3": GPT2_DIGITS3_PATTERN, "minillm-v1": MINILLM_V1_PATTERN}
+FILE_VERSION = 2  # version 1 named MINILLM_V1_PATTERN "gpt2"
+
+
+def compile_pattern(pattern: str):
+    r"""A split pattern compiled with ``regex`` (\p{..} classes); ``re`` for the version-1 pattern, as it was."""
+    return re.compile(pattern) if pattern == MINILLM_V1_PATTERN else regex.compile(pattern)
 
 
 def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -57,7 +76,7 @@ class BPETokenizer(JSONFile):
     ):
         self.merges = [tuple(m) for m in merges]
         self.pattern = pattern
-        self._split = re.compile(pattern)
+        self._split = compile_pattern(pattern)
         # vocab[id] = the bytes the token stands for
         self.vocab: list[bytes] = [bytes([b]) for b in range(256)]
         self.ranks: dict[tuple[int, int], int] = {}
@@ -106,9 +125,11 @@ class BPETokenizer(JSONFile):
                 f"vocab_size={vocab_size} is too small: 256 byte tokens + {len(special_tokens)} special tokens "
                 "do not fit"
             )
-        if special_tokens:  # special strings are never merged into ordinary tokens
-            text = re.sub("|".join(re.escape(s) for s in special_tokens), " ", text)
-        chunk_counts = Counter(re.findall(pattern, text))
+        split = compile_pattern(pattern)
+        # Special strings are never merged into ordinary tokens, and the text on either side of one is
+        # split on its own, as encode() does: no chunk (" Once") spans a document boundary.
+        parts = cls(merges=[], special_tokens=special_tokens).split_at_special(text)
+        chunk_counts = Counter(chunk for part in parts if part not in special_tokens for chunk in split.findall(part))
         words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]
         freqs = list(chunk_counts.values())
 
@@ -182,13 +203,18 @@ class BPETokenizer(JSONFile):
             ids.extend(self._encode_chunk(chunk))
         return ids
 
+    def split_at_special(self, text: str) -> list[str]:
+        """``text`` cut before and after every special token (the longest first): the special
+        tokens stand alone in the list, with the (possibly empty) text between them."""
+        return self._special_split.split(text) if self._special_split is not None else [text]
+
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
         """Text → token ids. Special-token strings become their ids when ``allow_special``."""
         check_text(text, "encode")
         if not allow_special or self._special_split is None:
             return self._encode_ordinary(text)
         ids: list[int] = []
-        for part in self._special_split.split(text):
+        for part in self.split_at_special(text):
             if part in self.special_tokens:
                 ids.append(self.special_tokens[part])
             elif part:
@@ -209,7 +235,7 @@ class BPETokenizer(JSONFile):
     def to_dict(self) -> dict:
         return {
             "type": self.TYPE,
-            "version": 1,
+            "version": FILE_VERSION,
             "pattern": next((name for name, p in SPLIT_PATTERNS.items() if p == self.pattern), self.pattern),
             "special_tokens": list(self.special_tokens),
             "merges": [list(m) for m in self.merges],
@@ -228,7 +254,10 @@ class BPETokenizer(JSONFile):
         special = data.get("special_tokens", [])
         if not isinstance(special, list) or not all(isinstance(t, str) and t for t in special):
             raise ValueError(f"{source}: 'special_tokens' must be a list of non-empty strings, got {special!r}")
-        return cls([tuple(m) for m in merges], special, _known_pattern(data.get("pattern", "gpt2"), source))
+        pattern = data.get("pattern", "gpt2")
+        if data.get("version", 1) == 1 and pattern == "gpt2":
+            pattern = "minillm-v1"  # what "gpt2" meant when the file was written
+        return cls([tuple(m) for m in merges], special, _known_pattern(pattern, source))
 
     def __repr__(self) -> str:
         special = list(self.special_tokens)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
-from minillm.tokenizers.bpe import SPLIT_PATTERN
+from minillm.tokenizers.bpe import GPT2_DIGITS3_PATTERN, MINILLM_V1_PATTERN, SPLIT_PATTERN, compile_pattern
 
 CORPUS = (
     "The Transformer uses self-attention. 自注意力机制可以获取输入序列的全局信息。"
@@ -30,7 +30,8 @@ def test_bpe_round_trips_any_unicode(text):
 
 @given(st.text())
 def test_split_pattern_covers_every_character(text):
-    assert "".join(re.findall(SPLIT_PATTERN, text)) == text
+    for pattern in (SPLIT_PATTERN, GPT2_DIGITS3_PATTERN, MINILLM_V1_PATTERN):
+        assert "".join(compile_pattern(pattern).findall(text)) == text
 
 
 @given(st.text())
@@ -58,7 +59,7 @@ def test_bpe_matches_a_naive_recount_trainer():
     from minillm.tokenizers.bpe import _merge
 
     text = CORPUS[:600]
-    words = [list(w.encode()) for w in re.findall(SPLIT_PATTERN, text)]
+    words = [list(w.encode()) for w in compile_pattern(SPLIT_PATTERN).findall(text)]
     expected = []
     for new_id in range(256, 256 + 60):
         counts = Counter(p for w in words for p in zip(w, w[1:]))
@@ -219,3 +220,69 @@ def test_saving_never_raises_unicode_encode_error(tmp_path):
     tok = BPETokenizer([], ["<|中|>"])  # everything else stays readable UTF-8
     tok.save(tmp_path / "u.json")
     assert "<|中|>" in (tmp_path / "u.json").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the split: GPT-2's published pattern
+# Hand cases that separate GPT-2's rule (\p{N}+ number runs kept whole; \p{L} letters only) from GPT-4's
+# digit groups and from the version-1 pattern ([^\W\d_] letters, which takes in ², ³, ½).
+GPT2_SPLITS = {
+    " 1891": [" 1891"],
+    "x²y": ["x", "²", "y"],
+    "a½b": ["a", "½", "b"],
+    "Ⅻ th": ["Ⅻ", " th"],  # a Roman numeral (letter number, Nl) is a number, not a letter
+    "I'm they'll we've don't": ["I", "'m", " they", "'ll", " we", "'ve", " don", "'t"],
+    "I'M": ["I", "'", "M"],  # contractions are lower-case only in GPT-2's pattern
+    "自注意力机制 is 2017": ["自注意力机制", " is", " 2017"],
+    "hi 👋🏽!": ["hi", " 👋🏽!"],
+    "Hello  world\n\n": ["Hello", " ", " world", "\n\n"],
+    "x_y 3.14": ["x", "_", "y", " 3", ".", "14"],
+}
+
+
+@pytest.mark.parametrize("text, chunks", GPT2_SPLITS.items())
+def test_gpt2_pattern_splits_like_gpt2(text, chunks):
+    assert compile_pattern(SPLIT_PATTERN).findall(text) == chunks
+
+
+def test_digit_groups_and_the_version_1_pattern_differ_where_they_should():
+    assert compile_pattern(GPT2_DIGITS3_PATTERN).findall(" 1891 1234567") == [" 189", "1", " 123", "456", "7"]
+    assert compile_pattern(GPT2_DIGITS3_PATTERN).findall("x²y") == ["x", "²", "y"]
+    assert compile_pattern(MINILLM_V1_PATTERN).findall(" 1891 x²y") == [" 189", "1", " x²y"]
+
+
+def test_a_trained_tokenizer_keeps_digit_runs_as_whole_chunks():
+    tok = BPETokenizer.train("year 1891, year 1891, year 1891", vocab_size=300)
+    assert tok.decode(tok.encode(" 1891")) == " 1891" and len(tok.encode(" 1891")) == 1
+
+
+def test_a_version_1_file_keeps_the_split_it_was_trained_with(tmp_path):
+    tok = BPETokenizer.train("year 1891 x²y " * 20, vocab_size=300, pattern=MINILLM_V1_PATTERN)
+    assert tok.to_dict()["pattern"] == "minillm-v1"
+    (tmp_path / "v1.json").write_text(json.dumps({**tok.to_dict(), "version": 1, "pattern": "gpt2"}))
+    old = load_tokenizer(tmp_path / "v1.json")
+    assert old.pattern == MINILLM_V1_PATTERN and old.encode(" 1891 x²y") == tok.encode(" 1891 x²y")
+    new = load_tokenizer(_saved(BPETokenizer(tok.merges), tmp_path / "v2.json"))
+    assert json.loads((tmp_path / "v2.json").read_text())["version"] == 2 and new.pattern == SPLIT_PATTERN
+
+
+def _saved(tok, path):
+    tok.save(path)
+    return path
+
+
+# ---------------------------------------------------------------- training cuts the text at special tokens
+def test_training_never_learns_a_merge_across_a_special_token():
+    # Every document starts "Once" right after <|endoftext|>; encode() splits there, so " Once" (with the
+    # space the old training put in the special token's place) is never a chunk encode() can produce.
+    text = "<|endoftext|>".join(["Once upon a time"] * 40)
+    tok = BPETokenizer.train(text, vocab_size=300, special_tokens=["<|endoftext|>"])
+    learned = {tok.vocab[256 + i] for i in range(len(tok.merges))}
+    assert b" Once" not in learned and b" O" not in learned and b"Once" in learned
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_training_sees_the_same_chunks_encode_produces():
+    text = "ab<s>cd<s>ab" * 30
+    tok = BPETokenizer.train(text, vocab_size=270, special_tokens=["<s>"])
+    learned = {tok.vocab[256 + i] for i in range(len(tok.merges))}
+    assert b"ab" in learned and b"cd" in learned and not any(b"<" in t or b">" in t for t in learned)
