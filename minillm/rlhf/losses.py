@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from minillm.rlhf.policy_gradient import GROUP_STD_EPS, aggregate, grpo_clip_token_loss, group_advantages
+
 __all__ = [
     "dpo_loss",
     "gae",
@@ -227,7 +229,7 @@ def dpo_loss(
 # and every token of reply i gets Â_i. The loss is PPO's clipped surrogate plus β·KL to the reference,
 # with the k3 estimator per token, averaged over each reply's tokens and then over replies (eq. 3):
 #     L = -1/G Σ_i 1/|o_i| Σ_t [ min(ρ_t Â_i, clip(ρ_t, 1-ε, 1+ε) Â_i) - β · k3_t ]
-GRPO_EPS = 1e-4  # added to the group std (TRL's GRPOTrainer uses the same)
+GRPO_EPS = GROUP_STD_EPS  # added to the group std (TRL's GRPOTrainer uses the same size)
 
 
 # --8<-- [start:grpo-advantages]
@@ -245,9 +247,7 @@ def grpo_advantages(rewards: Tensor, eps: float = GRPO_EPS) -> Tensor:
         raise ValueError(f"GRPO needs G >= 2 replies per prompt to compare, got G = {rewards.shape[1]}")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
-    mean = rewards.mean(dim=1, keepdim=True)  # (P, 1)
-    std = rewards.std(dim=1, keepdim=True)  # (P, 1), sample std (n - 1)
-    return (rewards - mean) / (std + eps)  # (P, G)
+    return group_advantages(rewards, baseline=True, normalize_by_std=True, eps=eps)  # (P, G), policy_gradient.py
 
 
 # --8<-- [end:grpo-advantages]
@@ -274,15 +274,13 @@ def grpo_loss(
         raise ValueError(f"logprobs, old_logprobs, ref_logprobs and mask must be (B, T), got {tuple(logprobs.shape)}")
     if advantages.dim() != 1 or advantages.shape[0] != logprobs.shape[0]:
         raise ValueError(f"advantages must be (B,) = ({logprobs.shape[0]},), got {tuple(advantages.shape)}")
-    ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
-    adv = advantages[:, None]  # (B, 1): every token of a reply shares its advantage
-    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv)  # (B, T)
+    # the clipped surrogate per token, one advantage per reply (rlhf/policy_gradient.py), plus β·k3
     kl = kl_penalty(logprobs, ref_logprobs, "k3")  # (B, T), ≥ 0
-    per_reply = masked_mean(-(surrogate - beta * kl), mask, dim=1)  # (B,)
+    token_loss = grpo_clip_token_loss(logprobs, old_logprobs, advantages, clip_eps) + beta * kl  # (B, T)
     with torch.no_grad():
-        clipped = ((ratio - 1).abs() > clip_eps).float()  # tokens whose ratio left [1-ε, 1+ε]
+        clipped = ((torch.exp(logprobs - old_logprobs) - 1).abs() > clip_eps).float()  # ratio left [1-ε, 1+ε]
         figures = {"kl_k3": masked_mean(kl, mask, dim=1).mean().item(), "clip_frac": masked_mean(clipped, mask).item()}
-    return per_reply.mean(), figures
+    return aggregate(token_loss, mask, "reply_mean"), figures  # mean over a reply's tokens, then over replies
 
 
 # --8<-- [end:grpo-loss]
