@@ -55,6 +55,9 @@ BAD = [
     (["train", "--data-dir", "{tmp}/nowhere", "--out-dir", "{tmp}/out"], "minillm train"),
     (["sample"], "minillm sample"),
     (["sample", "--ckpt", "{tmp}/nowhere"], "minillm sample"),
+    (["explain", "--ckpt", "{tmp}", "--prompt", "x", "--out", "{tmp}/out/page.html"], "minillm explain"),
+    (["explain", "--ckpt", "{tmp}/nowhere", "--prompt", "", "--out", "{tmp}/out/page.html"], "minillm explain"),
+    (["explain", "--ckpt", "{tmp}/nowhere", "--prompt", "x", "--out", "{tmp}/p.html", "--top-p", "0"], "minillm explain"),
     (["nosuch"], "minillm"),
 ]
 
@@ -200,6 +203,23 @@ def test_sample_uses_the_trained_run(data_dir, tmp_path, capsys):
     (out / "ckpt-0000001" / "tokenizer.json").unlink()
     assert main(["sample", "--ckpt", str(out)]) == 2
     assert "tokenizer.json" in capsys.readouterr().err  # the checkpoint lists it: incomplete without it
+
+
+def test_explain_writes_one_page_from_the_run(data_dir, tmp_path, capsys):
+    from minillm.explain import read_page
+
+    out, page = tmp_path / "run", tmp_path / "pages" / "page.html"
+    assert main(["train", "--data-dir", str(data_dir), "--out-dir", str(out), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["explain", "--ckpt", str(out), "--prompt", "the cat", "--out", str(page), "--top-k", "3"]) == 0
+    assert f"wrote {page}" in capsys.readouterr().out
+    seen = read_page(page)
+    assert [t["text"] for t in seen["data"]["tokens"]] == list("the cat")
+    assert seen["maps"]["self-attention"].shape == (1, 2, 7, 7) and seen["data"]["sampling"]["top_k"] == 3
+    for prompt, words in (("€", "cannot be encoded"), ("the cat sat", "11 tokens long but the model's context holds 8")):
+        assert main(["explain", "--ckpt", str(out), "--prompt", prompt, "--out", str(tmp_path / "x.html")]) == 2
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_a_closed_pipe_is_not_an_error():
