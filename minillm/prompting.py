@@ -20,6 +20,7 @@ Docs: docs/prompting.md. Experiments: examples/07_chain_of_thought.py, examples/
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -33,6 +34,8 @@ __all__ = [
     "few_shot_prompt",
     "chain_of_thought_prompt",
     "extract_answer",
+    "parse_number",
+    "parse_choice",
     "check_prompt_fits",
 ]
 
@@ -162,6 +165,40 @@ def extract_answer(generated: str, marker: str = CHAIN_OF_THOUGHT.answer_marker,
     if answer.endswith("."):
         answer = answer[:-1].rstrip()
     return answer or None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def parse_number(generated: str, marker: str | None = None, stop: str = "\n") -> int | None:
+    """The integer a reply answers with, for a program to check (a verifiable reward); None if malformed.
+
+    With ``marker`` (a final-answer marker such as ";" or "Answer:") the number after its last
+    occurrence; without, the number after the last "=". Only the text before ``stop`` counts. The
+    answer must be a whole integer ("125", "-3", "125."), not "12a", "1 2", "" or a missing marker: a
+    reply cut off before its answer earns nothing rather than whatever number it reached last.
+    """
+    if marker is not None and not marker:
+        raise ValueError("marker must be None (the last '=') or a non-empty string")
+    line = generated.split(stop, 1)[0] if stop else generated
+    answer = extract_answer(line, marker or "=", stop="")
+    return int(answer) if answer is not None and _INTEGER.fullmatch(answer) else None
+
+
+def parse_choice(generated: str, choices: str = "ABCD", marker: str = "answer") -> str | None:
+    """The letter a multiple-choice reply picks; None if it picks none, or two.
+
+    The reply is the letter alone ("B", "(B)", "B."), or names it after the last ``marker`` (case
+    ignored): "The answer is (C).", "Answer: D". A letter that is part of a word does not count.
+    """
+    if not choices or len(set(choices)) != len(choices):
+        raise ValueError(f"choices must be distinct letters, got {choices!r}")
+    at = generated.lower().rfind(marker.lower()) if marker else -1
+    tail = generated[at + len(marker) :] if at >= 0 else generated
+    letters = set(re.findall(rf"(?<![A-Za-z])([{re.escape(choices)}])(?![A-Za-z])", tail))
+    if at < 0 and not re.fullmatch(rf"\s*\(?[{re.escape(choices)}][).]?\s*", generated):
+        return None  # no marker: only a bare letter is an answer
+    return letters.pop() if len(letters) == 1 else None
 
 
 def check_prompt_fits(n_prompt_tokens: int, block_size: int, max_new_tokens: int = 0) -> None:

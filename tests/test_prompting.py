@@ -12,6 +12,8 @@ from minillm.prompting import (
     extract_answer,
     few_shot_prompt,
     instruction_prompt,
+    parse_choice,
+    parse_number,
     zero_shot_prompt,
 )
 
@@ -102,3 +104,48 @@ def test_prompt_longer_than_context_raises():
     check_prompt_fits(10, block_size=16, max_new_tokens=6)
     with pytest.raises(ValueError, match="exceeds the model's context"):
         check_prompt_fits(10, block_size=16, max_new_tokens=7)
+
+
+# -- answer parsing for verifiable rewards: well-formed replies, and malformed ones that earn nothing --
+@pytest.mark.parametrize(
+    "reply, marker, expected",
+    [
+        ("8+7=15,5+6+1=12;125\n", ";", 125),
+        ("8+7=15,5+6+1=12;125\n9+9=18;18", ";", 125),  # only the first line counts
+        ("8+7=15,5+6+1=12", ";", None),  # cut off before the marker: no answer, not 12
+        ("8+7=15;", ";", None),
+        ("8+7=15; 1 2", ";", None),
+        ("8+7=15;12a", ";", None),
+        ("x;12;13", ";", 13),  # the last marker
+        ("Answer: 42.", "Answer:", 42),
+        ("3+4=7", None, 7),
+        ("3+4=-2", None, -2),
+        ("3+4=7 ", None, 7),
+        ("1=2=3", None, 3),
+        ("3+4=", None, None),
+        ("seven", None, None),
+        ("", None, None),
+        ("8+7=15,5+6+1=12;125", None, None),  # after the last "=" stands "12;125": not a number
+    ],
+)
+def test_parse_number(reply, marker, expected):
+    assert parse_number(reply, marker) == expected
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("B", "B"), (" (B) ", "B"), ("B.", "B"), ("The answer is (C).", "C"), ("Answer: D", "D"),
+        ("answer: A or B", None), ("E", None), ("AB", None), ("Bob", None), ("answer: maybe", None),
+        ("I think B", None), ("", None), ("Because A, the answer is C", "C"),
+    ],
+)
+def test_parse_choice(reply, expected):
+    assert parse_choice(reply) == expected
+
+
+def test_parsers_refuse_a_bad_marker_or_choice_set():
+    with pytest.raises(ValueError, match="marker must be None"):
+        parse_number("1=2", "")
+    with pytest.raises(ValueError, match="choices must be distinct letters"):
+        parse_choice("A", "AA")
