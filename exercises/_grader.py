@@ -60,16 +60,64 @@ def _describe(got, want) -> str:
     return f"expected {want!r}, got {got!r}"
 
 
-def expect(got, want, what: str, mistakes: dict | None = None, atol: float = 1e-5, rtol: float = 1e-5) -> None:
+def expect(
+    got,
+    want,
+    what: str,
+    mistakes: dict | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    properties: list[tuple[bool, str]] | None = None,
+) -> None:
     """Pass if ``got`` equals ``want`` (tensors: within atol/rtol; bool tensors and other values: exactly).
-    Otherwise fail with one message: the named mistake whose wrong answer ``got`` equals, if any, else
-    where and by how much it differs. ``mistakes`` maps a hint to the answer that mistake gives."""
+    Otherwise fail with one message: the named mistake whose wrong answer ``got`` equals, if any; else
+    the first property the right answer has and ``got`` lacks; else where and by how much it differs.
+    ``mistakes`` maps a hint to the answer that mistake gives; ``properties`` is a list of
+    (``got`` has it, what the right answer does), e.g. (rows sum to 1, "each row of weights sums to 1")."""
     if _same(got, want, atol, rtol):
         return
     for hint, wrong in (mistakes or {}).items():
         if not _same(wrong, want, atol, rtol) and _same(got, wrong, atol, rtol):
-            pytest.fail(f"{what}: wrong. Likely mistake: {hint}", pytrace=False)
-    pytest.fail(f"{what}: wrong, {_describe(got, want)}", pytrace=False)
+            fail(f"{what}: wrong. Likely mistake: {hint}")
+    for holds, rule in properties or []:
+        if not holds:
+            fail(f"{what}: wrong. {rule}")
+    fail(f"{what}: wrong, {_describe(got, want)}")
+
+
+def fail(message: str) -> None:
+    """Fail the test with ``message`` alone: no traceback through the grader."""
+    pytest.fail(message, pytrace=False)
+
+
+def shapes(*tensors) -> str:
+    """'(2, 3, 5, 8), (2, 5)': the shapes of the arguments, for a message that says what was called."""
+    return ", ".join(str(tuple(t.shape)) if isinstance(t, torch.Tensor) else repr(t) for t in tensors)
+
+
+def call(what: str, fn, *args, hint: str = "", **kwargs):
+    """Return ``fn(*args, **kwargs)``. If your code raises, fail with one message that says what was
+    called (``what``), what it raised and, in ``hint``, the usual cause on this input, instead of a
+    traceback through your code."""
+    try:
+        return fn(*args, **kwargs)
+    except FusedKernelUsed:
+        raise
+    except Exception as error:  # noqa: BLE001 - any error in the student's code becomes a message
+        if any(isinstance(e, NotImplementedError) for e in _chain(error)):  # Triton's interpreter wraps it
+            fail(f"{what}: not written yet (replace `raise NotImplementedError` with your code)")
+        text = str(error).strip().splitlines()
+        said = f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__
+        fail(f"{what} raised {said}" + (f". Likely mistake: {hint}" if hint else ""))
+
+
+def _chain(error: BaseException):
+    """The error and the ones it was raised from or during."""
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
 
 
 class FusedKernelUsed(AssertionError):

@@ -1,7 +1,8 @@
 """Top-p (nucleus) sampling filter (report §1.2.1, output part).
 
 Given logits (..., V), keep the smallest set of most likely tokens whose probabilities sum to
-at least p, and set every other logit to -inf. The most likely token is always kept.
+at least p, and set every other logit to -inf. The most likely token is always kept, and at
+p = 1 every token stays (mind the rounding of a float32 running sum).
 (Holtzman et al. 2020.)
 
 Grade it: pytest exercises/test_ex05_top_p.py

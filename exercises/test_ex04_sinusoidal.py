@@ -3,7 +3,7 @@
 import math
 
 import torch
-from _grader import expect, load
+from _grader import call, expect, fail, load
 
 from minillm.nn.embeddings import sinusoidal_table
 
@@ -31,24 +31,47 @@ def mistakes(max_len: int, d: int) -> dict:
         "the exponent's sign: the angle is pos / 10000^(2i/d), not pos · 10000^(2i/d)": table(
             max_len, d, lambda j: -pair(j)
         ),
+        "the sin and cos halves were concatenated ([sin …, cos …], as in tensor2tensor): here they interleave, "
+        "sin in the even columns 2i and cos in the odd columns 2i+1": halves(max_len, d),
+        "the positions start at 1: row pos = 0 is the first position (sin 0 = 0, cos 0 = 1)": table(
+            max_len + 1, d, pair
+        )[1:],
         "the table is not float32: build it in float64 if you like, return .float()": sinusoidal_table(
             max_len, d
         ).double(),
     }
 
 
+def halves(max_len: int, d: int) -> torch.Tensor:
+    """[sin(pos·f_0), …, sin(pos·f_{n-1}), cos(pos·f_0), …]: the other common layout, not this exercise's."""
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
+    freq = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)  # (ceil(d/2),)
+    return torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=-1)[:, :d].float()
+
+
+def pe(max_len: int, d: int):
+    hint = (
+        f"d_model = {d} is odd, so there are {(d + 1) // 2} even columns (sin) but only {d // 2} odd ones (cos): "
+        f"keep the first {d // 2} cos columns, e.g. torch.cos(angle)[:, : d_model // 2]"
+        if d % 2
+        else "the sin/cos columns and the angles must have the same shape: (max_len, d_model / 2) each"
+    )
+    return call(f"sinusoidal_table({max_len}, {d})", ex.sinusoidal_table, max_len, d, hint=hint)
+
+
 def test_hand_values():
-    t = ex.sinusoidal_table(3, 4)
+    t = pe(3, 4)
     expected = [
         [0, 1, 0, 1],
         [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)],
         [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)],
     ]
     expect(t, torch.tensor(expected, dtype=torch.float32), "sinusoidal_table(3, 4)", mistakes(3, 4))
-    assert t.dtype == torch.float32, f"return float32, got {t.dtype}"
+    if t.dtype != torch.float32:
+        fail(f"sinusoidal_table(3, 4): the table is not float32 but {t.dtype}: build it as you like, return .float()")
 
 
 def test_matches_minillm_even_and_odd():
     for d in (8, 7, 64):
         hint = " (d_model is odd: the last column is a sin, there is no cos after it)" if d % 2 else ""
-        expect(ex.sinusoidal_table(50, d), sinusoidal_table(50, d), f"sinusoidal_table(50, {d}){hint}", mistakes(50, d))
+        expect(pe(50, d), sinusoidal_table(50, d), f"sinusoidal_table(50, {d}){hint}", mistakes(50, d))

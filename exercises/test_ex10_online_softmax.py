@@ -5,26 +5,30 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from _grader import by_hand, expect, load
+from _grader import by_hand, call, expect, fail, load, shapes
 
 from minillm.kernels.chunked import chunked_attention
 
 ex = load("ex10_online_softmax")
 
 
-def blocked(q, k, v, block, rescale_o=True, rescale_l=True, subtract_max=True, scale=True, normalise=True):
+def blocked(
+    q, k, v, block, rescale_o=True, rescale_l=True, subtract_max=True, scale=True, normalise=True, partial=True,
+    update_m=True,
+):
     """The online softmax with switches for the usual mistakes (all True: the right answer)."""
     s_all = q @ k.T / (math.sqrt(q.shape[-1]) if scale else 1.0)
     m = torch.full((q.shape[0], 1), float("-inf") if subtract_max else 0.0, dtype=torch.float64)
     l, o = torch.zeros(q.shape[0], 1, dtype=torch.float64), torch.zeros(q.shape[0], v.shape[-1], dtype=torch.float64)
-    for j in range(0, k.shape[0], block):
+    stop = k.shape[0] if partial else k.shape[0] - block + 1  # the mistake: only whole blocks
+    for j in range(0, stop, block):
         s = s_all[:, j : j + block].double()
         m_new = torch.maximum(m, s.max(-1, keepdim=True).values) if subtract_max else m
         p = torch.exp(s - m_new)
         c = torch.exp(m - m_new)
         l = (c if rescale_l else 1.0) * l + p.sum(-1, keepdim=True)
         o = (c if rescale_o else 1.0) * o + p @ v[j : j + block].double()
-        m = m_new
+        m = m_new if update_m else m
     return (o / l if normalise else o).float()
 
 
@@ -37,13 +41,35 @@ def mistakes(q, k, v, block) -> dict:
             q, k, v, block, rescale_l=False
         ),
         "the 1/√d scale is missing: S = Q Kᵀ / √d": blocked(q, k, v, block, scale=False),
+        "neither o nor ℓ is rescaled (was exp(m - m_new) computed after m = m_new? then it is 1): when the "
+        "maximum rises, ℓ = exp(m - m_new)·ℓ + rowsum(P) and o = exp(m - m_new)·o + P V, with the *old* m": blocked(
+            q, k, v, block, rescale_o=False, rescale_l=False
+        ),
+        "the last, partial block of keys was skipped: with T_k not a multiple of block the final block is shorter; "
+        "walk j over range(0, T_k, block) and slice k[j : j + block]": blocked(q, k, v, block, partial=False),
+        "the running maximum m is never updated: set m = m_new after each block": blocked(
+            q, k, v, block, update_m=False
+        ),
         "o was returned without dividing by ℓ: return o / ℓ": blocked(q, k, v, block, normalise=False),
     }
 
 
 def run(q, k, v, block):
+    what = f"blocked_attention(q, k, v, block={block}) with shapes {shapes(q, k, v)}"
     with by_hand(ex, "ex10 (online softmax)"):  # the point is to write the blocks yourself
-        return ex.blocked_attention(q, k, v, block)
+        out = call(
+            what,
+            ex.blocked_attention,
+            q,
+            k,
+            v,
+            block,
+            hint="the shapes do not fit: one block's scores are q @ k[j : j + block].T, shaped (T_q, block), "
+            "m and ℓ are (T_q, 1) so they broadcast over the block's columns",
+        )
+    if not isinstance(out, torch.Tensor) or out.shape != (q.shape[0], v.shape[-1]):
+        fail(f"{what}: return the (T_q, d_v) = {(q.shape[0], v.shape[-1])} output, got {shapes(out)}")
+    return out
 
 
 def test_hand_value_two_blocks():
