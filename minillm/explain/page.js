@@ -121,7 +121,7 @@
     "<label>layer <select id='layer'></select></label><label>head <select id='head'></select></label></div>" +
     "<p class='help' id='gqa'></p><div id='thumbs'></div>" +
     "<p class='readout' id='readout'>Hover a cell: query → key, and the weight.</p>" +
-    "<div class='scroll'><svg id='heatmap' xmlns='http://www.w3.org/2000/svg'></svg></div>" +
+    "<div class='scroll'><svg id='heatmap'></svg></div>" +
     "<p class='help'>Row = the query (the token reading), column = the key (the token read); " +
     "each row sums to 1. Hatched: cells the causal rule (or the window) hides. Colour ∝ √weight.</p></section>" +
     "<section><h2>Logit lens</h2><p class='help'>What each layer's output would predict for the next " +
