@@ -28,6 +28,7 @@ LAYERS = {
     "models": 3,
     "costs": 4,
     "train": 4,
+    "explain": 4,  # the explorer page: reads models and tokenizers
     "rlhf": 5,
     "__init__": 6,  # the package face re-exports the main names
     "commands": 7,  # the CLI and what only it needs
