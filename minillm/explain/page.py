@@ -10,7 +10,8 @@ JSON object inside it, the arrays base64-packed little-endian:
 
     attention   uint16, round(w · 65535): every weight to within 1/131070 ≈ 7.6e-6; a causal map
                 keeps only its lower triangle (T(T+1)/2 of T² cells). 12 layers × 12 heads on a
-                128-token prompt: 2.4 MB of the page's 3.6 MB (tests/explain/test_page.py).
+                128-token prompt: 3.2 MB (2.4 MB before base64) of the page's 3.9 MB, with a
+                50,257-token vocabulary (tests/explain/test_page.py).
     lens        int32 ids and float32 probabilities of each layer's top tokens at each position
     logits      float32, the last position's next-token logits, all of them: the page applies
                 temperature, top-k and top-p to them as minillm.decoding.sample_next does
