@@ -129,5 +129,23 @@ text = tokenizer.decode(minillm.generate(model, prompt, max_new_tokens=40, tempe
 print(repr(text))
 
 # %% [markdown]
+# ## Look inside it
+#
+# `minillm.explain` runs the model once on a prompt and makes one offline page: every layer's and
+# head's attention as a heat map (hover a cell), what each layer would predict (the logit lens), and
+# the next-token distribution under temperature, top-k and top-p, recomputed with minillm's sampling
+# rules ([docs/explain.md](../docs/explain.md)). The notebook shows the page inline; `page.save(path)`
+# writes the file, and `minillm explain --ckpt RUN --prompt "..." --out page.html` does it from a shell.
+
+# %%
+from minillm.explain import explain
+
+page = explain(model, tokenizer, "def __init__(self):")
+print(
+    f"page: {len(page.html) / 1e3:.0f} kB, {len(page.data['tokens'])} tokens, saved to {page.save(work / 'explain.html')}"
+)
+page  # noqa: B018 (a cell's last expression: Jupyter shows the page)
+
+# %% [markdown]
 # **Next:** [docs/training.md](../docs/training.md) (DDP, GPT-2 weights, throughput), and
 # `python examples/04_pretrain_gpt.py` for a BPE GPT trained for real.
