@@ -102,7 +102,9 @@ class Explanation:
         return path
 
     def _repr_html_(self) -> str:  # Jupyter and Colab show the page in a frame of its own
-        return f'<iframe srcdoc="{html.escape(self.html)}" style="width:100%;height:920px;border:1px solid #ccc"></iframe>'
+        return (
+            f'<iframe srcdoc="{html.escape(self.html)}" style="width:100%;height:920px;border:1px solid #ccc"></iframe>'
+        )
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -211,8 +213,9 @@ def read_page(page: str | Path | Explanation) -> dict:
         data = page.data
     else:
         found = re.search(
-            r'<script type="application/json" id="minillm-data">(.*?)</script>', Path(page).read_text(encoding="utf-8"),
-            re.S,
+            r'<script type="application/json" id="minillm-data">(.*?)</script>',
+            Path(page).read_text(encoding="utf-8"),
+            re.DOTALL,
         )
         if found is None:
             raise ValueError(f"{page} is not a minillm explain page (no minillm-data block)")

@@ -52,7 +52,9 @@ def test_logit_lens_rows_are_the_final_norm_and_head_on_each_layer(make):
             torch.testing.assert_close(out["lens_probs"][layer], want.values)
         final = model(torch.tensor([ids]))[0][0, -1]
     torch.testing.assert_close(out["logits"], final)
-    torch.testing.assert_close(out["lens_probs"][-1, -1], torch.softmax(final, -1).topk(3).values)  # last layer = output
+    torch.testing.assert_close(
+        out["lens_probs"][-1, -1], torch.softmax(final, -1).topk(3).values
+    )  # last layer = output
     assert out["attention"].shape == (3 if make is _gpt else 2, model.config.n_head, len(ids), len(ids))
 
 

@@ -30,10 +30,10 @@ DRIVER = shutil.which("chromedriver")
 if CHROMIUM is None or DRIVER is None:
     pytest.skip("no headless browser: apt-get install chromium chromium-driver", allow_module_level=True)
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.slow  # a browser start and a dozen page loads: about 20 s in all
 TOK = CharTokenizer.from_text("the quick brown fox jumps over a lazy dog.")
@@ -43,7 +43,13 @@ TOK = CharTokenizer.from_text("the quick brown fox jumps over a lazy dog.")
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1800"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1800",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
@@ -74,8 +80,12 @@ def test_heat_map_cells_and_hover_report_the_models_weight(browser, gpt_page):
     t = 12
     assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")) == t * t
     assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell.masked")) == t * (t - 1) // 2  # causal
-    browser.execute_script("const s = document.getElementById('layer'); s.value = '1'; s.dispatchEvent(new Event('change'))")
-    browser.execute_script("const s = document.getElementById('head'); s.value = '2'; s.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "const s = document.getElementById('layer'); s.value = '1'; s.dispatchEvent(new Event('change'))"
+    )
+    browser.execute_script(
+        "const s = document.getElementById('head'); s.value = '2'; s.dispatchEvent(new Event('change'))"
+    )
     for q, k in ((7, 3), (11, 11), (0, 0)):
         cell = browser.find_element(By.CSS_SELECTOR, f"#heatmap rect.cell[data-q='{q}'][data-k='{k}']")
         ActionChains(browser).move_to_element(cell).perform()
@@ -83,7 +93,9 @@ def test_heat_map_cells_and_hover_report_the_models_weight(browser, gpt_page):
         shown = float(browser.find_element(By.CSS_SELECTOR, "#readout .weight").text)
         assert abs(shown - seen["maps"]["self-attention"][1, 2, q, k]) <= 5e-7, readout
         assert f"query {q} «{TOK.decode([seen['data']['tokens'][q]['id']]).replace(' ', '␣')}»" in readout
-    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, "rect[data-q='2'][data-k='5']")).perform()
+    ActionChains(browser).move_to_element(
+        browser.find_element(By.CSS_SELECTOR, "rect[data-q='2'][data-k='5']")
+    ).perform()
     assert "hidden (the causal rule" in browser.find_element(By.ID, "readout").text
 
 
@@ -142,7 +154,9 @@ def test_sampling_rules_match_minillms_filters_on_a_grid(browser, temperature, t
 def test_sample_button_draws_a_token_that_can_be_drawn(browser, gpt_page):
     path, _ = gpt_page
     _open(browser, path)
-    browser.execute_script("const k = document.getElementById('top-k'); k.value = '2'; k.dispatchEvent(new Event('input'))")
+    browser.execute_script(
+        "const k = document.getElementById('top-k'); k.value = '2'; k.dispatchEvent(new Event('input'))"
+    )
     allowed = {b.get_attribute("data-id") for b in browser.find_elements(By.CSS_SELECTOR, "#dist .bar")}
     assert len(allowed) == 2
     browser.find_element(By.ID, "sample").click()
@@ -162,7 +176,9 @@ def test_later_family_and_encoder_decoder_pages_render(browser, tmp_path):
     _open(browser, explain(model, TOK, "the fox", target=" dog").save(tmp_path / "seq2seq.html"))
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#map option")]
     assert options == ["encoder self-attention", "decoder self-attention", "cross-attention"]
-    browser.execute_script("const s = document.getElementById('map'); s.value = '2'; s.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "const s = document.getElementById('map'); s.value = '2'; s.dispatchEvent(new Event('change'))"
+    )
     assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")) == 4 * 7  # target × source
     assert not browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.masked")  # cross-attention hides nothing
 
