@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from minillm.models.gpt import GPT
+from minillm.rlhf.diagnostics import rollout_diagnostics
 from minillm.rlhf.losses import grpo_advantages, grpo_loss
 from minillm.rlhf.reward import RewardModel
 from minillm.rlhf.sampling import check_rollout_setup, generate_replies, pack_replies, reply_token_logprobs
@@ -160,7 +161,8 @@ class GRPOTrainer:
                 "rm_score": rewards.mean().item(),
                 "kl": (batch["logp"] - batch["ref_logp"]).sum(1).mean().item(),  # k1 per reply, as PPO's records
                 "reply_len": mask.sum(1).float().mean().item(),
-                "equal_groups": (rewards.std(1) == 0).float().mean().item(),  # groups with nothing to learn
+                # groups with nothing to learn, replies cut at max_new_tokens, replies without EOS
+                **rollout_diagnostics(rewards, batch["replies"], self.eos_id, self.config.max_new_tokens),
             }
             if self.score_fn is not None:
                 decode = self.tokenizer.decode

@@ -138,22 +138,8 @@ def test_grpo_learns_with_a_verifiable_reward(seed, record_property):
     assert after >= before + 0.15, (before, after)
 
 
-@pytest.mark.learning
-@pytest.mark.slow
-def test_example_10_quick(seed, record_property):
-    """Example 10's quick mode runs all four parts; floors on what each part shows (numbers in the docs)."""
-    import runpy
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "10_adapt_align_quantize.py"
-    res = runpy.run_path(str(path), run_name="example")["main"](["--quick", "--seed", str(seed)])
-    lora, rl, quant = res["lora"], res["rl"], res["quantize"]
-    record_property("lora_loss_drop", float(lora["base (reverses)"]["loss"] - lora["LoRA r=8, all linear"]["loss"]))
-    record_property("grpo_kl_ratio_beta0", float(rl["GRPO, β = 0"]["kl"] / max(rl["GRPO"]["kl"], 1e-9)))
-    # measured (seed 0): held-out loss 3.39 (base) → 0.14 (full SFT), 0.18 (LoRA, all linear), 0.38 (attention)
-    assert lora["LoRA r=8, all linear"]["loss"] <= lora["base (reverses)"]["loss"] - 2.0  # adapters alone teach sorting
-    assert lora["LoRA r=8, all linear"]["trainable"] * 4 < lora["full SFT"]["trainable"]
-    assert rl["GRPO"]["state_bytes"] < rl["PPO"]["state_bytes"]  # no value model, no second optimizer
-    assert rl["GRPO, β = 0"]["kl"] > rl["GRPO"]["kl"]  # the KL term holds the policy nearer SFT (6.3 vs 3.7)
-    assert abs(quant["int8 per channel"]["loss"] - quant["float32"]["loss"]) < 0.01
-    assert quant["int4, groups of 32"]["bytes"] < quant["int8 per channel"]["bytes"] < quant["float32"]["bytes"]
+def test_records_carry_the_rollout_diagnostics():
+    task, policy, cfg = _setup(max_steps=1, max_new_tokens=2)  # 2 tokens: too few for a sorted reply and EOS
+    records = GRPOTrainer(policy, task.score, task.sample_prompt, task.tokenizer, task.eos_id, cfg).train()
+    r = records[0]
+    assert 0.0 <= r["equal_groups"] <= 1.0 and r["truncated"] == r["no_eos"] and r["no_eos"] > 0.5
