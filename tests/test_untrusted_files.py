@@ -21,7 +21,6 @@ from minillm.models.pretrained import CheckpointError, sha256_file
 from minillm.tokenizers import BPETokenizer, load_tokenizer
 from minillm.tokenizers.bpe import SPLIT_PATTERN, SPLIT_PATTERNS
 from minillm.train.checkpoint import load_checkpoint, save_checkpoint
-from minillm.train.metrics import read_metrics, truncate_metrics
 from minillm.utils.configs import read_config_file
 
 
@@ -198,16 +197,6 @@ def test_config_file_that_is_not_text(tmp_path):
     (tmp_path / "c.json").write_bytes(b"\xff\xfe")
     with pytest.raises(ValueError, match="config file .*c.json is not valid JSON"):
         read_config_file(tmp_path / "c.json")
-
-
-def test_torn_metrics_lines_are_tolerated_and_trimmed_on_resume(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    lines = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"step": 3, "loss": 1.0}]
-    path.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 4, "lo')
-    assert read_metrics(path) == lines
-    assert truncate_metrics(path, 2) == 2  # step 3 and the torn line
-    assert read_metrics(path) == lines[:2]
-    assert path.read_text().endswith("\n")
 
 
 @pytest.mark.slow

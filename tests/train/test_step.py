@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from minillm import GPT, GPTConfig
-from minillm.train.schedule import cosine_lr
 from minillm.train.step import (
     BETAS,
     FUSED_ADAMW_ON_CPU,
@@ -174,47 +173,10 @@ def test_bad_arguments_fail_before_any_work():
         make_optimizer(nn.Linear(2, 1).requires_grad_(False), lr=1e-3)
 
 
-# -- edges: schedule checks, defaults, micro-batches -------------------------------------------------
-# The schedule and the training step at their edges (tests/MUTATION.md): every boundary of
-# cosine_lr's argument checks, the defaults' arithmetic, micro-batches from a generator, figures
-# averaged over unequal micro-batches, and the trainable-only parameter lists.
-def test_cosine_lr_edges_by_hand():
-    assert cosine_lr(2, 1.0, 10, warmup_steps=3) == pytest.approx(1.0)  # last warm-up step reaches the peak
-    assert cosine_lr(3, 1.0, 10, warmup_steps=3, min_lr=0.2) == 1.0  # first cosine step: progress 0
-    assert cosine_lr(4, 1.0, 11, warmup_steps=3, min_lr=0.2) == pytest.approx(
-        0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi / 8))
-    )
-    assert cosine_lr(9, 1.0, 10, min_lr=0.2) == pytest.approx(0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * 0.9)))
-    assert cosine_lr(10, 1.0, 10, min_lr=0.2) == 0.2 and cosine_lr(50, 1.0, 10, min_lr=0.2) == 0.2
-    assert cosine_lr(0, 3.0, 10) == 3.0  # no warm-up by default, min_lr 0 by default
-    assert cosine_lr(10, 3.0, 10) == 0.0
-    # warm-up as long as the run: every step is warm-up (no division by zero after it)
-    assert cosine_lr(4, 1.0, 5, warmup_steps=5) == pytest.approx(1.0)
-    assert cosine_lr(5, 1.0, 5, warmup_steps=5, min_lr=0.1) == 0.1
-    assert cosine_lr(1, 2.0, 5, warmup_steps=4, min_lr=2.0) == pytest.approx(1.0)  # a flat floor = the peak
-    assert cosine_lr(0, 1.0, 1) == 1.0  # a one-step run
-
-
-@pytest.mark.parametrize(
-    "args, ok",
-    [
-        ((0, 1.0, 1, 0, 0.0), True),
-        ((0, 1.0, 0, 0, 0.0), False),
-        ((0, 1.0, -1, 0, 0.0), False),
-        ((0, 1.0, 5, -1, 0.0), False),
-        ((0, 1.0, 5, 5, 0.0), True),
-        ((0, 1.0, 5, 6, 0.0), False),
-        ((0, 1.0, 5, 0, 1.0), True),
-        ((0, 1.0, 5, 0, 1.0 + 1e-9), False),
-        ((0, 1.0, 5, 0, -1e-9), False),
-    ],
-)
-def test_cosine_lr_argument_boundaries(args, ok):
-    if ok:
-        assert cosine_lr(*args) > 0
-    else:
-        with pytest.raises(ValueError):
-            cosine_lr(*args)
+# -- edges: defaults, micro-batches -----------------------------------------------------------------
+# The training step at its edges (tests/MUTATION.md): the defaults' arithmetic, micro-batches from a
+# generator, figures averaged over unequal micro-batches, and the trainable-only parameter lists.
+# cosine_lr's own edges: tests/train/test_schedule.py.
 
 
 def test_defaults_arithmetic():
