@@ -120,6 +120,17 @@ def _train(args) -> int:
     trainer = Trainer(TrainConfig.from_args(args))  # explicit flag > --config file > default
     try:
         result = trainer.train()
+    except Exception as err:  # under torchrun: one line naming the rank and exit 1; torchrun stops the others
+        if not trainer.dist.enabled or getattr(args, "debug", False):
+            raise
+        import torch.distributed as dist
+
+        lost_peer = isinstance(err, dist.DistError) or "closed by peer" in str(err)  # NCCL; gloo: a RuntimeError
+        if lost_peer:  # a consequence: another rank failed first, and says why
+            print(f"{args.prog}: rank {trainer.dist.rank} stopped: another process left the job", file=sys.stderr)
+        else:
+            _complain(args.prog, f"rank {trainer.dist.rank}: {err}")
+        return 1
     finally:
         trainer.close()
     if trainer.dist.is_main:

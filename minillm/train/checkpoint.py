@@ -87,13 +87,14 @@ def save_checkpoint(
     out_dir: str | Path,
     step: int,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict | None = None,
     configs: dict | None = None,
     metrics: dict | None = None,
     tokenizer_file: str | Path | None = None,
     keep_last: int = 3,
 ) -> Path:
-    """Write ``ckpt-{step}`` into ``out_dir`` atomically, then keep only the newest ``keep_last``."""
+    """Write ``ckpt-{step}`` into ``out_dir`` atomically, then keep only the newest ``keep_last``.
+    ``optimizer``: the optimizer, or its state dict already gathered from a sharded run (train/parallel.py)."""
     if keep_last < 1:
         raise ValueError(f"keep_last must be at least 1, got {keep_last}")
     out_dir = Path(out_dir)
@@ -127,7 +128,7 @@ def _write(tmp, final, out_dir, step, model, optimizer, configs, metrics, tokeni
         rng_tensors, rng_plain = capture_rng()
         blob = {"rng": rng_tensors}
         if optimizer is not None:
-            blob["optimizer"] = optimizer.state_dict()
+            blob["optimizer"] = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
         torch.save(blob, tmp / "trainer.pt")
         if tokenizer_file is not None:
             shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")

@@ -18,6 +18,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from minillm.models.gpt import GPTConfig
+from minillm.train.parallel import PARALLEL_MODES
 from minillm.train.step import BETAS, GRAD_CLIP, MIN_LR_RATIO, WEIGHT_DECAY, default_warmup
 from minillm.utils.configs import add_config_arguments, check_fields, config_from_args, from_flat_dict, to_flat_dict
 
@@ -38,6 +39,8 @@ RESUMABLE_CHANGES = frozenset(
         "sample_prompt",
         "device",
         "resume",
+        "parallel",  # how the state is split changes no number of the optimisation (train/parallel.py)
+        "activation_checkpointing",
     }
 )
 
@@ -85,6 +88,11 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     dtype: str = "auto"  # "auto" (bfloat16 autocast on CUDA if supported, else float32), "float32", "bfloat16"
     compile: bool = False  # torch.compile the model
+    parallel: str = field(
+        default="ddp",
+        metadata={"help": "under torchrun: ddp, zero1, fsdp or tp (minillm/train/parallel.py); one process: ddp"},
+    )
+    activation_checkpointing: bool = False  # keep each block's input only; recompute the block in backward
 
     def __post_init__(self):
         check_fields(self)  # types first: a string for a bool or a float, inf or nan, is refused here
@@ -119,6 +127,8 @@ class TrainConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"unknown dtype {self.dtype!r}; choose 'auto', 'float32' or 'bfloat16'")
+        if self.parallel not in PARALLEL_MODES:
+            raise ValueError(f"unknown parallel mode {self.parallel!r}; choose one of {PARALLEL_MODES}")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"unknown device {self.device!r}; use 'auto', 'cpu' or 'cuda[:N]'")
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributed.tensor import DTensor
 
 from minillm.train.schedule import cosine_lr
 
@@ -38,6 +39,7 @@ __all__ = [
     "StepResult",
     "TrainStep",
     "autocast",
+    "clip_grad_norm",
     "default_warmup",
     "lr_at",
     "make_optimizer",
@@ -107,6 +109,22 @@ def make_optimizer(
 def autocast(device_type: str, dtype: torch.dtype | None):
     """``torch.autocast`` for a low-precision ``dtype``; a no-op context for ``None`` (full precision)."""
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
+
+
+def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> Tensor:
+    """Scale the gradients so their global norm is at most ``max_norm`` (0: only measure); returns
+    the norm before clipping. A sharded gradient (a DTensor, minillm/train/parallel.py) counts whole:
+    its shards' squares are summed across the ranks."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not any(isinstance(g, DTensor) for g in grads):
+        return nn.utils.clip_grad_norm_(params, max_norm) if max_norm else nn.utils.get_total_norm(grads)
+    norms = [torch.linalg.vector_norm(g) for g in grads]
+    total = torch.linalg.vector_norm(torch.stack([n.full_tensor() if isinstance(n, DTensor) else n for n in norms]))
+    if max_norm:
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0).item()  # clip_grad_norm_'s rule
+        for g in grads:
+            g.mul_(coef)
+    return total
 
 
 @dataclass
@@ -184,10 +202,7 @@ class TrainStep:
             count += 1
         if count != n:
             raise ValueError(f"got {count} micro-batches, expected grad_accum={n}")
-        if self.grad_clip:
-            grad_norm = nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-        else:
-            grad_norm = nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        grad_norm = clip_grad_norm(self.params, self.grad_clip)
         lr = self.lr_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr

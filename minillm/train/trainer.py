@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from minillm.data.tokens import TokenData
@@ -33,7 +32,17 @@ from minillm.train.checkpoint import CheckpointError, latest_checkpoint, load_ch
 from minillm.train.config import TrainConfig
 from minillm.train.lock import RunLock
 from minillm.train.metrics import plot_metrics, truncate_metrics
-from minillm.train.step import TrainStep, autocast, make_optimizer
+from minillm.train.parallel import (
+    apply_activation_checkpointing,
+    check_parallel,
+    data_parallel_size,
+    full_model_state,
+    full_optimizer_state,
+    load_optimizer_state,
+    make_parallel_optimizer,
+    shard_model,
+)
+from minillm.train.step import TrainStep, autocast
 from minillm.utils.fileio import check_free_space, check_writable_dir
 
 __all__ = ["Trainer", "step_seed"]
@@ -56,11 +65,9 @@ class Trainer:
         self.data.check_block_size(c.model.block_size)
         self.dist = dist_utils.init_distributed("cuda" if c.device != "cpu" and torch.cuda.is_available() else "cpu")
         self.device = dist_utils.resolve_device(c.device, self.dist.local_rank)
-        if c.batch_size % (self.dist.world_size * c.grad_accum):
-            raise ValueError(
-                f"batch_size={c.batch_size} must be divisible by world_size x grad_accum = "
-                f"{self.dist.world_size} x {c.grad_accum}"
-            )
+        check_parallel(c.parallel, c.model, self.dist.world_size, c.batch_size, c.grad_accum)
+        # fsdp and tp hold a slice of each weight per rank (train/parallel.py); zero1 and ddp whole copies
+        self.sharded = self.dist.enabled and c.parallel in ("fsdp", "tp")
         self.out_dir = Path(c.out_dir)
         self.tokenizer, self.prompt_ids = None, []
         if c.sample_tokens:
@@ -86,23 +93,31 @@ class Trainer:
             self.model = build_model(self.model_config).to(self.device)
         if self.dist.is_main:  # one checkpoint (weights + AdamW's two moments, fp32) must fit beside the newest
             check_free_space(self.out_dir, 3 * 4 * self.model.num_parameters() + (1 << 20), "--out-dir")
-        self.optimizer = make_optimizer(self.model, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type)
-        self.step = 0
-        if resume_from is not None:
-            ckpt = load_checkpoint(resume_from, self.model, self.optimizer, self.model_config.to_dict())
+        self.step, ckpt = 0, None
+        if resume_from is not None:  # the whole weights, before they are split (any mode wrote them)
+            ckpt = load_checkpoint(resume_from, self.model, None, self.model_config.to_dict())
+            if "optimizer" not in ckpt.trainer_state:
+                raise CheckpointError(f"checkpoint {ckpt.path} has no optimizer state")
             self.step = ckpt.step
             self.log(f"resumed from {ckpt.path} at step {self.step}")
             if self.dist.is_main:  # records the crashed run wrote after its checkpoint would repeat steps
                 dropped = truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
                 if dropped:
                     self.log(f"dropped {dropped} metrics.jsonl record(s) past step {self.step} (or torn)")
+        if c.activation_checkpointing:
+            apply_activation_checkpointing(self.model)
         self.dtype = self._autocast_dtype()
-        self.forward = self.model
-        if c.compile:
-            self.forward = torch.compile(self.model)
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward = nn.parallel.DistributedDataParallel(self.forward, device_ids=ids)
+        mode = c.parallel if self.dist.enabled else None
+        if self.sharded:  # split first, so that torch.compile sees the sharded modules
+            shard_model(self.model, mode, self.dist.world_size, self.device)
+        self.forward = torch.compile(self.model) if c.compile else self.model
+        if mode in ("ddp", "zero1"):
+            self.forward = shard_model(self.forward, mode, self.dist.world_size, self.device)  # DDP's wrapper
+        self.optimizer = make_parallel_optimizer(
+            self.model, mode, c.lr, c.weight_decay, (c.beta1, c.beta2), self.device.type
+        )  # minillm/train/step.py's AdamW; under zero1 each rank keeps 1/N of its states
+        if ckpt is not None:
+            load_optimizer_state(self.optimizer, ckpt.trainer_state["optimizer"], self.model)
         self.optimizer_step = TrainStep(  # minillm/train/step.py: accumulation, clipping, schedule, AdamW
             self.model,
             self.optimizer,
@@ -114,7 +129,7 @@ class Trainer:
             grad_accum=c.grad_accum,
             autocast_dtype=self.dtype,
             device_type=self.device.type,
-            ddp=self.forward if self.dist.enabled else None,
+            ddp=self.forward if mode in ("ddp", "zero1") else None,
         )
         self.loss_history: list[float] = []  # one per step of this process's run, all ranks averaged
 
@@ -167,8 +182,9 @@ class Trainer:
         """This rank's micro-batches of the global batch of ``step``."""
         c, d = self.config, self.dist
         x, y = self.data.batch(split, c.batch_size, c.model.block_size, seed, step)  # (batch_size, T)
-        per_rank = c.batch_size // d.world_size
-        x, y = x[d.rank * per_rank : (d.rank + 1) * per_rank], y[d.rank * per_rank : (d.rank + 1) * per_rank]
+        slices = data_parallel_size(c.parallel, d.world_size)  # tensor-parallel ranks all read the whole batch
+        per_rank, r = c.batch_size // slices, d.rank if slices > 1 else 0
+        x, y = x[r * per_rank : (r + 1) * per_rank], y[r * per_rank : (r + 1) * per_rank]
         for xm, ym in zip(x.chunk(c.grad_accum), y.chunk(c.grad_accum)):  # (micro_batch / world, T) each
             yield xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True)
 
@@ -229,15 +245,22 @@ class Trainer:
                 ) from None
 
     def save(self, metrics: dict | None = None) -> Path | None:
-        path = None
+        path, model, optimizer = None, self.model, self.optimizer
+        if self.dist.enabled and self.config.parallel != "ddp":  # gather whole tensors (every rank takes part)
+            optimizer = full_optimizer_state(self.optimizer, self.model)
+            if self.sharded:
+                weights = full_model_state(self.model)
+                if self.dist.is_main:  # the usual file: one unsplit model holds the gathered weights
+                    model = build_model(self.model_config)
+                    model.load_state_dict(weights)
         if self.dist.is_main:
             configs = {"train": self.config.to_dict(), "model": self.model_config.to_dict()}
             tok = self.data.data_dir / "tokenizer.json"
             path = save_checkpoint(
                 self.out_dir,
                 self.step,
-                self.model,
-                self.optimizer,
+                model,
+                optimizer,
                 configs,
                 metrics,
                 tok if tok.is_file() else None,
@@ -291,7 +314,7 @@ class Trainer:
                 evals = self.evaluate()
                 self._record({"step": self.step, **evals})
                 write(f"step {self.step}: train loss {evals['train_loss']:.4f}, val loss {evals['val_loss']:.4f}")
-                if c.sample_tokens and self.dist.is_main:
+                if c.sample_tokens and self.dist.is_main and not self.sharded:  # sharded: `minillm sample`
                     text = self.sample()
                     self._record({"step": self.step, "sample": text})
                     write(f"sample: {text!r}")

@@ -65,5 +65,5 @@ def test_only_rank_0_takes_the_lock(data_dir, tmp_path, monkeypatch):
 
     (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "other-machine", "pid": 1}))  # rank 0 holds it
     monkeypatch.setattr(trainer_module.dist_utils, "init_distributed", lambda _: DistInfo(1, 0, 2))
-    with pytest.raises(ValueError, match="world_size x grad_accum"):  # rank 1 gets past the lock to its own checks
+    with pytest.raises(ValueError, match="data-parallel processes x grad_accum"):  # rank 1 gets past the lock to its own checks
         Trainer(_config(data_dir, tmp_path, batch_size=3), log=lambda *_: None)

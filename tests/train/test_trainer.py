@@ -42,7 +42,7 @@ def test_trainer_learns_and_writes_metrics(data_dir, tmp_path, seed, record_prop
 
 def test_world_size_must_divide_the_batch(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module.dist_utils, "init_distributed", lambda _: DistInfo(0, 0, 3))
-    with pytest.raises(ValueError, match="divisible by world_size x grad_accum = 3 x 2"):
+    with pytest.raises(ValueError, match="divisible by data-parallel processes x grad_accum = 3 x 2"):
         Trainer(tiny(data_dir, tmp_path), log=quiet)
 
 
