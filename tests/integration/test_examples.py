@@ -175,6 +175,41 @@ def test_example_06_quick_pipeline_runs_and_the_kl_leash_holds(tmp_path, load_ex
         assert (tmp_path / f"rlhf_{stage}.safetensors").stat().st_size > 0
 
 
+@pytest.mark.learning
+@pytest.mark.slow
+def test_example_10_quick_lora_teaches_sorting(load_example, seed, record_property):
+    res = load_example("10_lora.py")["main"](["--quick", "--seed", str(seed)])
+    base, lora, full = res["base (reverses)"], res["LoRA r=8, all linear"], res["full SFT"]
+    record_property("lora_loss_drop", float(base["loss"] - lora["loss"]))
+    # measured (seed 0, before the split): held-out loss 3.39 (base) -> 0.14 (full SFT), 0.18 (LoRA, all linear)
+    assert lora["loss"] <= base["loss"] - 2.0  # adapters alone teach sorting
+    assert lora["trainable"] * 4 < full["trainable"] and lora["adam_bytes"] * 4 < full["adam_bytes"]
+    assert res["LoRA r=8, attention"]["trainable"] < lora["trainable"]
+
+
+@pytest.mark.slow
+def test_example_12_quick_quantized_weights(load_example, capsys):
+    res = load_example("12_quantize.py")["main"](["--quick"])
+    quant = res["quantize"]
+    assert abs(quant["int8 per channel"]["loss"] - quant["float32"]["loss"]) < 0.01  # int8 is nearly free
+    assert quant["int4, groups of 32"]["bytes"] < quant["int8 per channel"]["bytes"] < quant["float32"]["bytes"]
+    assert quant["int4, groups of 64"]["bytes"] < quant["int4, groups of 32"]["bytes"]  # fewer scales
+    assert "int4, groups of 128: refused" in capsys.readouterr().out
+    assert [round(r["params"] / 1e9, 1) for r in res["on_device"]] == [0.5, 1.5, 7.0]
+
+
+@pytest.mark.slow
+def test_example_14_quick_writes_the_explorer_page(tmp_path, load_example, capsys):
+    from minillm.explain import read_page
+
+    res = load_example("14_explain.py")["main"](["--quick", "--out", str(tmp_path / "page.html")])
+    seen = read_page(res["path"])
+    t = len(seen["data"]["tokens"])
+    assert seen["maps"]["self-attention"].shape == (4, 4, t, t) and res["previous"].shape == (4, 4)
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'page.html'}" in out and "top-k 5, top-p 1.0: 5 can be drawn" in out
+
+
 def test_tests_named_in_the_docs_exist():
     """`tests/x.py::name` (and a following `::other`) in the docs and README name real test functions."""
     for doc in [*DOCS, "README.md"]:
