@@ -16,7 +16,9 @@ ex = load("ex11_triton_forward")
 BLOCK_N = 16  # flash_forward's default tile of keys
 
 
-def tiles(q, k, v, scale=True, pad_inf=True, rescale_l=True, rescale_acc=True, partial=True, update_m=True):
+def tiles(
+    q, k, v, scale=True, pad_inf=True, rescale_l=True, rescale_acc=True, partial=True, update_m=True, trans=True
+):
     """The kernel's loop over key tiles in float64 torch, with switches for the usual slips (all True: right)."""
     q, k, v = q.double(), k.double(), v.double()
     t_k = k.shape[0]
@@ -28,7 +30,7 @@ def tiles(q, k, v, scale=True, pad_inf=True, rescale_l=True, rescale_acc=True, p
         v_tile = torch.zeros(BLOCK_N, v.shape[1], dtype=torch.float64)
         n = min(BLOCK_N, t_k - start)
         k_tile[:n], v_tile[:n] = k[start : start + n], v[start : start + n]  # rows past T_k load as 0
-        s = q @ k_tile.T * (q.shape[1] ** -0.5 if scale else 1.0)  # (T_q, BLOCK_N)
+        s = q @ (k_tile.T if trans else k_tile) * (q.shape[1] ** -0.5 if scale else 1.0)  # (T_q, BLOCK_N)
         if pad_inf:
             s[:, n:] = float("-inf")
         m_new = torch.maximum(m, s.max(1).values)
@@ -59,6 +61,8 @@ def mistakes(q, k, v) -> dict:
         "the last, partial tile of keys was skipped: loop start_n over range(0, T_k, BLOCK_N) and mask the rows "
         "≥ T_k when loading": tiles(q, k, v, partial=False),
         "the running maximum m_i is never updated: set m_i = m_new after each tile": tiles(q, k, v, update_m=False),
+        "k was not transposed: the scores are tl.dot(q, tl.trans(k)), (BLOCK_M, D) @ (D, BLOCK_N); tl.dot(q, k) "
+        "only runs because D = BLOCK_N here": tiles(q, k, v, trans=False) if q.shape[1] == BLOCK_N else None,
     }
 
 
