@@ -9,6 +9,7 @@ import torch
 from minillm.explain.trace import prompt_ids, token_label, trace, trace_seq2seq
 from minillm.models import GPT, GPTConfig, Llama, LlamaConfig, Transformer, TransformerConfig
 from minillm.tokenizers import BPETokenizer, CharTokenizer
+from minillm.tokenizers.chat import CHAT_TOKENS
 
 TOK = CharTokenizer.from_text("abcdefgh ")
 
@@ -129,12 +130,13 @@ def test_text_without_a_tokenizer_and_a_bad_top_are_refused():
         trace(_gpt(), [1, 2], top=0)
 
 
-def test_token_labels_show_partial_utf8_bytes_and_special_tokens():
-    tok = BPETokenizer([], special_tokens=["<|user|>"])  # bytes only: "中" is three partial tokens
-    ids = tok.encode("<|user|>中a")
+def test_token_labels_show_partial_utf8_bytes_and_role_tokens():
+    tok = BPETokenizer([], special_tokens=list(CHAT_TOKENS))  # bytes only: "中" is three partial tokens
+    ids = tok.encode("<|user|>中a<|end|><|assistant|>")  # the chat format's role tokens (tokenizers/chat.py)
     labels = [token_label(tok, i) for i in ids]
     assert labels[0] == {"text": "<|user|>", "bytes": None, "special": True}
     assert [label["bytes"] for label in labels[1:4]] == ["e4", "b8", "ad"]  # "中" is e4 b8 ad in UTF-8
     assert labels[4] == {"text": "a", "bytes": None, "special": False}
+    assert [label["special"] for label in labels[5:]] == [True, True]
     assert token_label(TOK, TOK.encode(" ")[0]) == {"text": " ", "bytes": None, "special": False}
     assert token_label(None, 7)["text"] == "#7"
