@@ -2,7 +2,6 @@
 
 import pytest
 
-from minillm.data.arithmetic import CHAIN, addition_chain, addition_pair
 from minillm.prompting import (
     ChainOfThoughtTemplate,
     FewShotTemplate,
@@ -37,14 +36,6 @@ def test_few_shot_prompt_exact_string():
 def test_chain_of_thought_prompt_exact_string():
     got = chain_of_thought_prompt([("2+3*4", "3*4=12, 2+12=14.", "14")], "1+2*3")
     assert got == "Q: 2+3*4\nA: 3*4=12, 2+12=14. The answer is 14.\n\nQ: 1+2*3\nA:"
-
-
-def test_addition_formats_use_the_templates():
-    assert addition_chain(58, 67) == "8+7=15,5+6+1=12"
-    assert addition_chain(999, 1) == "9+1=10,9+0+1=10,9+0+1=10"
-    assert addition_pair(58, 67, "chain") == ("58+67=", "8+7=15,5+6+1=12;125\n")
-    assert addition_pair(58, 67, "direct") == ("58+67=", "125\n")
-    assert chain_of_thought_prompt([("1+2", "1+2=3", "3")], "4+5", CHAIN) == "1+2=1+2=3;3\n4+5="
 
 
 @pytest.mark.parametrize(
