@@ -15,6 +15,9 @@ minillm train --data-dir D ...      pre-train a GPT (every TrainConfig and GPTCo
 minillm sample --ckpt C --prompt P  generate text from a checkpoint or run directory
 minillm explain --ckpt C --prompt P --out page.html   one offline page: attention, logit lens, sampling
 minillm rlhf [--quick]              the SFT → reward model → PPO / DPO pipeline (report §1.2.2)
+minillm assistant [--quick]         a tiny assistant end to end: world → pre-train → SFT → RM → PPO/DPO → report card
+minillm chat --ckpt C               talk to a chat checkpoint (streaming, KV cache across turns)
+minillm eval --ckpt C [--text F]    bits per byte, exact match, the assistant's report card (--json)
 minillm demo [rlhf --quick]         the instructor's demo: §3.2 claims beside measured numbers (≤ 2 min)
 
 A user error — a bad flag, a bad value, a missing file — is one line on stderr,
@@ -42,6 +45,7 @@ SECTION_MAP = [
     ("§1.2.1 input part: tokenizers", "minillm/tokenizers/", ""),
     ("§1.2 pre-training: Trainer, checkpoints, DDP", "minillm/train/", "examples/04_pretrain_gpt.py"),
     ("§1.2.2 RLHF: SFT, reward model, PPO, DPO", "minillm/rlhf/", "examples/06_rlhf_pipeline.py"),
+    ("§1.2.2 a tiny assistant, end to end", "minillm/rlhf/assistant.py", "examples/15_tiny_assistant.py"),
     ("§1.2.2 prompting, chain of thought", "minillm/prompting.py", "examples/07_chain_of_thought.py"),
     ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs/", "examples/05_quadratic_cost.py"),
     ("§3.2 instructor demo", "minillm/commands/demo.py", "minillm demo"),
@@ -242,7 +246,7 @@ def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParse
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
-    from minillm.commands import costs_report, demo, triton_compile
+    from minillm.commands import chat, costs_report, demo, evaluation, triton_compile
     from minillm.commands.bench import attention as bench_attention
     from minillm.commands.bench import components as bench_components
     from minillm.commands.bench import gpu as bench_gpu
@@ -283,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     triton_compile.add_arguments(_command(kernels, "compile", _kernels_compile, "compile for a GPU ahead of time"))
 
     _add_rlhf(_command(sub, "rlhf", None, "the RLHF pipeline of report §1.2.2: SFT → reward model → PPO / DPO"))
+    _add_assistant(
+        _command(sub, "assistant", None, "a tiny assistant end to end (report §1.2.2), with its report card")
+    )
+    chat.add_arguments(
+        _command(sub, "chat", chat.run, "talk to a chat checkpoint: /reset, /temperature x, /system text")
+    )
+    evaluation.add_arguments(_command(sub, "eval", evaluation.run, "bits per byte, exact match, the report card"))
     demo.add_arguments(_command(sub, "demo", demo.run, "instructor demo: §3.2 claims vs measured (rlhf: §1.2.2)"))
 
     p = _command(sub, "prepare", _prepare, "tokenise text into train.bin/val.bin for `minillm train`")
@@ -331,6 +342,30 @@ def _rlhf(args) -> int:
 
     out = run_pipeline(config_from_args(PipelineConfig, args))  # explicit flag > --config file > default
     print(summary_table(out["evaluation"]))
+    return 0
+
+
+def _add_assistant(p: argparse.ArgumentParser) -> None:
+    from minillm.rlhf.assistant import AssistantConfig
+    from minillm.utils.configs import add_config_arguments
+
+    add_config_arguments(p, AssistantConfig)  # one flag per field: --n-people, --augment/--no-augment, --quick, ...
+    p.set_defaults(func=_assistant, prog=p.prog)
+
+
+def _assistant(args) -> int:
+    from minillm.rlhf.assistant import AssistantConfig, run_assistant
+    from minillm.rlhf.report_card import format_card
+    from minillm.utils.configs import config_from_args
+
+    config = config_from_args(AssistantConfig, args)  # every size checked before any work
+    out = run_assistant(config)
+    print(format_card(out["card"]))
+    if out["rm_accuracy"] is not None:
+        print(f"reward model held-out pair accuracy: {out['rm_accuracy']:.1%}")
+    if config.out_dir:
+        last = "ppo" if config.rlhf else "sft"
+        print(f"wrote {config.out_dir}/report_card.json; chat with: minillm chat --ckpt {config.out_dir}/{last}")
     return 0
 
 
