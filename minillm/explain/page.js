@@ -55,21 +55,23 @@
       return probs;
     }
     const z = new Float64Array(V);
-    for (let i = 0; i < V; i++) z[i] = Math.fround(logits[i] / temperature); // float32, as torch
+    const t32 = Math.fround(temperature); // torch divides a float32 tensor by float32(τ), rounding to float32
+    for (let i = 0; i < V; i++) z[i] = Math.fround(logits[i] / t32);
     if (topK) { // every logit below the k-th largest → -inf (ties with the k-th stay)
       const sorted = Float64Array.from(z).sort();
       const kth = sorted[V - Math.min(topK, V)];
       for (let i = 0; i < V; i++) if (z[i] < kth) z[i] = -Infinity;
     }
     if (topP !== null && topP !== undefined) { // keep the most likely tokens until their mass reaches p
+      // A token goes when the mass of the more likely ones is >= p, i.e. when its tail (its own mass and
+      // every less likely token's, summed from the least likely up in float64) is <= (1 - p) · total;
+      // the most likely token always stays, and at p = 1 every token with non-zero probability does.
       const p = softmax(z);
       const order = Array.from(z.keys()).sort(function (a, b) { return z[b] - z[a] || a - b; });
-      let before = 0; // mass of the strictly more likely tokens, in float64
-      for (const i of order) {
-        const drop = topP >= 1 ? p[i] === 0 : before >= topP;
-        before += p[i];
-        if (drop) z[i] = -Infinity;
-      }
+      const tail = new Float64Array(V);
+      let acc = 0;
+      for (let j = V - 1; j >= 0; j--) { acc += p[order[j]]; tail[j] = acc; }
+      for (let j = 1; j < V; j++) if (tail[j] <= (1 - topP) * tail[0]) z[order[j]] = -Infinity;
     }
     return softmax(z);
   }
@@ -174,6 +176,9 @@
   }
   function colour(w) {
     return "hsl(215,85%," + (98 - 62 * Math.sqrt(w)).toFixed(1) + "%)";
+  }
+  function lensColour(p) { // light enough for the text on it
+    return "hsl(145,55%," + (97 - 38 * p).toFixed(1) + "%)";
   }
   function options(select, items, value) {
     select.innerHTML = items.map(function (it) {
@@ -292,7 +297,7 @@
         for (let j = 0; j < top; j++) tips.push(vocabLabel(lensIds[o + j]) + "  " + lensProbs[o + j].toFixed(4));
         const next = i + 1 < T && data.tokens[i + 1].id === id;
         html.push("<td class='lens" + (next ? " hit" : "") + "' data-layer='" + l + "' data-pos='" + i + "' title='" + esc(tips.join("\n")) +
-          "' style='background:" + colour(p) + "'>" + esc(vocabLabel(id)) + "<small>" + p.toFixed(2) + "</small></td>");
+          "' style='background:" + lensColour(p) + "'>" + esc(vocabLabel(id)) + "<small>" + p.toFixed(2) + "</small></td>");
       }
       html.push("</tr>");
     }

@@ -131,7 +131,7 @@ def explain(
     top: int = 5,
     temperature: float = 1.0,
     top_k: int | None = None,
-    top_p: float = 1.0,
+    top_p: float | None = 1.0,
     title: str | None = None,
 ) -> Explanation:
     """The explorer page of ``model`` on ``prompt``. ``tokenizer`` may be None where ``prompt`` is
@@ -195,7 +195,7 @@ def explain(
         "logits": _b64(out["logits"].numpy(), "<f4"),
         "vocab_size": vocab_size,
         "vocab": None if tokenizer is None else [_short_label(tokenizer, i) for i in range(vocab_size)],
-        "sampling": {"temperature": temperature, "top_k": top_k, "top_p": top_p},
+        "sampling": {"temperature": temperature, "top_k": top_k, "top_p": 1.0 if top_p is None else top_p},
     }
     return Explanation(data)
 
