@@ -76,8 +76,10 @@ def properties(w, mask=None) -> list:
     found = [
         (
             bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-4)),
-            "each query's weights over the keys must sum to 1: the softmax runs over the last axis (the keys), "
-            "after the mask",
+            (
+                "each query's weights over the keys must sum to 1: the softmax runs over the last axis (the keys), "
+                "after the mask"
+            ),
         )
     ]
     if mask is not None:

@@ -89,7 +89,19 @@ def test_hand_example():
     logits = torch.log(torch.tensor([0.1, 0.5, 0.3, 0.1]))
     out = top_p(logits, 0.7)  # 0.5 + 0.3 >= 0.7: keep tokens 1 and 2
     expect(kept(out), torch.tensor([False, True, True, False]), "the kept tokens for p = 0.7", mistakes(logits, 0.7))
-    expect(out[[1, 2]], logits[[1, 2]], "the kept logits (leave them unchanged; do not return probabilities)")
+    expect(
+        out[[1, 2]],
+        logits[[1, 2]],
+        "the kept logits",
+        {
+            "probabilities were returned: leave the kept logits unchanged and set the others to -inf": logits.softmax(
+                -1
+            )[[1, 2]],
+            "log-probabilities were returned: leave the kept logits unchanged (no log_softmax)": logits.log_softmax(-1)[
+                [1, 2]
+            ],
+        },
+    )
     expect(
         kept(top_p(logits, 0.01)),
         torch.tensor([False, True, False, False]),

@@ -13,7 +13,16 @@ ex = load("ex10_online_softmax")
 
 
 def blocked(
-    q, k, v, block, rescale_o=True, rescale_l=True, subtract_max=True, scale=True, normalise=True, partial=True,
+    q,
+    k,
+    v,
+    block,
+    rescale_o=True,
+    rescale_l=True,
+    subtract_max=True,
+    scale=True,
+    normalise=True,
+    partial=True,
     update_m=True,
 ):
     """The online softmax with switches for the usual mistakes (all True: the right answer)."""

@@ -1,7 +1,6 @@
 """Grades ex11_triton_forward.py under Triton's interpreter (CPU, fp32, tiny shapes) against a float64
 attention, and names the usual slips by replaying the tile loop with each one in plain torch."""
 
-import math
 import os
 
 import pytest
@@ -16,9 +15,7 @@ ex = load("ex11_triton_forward")
 BLOCK_N = 16  # flash_forward's default tile of keys
 
 
-def tiles(
-    q, k, v, scale=True, pad_inf=True, rescale_l=True, rescale_acc=True, partial=True, update_m=True, trans=True
-):
+def tiles(q, k, v, scale=True, pad_inf=True, rescale_l=True, rescale_acc=True, partial=True, update_m=True, trans=True):
     """The kernel's loop over key tiles in float64 torch, with switches for the usual slips (all True: right)."""
     q, k, v = q.double(), k.double(), v.double()
     t_k = k.shape[0]

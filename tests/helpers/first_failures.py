@@ -18,7 +18,7 @@ EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
 os.environ["TRITON_INTERPRET"] = "1"  # before anything imports triton (exercises/conftest.py does the same)
 sys.path.insert(0, str(EXERCISES))  # the graders' `from _grader import ...`
 
-import pytest  # noqa: E402
+import pytest
 
 
 def _cases(fn):
