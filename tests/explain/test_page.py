@@ -140,3 +140,16 @@ def test_a_file_that_is_not_a_page_is_named(tmp_path):
     (tmp_path / "x.html").write_text("<html></html>")
     with pytest.raises(ValueError, match="is not a minillm explain page"):
         read_page(tmp_path / "x.html")
+
+
+def test_the_docs_page_carries_todays_script_and_style():
+    """docs/explain.md embeds example 14's page; after a change to page.js or page.css regenerate it:
+    python examples/14_explain.py --out docs/assets/explain/char-gpt.html"""
+    from importlib.resources import files
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "assets" / "explain" / "char-gpt.html"
+    text = path.read_text(encoding="utf-8")
+    for name in ("page.js", "page.css"):
+        assert files("minillm.explain").joinpath(name).read_text(encoding="utf-8") in text, f"{path} has an old {name}"
+    assert read_page(path)["maps"]["self-attention"].shape[:2] == (4, 4)
