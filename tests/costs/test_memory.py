@@ -7,6 +7,7 @@ import torch
 from minillm.costs import param_count
 from minillm.costs.memory import activation_bytes, step_memory
 from minillm.models.gpt import GPT, GPTConfig
+from minillm.models.llama import LlamaConfig
 
 
 def _cfg(**kw) -> GPTConfig:
@@ -74,3 +75,43 @@ def test_matches_what_autograd_saves(backend, dropout, amp, shape):
 def test_bad_arguments(kw, args, match):
     with pytest.raises(ValueError, match=match):
         activation_bytes(_cfg(**kw), *args)
+
+
+# -- by hand (the figures the model-based tests let through, tests/MUTATION.md) --------------------
+def test_step_memory_naive_score_gradients():
+    # naive attention keeps two T×T score gradients at the end of backward: 2 · 4 · B·H·T² bytes (fp32)
+    c = GPTConfig(vocab_size=10, block_size=64, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
+    n = param_count(c)
+    m = step_memory(c, 64, 2)
+    score = 2 * 4 * 2 * 2 * 64 * 64
+    loss = 2 * 4 * 128 * 10
+    assert m.activations == activation_bytes(c, 64, 2) + max(loss, 4 * n + score) - 4 * n
+    bf16 = step_memory(c, 64, 2, precision="bf16")
+    assert bf16.activations == activation_bytes(c, 64, 2, "bf16") + max(loss, 4 * n + score / 2) - 4 * n
+    assert step_memory(c, 64).activations == activation_bytes(c, 64) + max(2 * 4 * 64 * 10, 4 * n + score / 2) - 4 * n
+
+
+def test_auto_backend_is_modelled_as_sdpa():
+    auto = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="auto")
+    sdpa = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
+    assert activation_bytes(auto, 8, 2) == activation_bytes(sdpa, 8, 2)
+    assert activation_bytes(auto, 8, 2, "bf16") == activation_bytes(sdpa, 8, 2, "bf16")
+
+
+def test_bf16_and_dropout_activations_by_hand():
+    c = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
+    # N = 2, d = 4, d_ff = 16, H = 2, V = 10. bf16 block: 20·N·d + 4·N·d_ff + 2·(4d² + 2·d·d_ff) + 16·N = 704,
+    # + sdpa's 4 bytes per token per head = 16; outside: 6·N·d + 2·V·d + 4·N·V + 16·N = 240
+    assert activation_bytes(c, 2, 1, "bf16") == 704 + 16 + 240
+    drop = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa", dropout=0.1)
+    # + (10·N·d + 12·B·H·T²) = 80 + 96 in the block and the embedding dropout's mask 4·N·d outside
+    assert activation_bytes(drop, 2, 1, "bf16") == 704 + 80 + 96 + 240 + 32
+    # fp32: block 544 + (8·N·d + 12·B·H·T²) = 64 + 96; outside 176 + 32 (GPT-2's fused qkv_proj: no
+    # stacked Q/K/V weight is kept)
+    assert activation_bytes(drop, 2, 1) == 544 + 64 + 96 + 176 + 32
+    # naive keeps the softmax's T×T output: 4 bytes per score in fp32 (4·B·H·T² = 32), 2 in bf16 (16)
+    naive = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
+    assert activation_bytes(naive, 2, 1) == 544 + 32 + 176
+    assert activation_bytes(naive, 2, 1, "bf16") == 704 + 16 + 240
+    with pytest.raises(TypeError, match="activation_bytes models GPT configs, got LlamaConfig"):
+        activation_bytes(LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, d_ff=16), 2, 1)

@@ -1,20 +1,18 @@
-"""Cost formulas against the real models: parameter counts, FLOP counter, byte arithmetic."""
+"""Training costs (minillm/costs/training.py) against the real models and by hand: FLOPs against torch's
+FLOP counter, attention pairs and FLOPs, training memory, the report's numbers."""
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.decoders import gpt2_like_llama_config
 
-from minillm import GPT, GPTConfig, Transformer, TransformerConfig
+from minillm import GPTConfig, Transformer, TransformerConfig
 from minillm.models.families import build_model
 from minillm.models.llama import LlamaConfig
 from minillm.costs import (
     Flops,
     Memory,
-    active_param_count,
     attention_flops,
     attention_pairs,
     block_flops,
@@ -24,71 +22,8 @@ from minillm.costs import (
     training_flops,
     training_memory,
 )
-from minillm.costs.inference import expert_costs, kv_cache_bytes, on_device_table, storage_bytes
-from minillm.costs.memory import activation_bytes, step_memory
-
-def _decoder_config(heads, hd, layers, vocab, block, bias, act, pos, tie, ff_mult, norm):
-    """GPT-2 (learned or sinusoidal positions, an ungated activation; tying and width are fixed) or,
-    for rotary positions, a Llama with any activation, tying, feed-forward width and norm."""
-    shape = dict(vocab_size=vocab, block_size=block, n_layer=layers, n_head=heads, n_embd=heads * hd)
-    if pos != "rope":
-        act = "gelu" if act == "swiglu" else act  # SwiGLU is the later family's
-        return GPTConfig(**shape, bias=bias, activation=act, pos_embedding=pos, attn_backend="naive")
-    return LlamaConfig(
-        **shape, bias=bias, activation=act, tie_embeddings=tie, d_ff=ff_mult * heads * hd, norm=norm,
-        attn_backend="naive",
-    )  # fmt: skip
-
-
-gpt_configs = st.builds(
-    _decoder_config,
-    st.integers(1, 4),
-    st.sampled_from([2, 4, 8]),
-    st.integers(1, 3),
-    st.integers(2, 300),
-    st.integers(1, 64),
-    st.booleans(),
-    st.sampled_from(["relu", "gelu_tanh", "gelu", "swiglu"]),
-    st.sampled_from(["learned", "sinusoidal", "rope"]),
-    st.booleans(),
-    st.sampled_from([1, 4]),
-    st.sampled_from(["layernorm", "rmsnorm"]),
-)
-
-
-@settings(max_examples=25)
-@given(gpt_configs)
-def test_gpt_param_count_matches_model(cfg):
-    with torch.device("meta"):
-        model = build_model(cfg)
-    assert param_count(cfg) == sum(p.numel() for p in model.parameters())
-
-
-@settings(max_examples=25)
-@given(
-    st.integers(1, 3),
-    st.integers(1, 3),
-    st.sampled_from([8, 16]),
-    st.booleans(),
-    st.booleans(),
-    st.sampled_from(["relu", "swiglu"]),
-)
-def test_transformer_param_count_matches_model(n_enc, n_dec, d, share, norm_first, act):
-    cfg = TransformerConfig(
-        40,
-        40 if share else 55,
-        d_model=d,
-        n_heads=2,
-        n_encoder_layers=n_enc,
-        n_decoder_layers=n_dec,
-        d_ff=3 * d,
-        share_embeddings=share,
-        norm_first=norm_first,
-        activation=act,
-    )
-    with torch.device("meta"):
-        model = Transformer(cfg)
-    assert param_count(cfg) == model.num_parameters()
+from minillm.costs.inference import storage_bytes
+from minillm.costs.memory import activation_bytes
 
 
 @pytest.mark.parametrize("family, act", [("gpt", "gelu_tanh"), ("llama", "gelu_tanh"), ("llama", "swiglu")])
@@ -195,10 +130,11 @@ def test_causal_skip_counts_the_causal_pairs():
     assert causal.linear == full.linear
 
 
-# -- every figure by hand (training, inference, memory) ----------------------------------------------
-# minillm.costs and minillm.costs.memory by hand: every figure of training_memory, report_numbers,
-# kv_cache_bytes, expert_costs and the on-device table, written out from the formulas in the module
+# -- every figure by hand ---------------------------------------------------------------------------
+# Every figure of training_memory and report_numbers, written out from the formulas in the module
 # docstrings (tests/MUTATION.md: these tests kill the mutants the model-based tests let through).
+# The same for inference and memory: tests/costs/test_inference.py, test_memory.py; parameter
+# counts against the models: test_params.py.
 SMALL = GPTConfig(vocab_size=10, block_size=16, n_layer=3, n_head=2, n_embd=8, attn_backend="naive")
 
 
@@ -259,72 +195,6 @@ def test_report_numbers_every_figure():
     assert report_numbers(model="gpt2-medium")["crossover_context"] == 6 * 1024
 
 
-def test_kv_cache_bytes_by_hand():
-    c = GPTConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_embd=32)  # head_dim 8
-    assert kv_cache_bytes(c, 5) == 2 * 3 * 4 * 8 * 5 * 2
-    assert kv_cache_bytes(c, 5, batch_size=3, bytes_per_value=4) == 2 * 3 * 4 * 8 * 5 * 3 * 4
-    assert kv_cache_bytes(c, 5, bytes_per_value=1) == 2 * 3 * 4 * 8 * 5  # int8
-    assert kv_cache_bytes(c, 5, bytes_per_value=0.5) == 2 * 3 * 4 * 8 * 5 / 2  # int4
-    gqa = LlamaConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, d_ff=8, window=4)
-    assert kv_cache_bytes(LlamaConfig(vocab_size=10, block_size=64, n_layer=3, n_head=4, n_embd=32, d_ff=8), 5) == (
-        kv_cache_bytes(c, 5)
-    )  # no grouping, no window: GPT-2's cache
-    assert kv_cache_bytes(gqa, 3) == 2 * 3 * 2 * 8 * 3 * 2  # below the window: every position
-    assert kv_cache_bytes(gqa, 40) == 2 * 3 * 2 * 8 * 4 * 2  # past it: the window's W positions
-    for bad in ({"seq_len": 0}, {"seq_len": 1, "batch_size": 0}, {"seq_len": 1, "bytes_per_value": 0}):
-        with pytest.raises(ValueError):
-            kv_cache_bytes(c, **bad)
-    with pytest.raises(TypeError, match="GPT"):
-        kv_cache_bytes(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10), 1)
-
-
-def _moe(**kw) -> LlamaConfig:
-    fields = {"vocab_size": 10, "block_size": 8, "n_layer": 2, "n_head": 2, "n_embd": 8, "n_experts": 4}
-    return gpt2_like_llama_config(**{**fields, "expert_top_k": 2, "expert_d_ff": 6, **kw})
-
-
-@pytest.mark.parametrize("shared, act", [(0, "relu"), (1, "relu"), (1, "swiglu")])
-def test_expert_costs_by_hand(shared, act):
-    c = _moe(n_shared_experts=shared, bias=False, activation=act)
-    total = _numel(c)
-    mats = 3 if act == "swiglu" else 2  # d → 6 → d, no biases (SwiGLU: a third, gate matrix)
-    per_expert, router = mats * 8 * 6, 8 * 4  # the router d × E
-    shared_ff = mats * 8 * 6 * shared
-    active = total - 2 * (4 - 2) * per_expert  # 2 layers, 2 of 4 experts idle per token
-    e = expert_costs(c, seq_len=3)
-    assert e["total_params"] == total == param_count(c)
-    assert e["active_params"] == active == active_param_count(c)
-    assert e["active_flops"] == forward_flops(c, 3).total
-    assert e["dense_flops"] == e["active_flops"] + 2 * 3 * 2 * (4 - 2) * per_expert
-    ff_active = router + 2 * per_expert + shared_ff
-    linear = 2 * 2 * 3 * (4 * 8 * 8 + ff_active) + 2 * 3 * 10 * 8  # 2 layers (attention proj + FF) + lm_head
-    assert forward_flops(c, 3).linear == linear
-    assert expert_costs(c)["active_flops"] == forward_flops(c, 1).total  # seq_len defaults to 1
-    with pytest.raises(TypeError, match="GPT"):
-        expert_costs(TransformerConfig(src_vocab_size=10, tgt_vocab_size=10))
-
-
-def test_dense_active_params_equal_all_params():
-    assert active_param_count(SMALL) == param_count(SMALL) == _numel(SMALL)
-    with pytest.raises(TypeError):
-        active_param_count({"n_layer": 1})
-
-
-def test_storage_and_on_device_table():
-    assert storage_bytes(1000, "fp32") == 4000
-    assert storage_bytes(1000, "int8") == 1000
-    assert storage_bytes(1000, "int4", group_size=10) == 500 + 100 * 4
-    rows = on_device_table(sizes=(1e9, 2e9), int4_group=50)
-    assert rows == [
-        {"params": 1e9, "fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 50},
-        {"params": 2e9, "fp32": 8.0, "bf16": 4.0, "int8": 2.0, "int4": 1.0 + 8 / 50},
-    ]
-    assert [r["params"] for r in on_device_table()] == [0.5e9, 1.5e9, 7e9]
-    assert on_device_table()[0]["int4"] == pytest.approx(0.25 + 0.5 / 128 * 4)  # default group 128
-    with pytest.raises(ValueError, match="group_size"):
-        storage_bytes(1000, "int4", group_size=0)
-
-
 def test_flops_and_memory_records():
     f = Flops(3.0, 4.0)
     assert f.total == 7.0 and f.to_dict() == {"linear": 3.0, "attention": 4.0, "total": 7.0}
@@ -358,64 +228,6 @@ def test_block_flops_defaults():
     assert f == {"projections": 2 * 4 * 4 * 4, "attention": 4 * 16 * 2, "feed-forward": 2 * 4 * 2 * 2 * 8}
     assert all(type(v) is float for v in f.values())
     assert block_flops(4, 2, d_ff=3)["feed-forward"] == 2 * 4 * 2 * 2 * 3
-
-
-def test_step_memory_naive_score_gradients():
-    # naive attention keeps two T×T score gradients at the end of backward: 2 · 4 · B·H·T² bytes (fp32)
-    c = GPTConfig(vocab_size=10, block_size=64, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
-    n = param_count(c)
-    m = step_memory(c, 64, 2)
-    score = 2 * 4 * 2 * 2 * 64 * 64
-    loss = 2 * 4 * 128 * 10
-    assert m.activations == activation_bytes(c, 64, 2) + max(loss, 4 * n + score) - 4 * n
-    bf16 = step_memory(c, 64, 2, precision="bf16")
-    assert bf16.activations == activation_bytes(c, 64, 2, "bf16") + max(loss, 4 * n + score / 2) - 4 * n
-    assert step_memory(c, 64).activations == activation_bytes(c, 64) + max(2 * 4 * 64 * 10, 4 * n + score / 2) - 4 * n
-
-
-@pytest.mark.parametrize(
-    "family, kw",
-    [
-        ("gpt", {}),
-        ("gpt", {"bias": False, "pos_embedding": "sinusoidal", "activation": "relu"}),
-        ("llama", {}),  # LlamaConfig's own defaults: RMSNorm, SwiGLU, no biases, untied
-        ("gpt2-like llama", {}),
-        ("gpt2-like llama", {"bias": False, "activation": "relu", "tie_embeddings": False}),
-        ("gpt2-like llama", {"activation": "swiglu", "norm": "rmsnorm"}),
-        ("gpt2-like llama", {"n_kv_head": 1, "qkv_bias": True, "bias": False, "qk_norm": True, "head_dim": 6, "d_ff": 20}),
-        ("gpt2-like llama", {"n_kv_head": 2, "qkv_bias": False, "norm": "rmsnorm"}),
-        ("gpt2-like llama", {"n_experts": 3, "expert_top_k": 1, "expert_d_ff": 5, "n_shared_experts": 2, "activation": "swiglu"}),
-        ("gpt2-like llama", {"n_experts": 2, "expert_top_k": 2, "bias": False, "qk_norm": True, "n_kv_head": 1}),
-        ("gpt2-like llama", {"n_experts": 2, "expert_top_k": 1}),  # biases, no shared expert
-    ],
-)
-def test_param_count_equals_the_model_on_every_option(family, kw):
-    fields = {"vocab_size": 7, "block_size": 5, "n_layer": 2, "n_head": 4, "n_embd": 8, **kw}
-    if family == "gpt":
-        c = GPTConfig(**fields)
-    elif family == "llama":
-        c = LlamaConfig(**{"d_ff": 12, **fields})
-    else:
-        c = gpt2_like_llama_config(**fields)
-    assert param_count(c) == _numel(c)
-    if not getattr(c, "n_experts", 0):
-        assert active_param_count(c) == param_count(c)
-    elif c.expert_top_k < c.n_experts:  # some experts idle per token
-        assert active_param_count(c) < param_count(c)
-    else:
-        assert active_param_count(c) == param_count(c)
-
-
-@pytest.mark.parametrize(
-    "share, norm_first, act", [(False, False, "relu"), (True, True, "swiglu"), (False, True, "gelu")]
-)
-def test_transformer_param_count_equals_the_model(share, norm_first, act):
-    from minillm import Transformer
-
-    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=9 if share else 7, d_model=8, n_heads=2, d_ff=12,
-                          n_encoder_layers=2, n_decoder_layers=1, share_embeddings=share, norm_first=norm_first,
-                          activation=act)  # fmt: skip
-    assert param_count(c) == sum(p.numel() for p in Transformer(c).parameters())
 
 
 def test_sizes_must_be_positive_integers():
@@ -460,29 +272,3 @@ def test_transformer_forward_flops_by_hand():
     assert f.linear == 2 * (5120 + 5760) + 3 * (5120 + 5120 + 5760) + 2 * 2 * 5 * 7 * 8  # + the output layer
     assert f.attention == 2 * 1600 + 3 * (960 + 1600)
     assert forward_flops(c, 5, 2).attention == 2 * 1600 + 3 * (1600 + 1600)
-
-
-def test_auto_backend_is_modelled_as_sdpa():
-    auto = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="auto")
-    sdpa = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
-    assert activation_bytes(auto, 8, 2) == activation_bytes(sdpa, 8, 2)
-    assert activation_bytes(auto, 8, 2, "bf16") == activation_bytes(sdpa, 8, 2, "bf16")
-
-
-def test_bf16_and_dropout_activations_by_hand():
-    c = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa")
-    # N = 2, d = 4, d_ff = 16, H = 2, V = 10. bf16 block: 20·N·d + 4·N·d_ff + 2·(4d² + 2·d·d_ff) + 16·N = 704,
-    # + sdpa's 4 bytes per token per head = 16; outside: 6·N·d + 2·V·d + 4·N·V + 16·N = 240
-    assert activation_bytes(c, 2, 1, "bf16") == 704 + 16 + 240
-    drop = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="sdpa", dropout=0.1)
-    # + (10·N·d + 12·B·H·T²) = 80 + 96 in the block and the embedding dropout's mask 4·N·d outside
-    assert activation_bytes(drop, 2, 1, "bf16") == 704 + 80 + 96 + 240 + 32
-    # fp32: block 544 + (8·N·d + 12·B·H·T²) = 64 + 96; outside 176 + 32 (GPT-2's fused qkv_proj: no
-    # stacked Q/K/V weight is kept)
-    assert activation_bytes(drop, 2, 1) == 544 + 64 + 96 + 176 + 32
-    # naive keeps the softmax's T×T output: 4 bytes per score in fp32 (4·B·H·T² = 32), 2 in bf16 (16)
-    naive = GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, attn_backend="naive")
-    assert activation_bytes(naive, 2, 1) == 544 + 32 + 176
-    assert activation_bytes(naive, 2, 1, "bf16") == 704 + 16 + 240
-    with pytest.raises(TypeError, match="activation_bytes models GPT configs, got LlamaConfig"):
-        activation_bytes(LlamaConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=4, d_ff=16), 2, 1)
