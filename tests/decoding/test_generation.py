@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from helpers.decoders import POSITIONS, decoder
@@ -353,6 +355,26 @@ def test_top_p_at_one_keeps_every_token_of_a_large_vocabulary():
     for p in (0.5, 1 - 1e-9, 1 - 1e-13):
         kept = torch.isfinite(top_p_filter(logits, p)).tolist()
         assert all(kept[i] == (before[i] < p) for i in range(600) if abs(before[i] - p) > 1e-15), p
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    logits=st.lists(st.floats(-30.0, 30.0, allow_nan=False), min_size=1, max_size=12),
+    p=st.floats(1e-6, 1.0),
+)
+def test_top_p_matches_an_exactly_summed_nucleus(logits, p):
+    # the reference sums the more likely tokens' probabilities with math.fsum, ties broken by index
+    x = torch.tensor(logits)
+    exp = [math.exp(v - max(logits)) for v in x.double().tolist()]
+    probs = [e / math.fsum(exp) for e in exp]
+    kept = torch.isfinite(top_p_filter(x, p)).tolist()
+    for i, pi in enumerate(probs):
+        more = math.fsum(q for q in probs if q > pi)  # strictly more likely: certainly before i
+        tied = math.fsum(q for j, q in enumerate(probs) if q == pi and j != i)  # before i or after, by sort order
+        if more >= p + 1e-12:
+            assert not kept[i], (i, more, p)
+        elif more + tied < p - 1e-12 or (more == 0 and tied == 0):  # the one most likely token always stays
+            assert kept[i], (i, more, p)
 
 
 def test_top_p_leaves_zero_probability_tokens_out_at_one():
