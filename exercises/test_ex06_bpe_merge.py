@@ -92,8 +92,8 @@ def test_three_merges_equal_minillm_bpe():
     ids = list(text.encode())
     merges = []
     for new_id in range(256, 259):
-        pair = ex.most_frequent_pair(ids)
+        pair = call(f"most_frequent_pair(<{len(ids)} ids>)", ex.most_frequent_pair, list(ids))
         merges.append(pair)
-        ids = ex.merge(ids, pair, new_id)
+        ids = call(f"merge(<{len(ids)} ids>, {pair}, {new_id})", ex.merge, list(ids), pair, new_id)
     tok = BPETokenizer(merges, pattern=r"(?s).+")  # one chunk: merges across spaces, like the loop above
     expect(ids, tok.encode(text), "the ids after three merges (compared with minillm's BPETokenizer)")
