@@ -20,9 +20,29 @@ import torch
 from minillm.models.gpt import GPT
 from minillm.rlhf.reward import Ranking, RewardModel, ranking_rewards
 from minillm.rlhf.sampling import generate_replies, pack_replies, reply_token_logprobs
+from minillm.rlhf.sft import sft_batch
 from minillm.rlhf.tasks import SortTask, true_score
 
-__all__ = ["demonstration_score", "evaluate_policy", "sample_replies", "summary_table", "true_pair_accuracy"]
+__all__ = [
+    "POLICY_LABELS",
+    "clean_reply_loss",
+    "demonstration_score",
+    "evaluate_policy",
+    "sample_replies",
+    "sampled_true_score",
+    "summary_table",
+    "true_pair_accuracy",
+]
+
+# run_pipeline's policies in the order the tables show them
+POLICY_LABELS = {
+    "sft": "SFT (reference)",
+    "ppo": "PPO",
+    "grpo": "GRPO",
+    "grpo_rule": "GRPO, rule reward",
+    "dpo": "DPO",
+    "ppo_beta0": "PPO, β = 0",
+}
 
 
 def sample_replies(policy: GPT, task: SortTask, digits: list[str], gen, temperature: float = 1.0) -> list[str]:
@@ -50,6 +70,19 @@ def evaluate_policy(policy: GPT, ref: GPT, rm: RewardModel, task: SortTask, digi
     }
 
 
+def sampled_true_score(policy: GPT, task: SortTask, digits: list[str], seed: int) -> float:
+    """Mean true score of one reply per prompt, sampled at temperature 1."""
+    replies = sample_replies(policy, task, digits, torch.Generator().manual_seed(seed))
+    return sum(true_score(d, task.parse_reply(r)) for d, r in zip(digits, replies)) / len(digits)
+
+
+@torch.no_grad()
+def clean_reply_loss(model: GPT, task: SortTask, digits: list[str]) -> float:
+    """Cross-entropy per reply token of the correct replies (the digits sorted, no slips)."""
+    pairs = [(task.prompt(d), "".join(sorted(d)) + "\n") for d in digits]
+    return model.eval()(*sft_batch(pairs, task.tokenizer.encode, task.eos_id, model.config.block_size))[1].item()
+
+
 def demonstration_score(task: SortTask, digits: list[str], error_rate: float) -> float:
     """Mean true score of the labeler's own demonstrations (what SFT imitates)."""
     demos = [task.demonstration(d, random.Random(i), error_rate).strip() for i, d in enumerate(digits)]
@@ -74,11 +107,11 @@ def true_pair_accuracy(rm: RewardModel, rankings: list[Ranking], task: SortTask)
 
 def summary_table(evaluation: dict) -> str:
     """The pipeline's result table: one row per policy (``run_pipeline``'s ``evaluation`` dict)."""
-    lines = [f"{'policy':<16} {'true score':>10} {'RM score':>9} {'KL to SFT':>10}   example"]
-    lines.append(f"{'labeler demos':<16} {evaluation['demos_true']:>10.3f}")
-    for name, label in (("sft", "SFT (reference)"), ("ppo", "PPO"), ("dpo", "DPO"), ("ppo_beta0", "PPO, β = 0")):
+    lines = [f"{'policy':<18} {'true score':>10} {'RM score':>9} {'KL to SFT':>10}   example"]
+    lines.append(f"{'labeler demos':<18} {evaluation['demos_true']:>10.3f}")
+    for name, label in POLICY_LABELS.items():
         r = evaluation[name]
-        lines.append(f"{label:<16} {r['true']:>10.3f} {r['rm']:>9.2f} {r['kl']:>10.2f}   {r['example']}")
+        lines.append(f"{label:<18} {r['true']:>10.3f} {r['rm']:>9.2f} {r['kl']:>10.2f}   {r['example']}")
     lines.append(
         f"reward model held-out accuracy: {evaluation['rm_accuracy']:.1%} (labels), "
         f"{evaluation['rm_true_accuracy']:.1%} (true score)"

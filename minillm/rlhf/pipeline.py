@@ -7,7 +7,9 @@ humans (rlhf/tasks.py). ``run_pipeline(PipelineConfig())`` runs, in order:
   2. Reward model: the SFT policy samples K = 4 replies per prompt, the labeler ranks them, and a
      copy of the policy with a scalar head learns the ranking (all K-choose-2 pairs).
   3. PPO: starting from SFT, sample, score with the reward model, pay β·KL to the SFT reference.
-  +  PPO with β = 0 (no KL leash: reward hacking) and DPO on the best-vs-worst pairs of the rankings.
+  +  PPO with β = 0 (no KL leash: reward hacking), DPO on the best-vs-worst pairs of the rankings, and
+     GRPO (no value model) with the same number of rollouts, against the reward model and against the
+     task's own checker (a rule reward, as DeepSeek-R1's).
 
 It returns every stage's records and the held-out evaluation (rlhf/evaluate.py); ``minillm rlhf``
 and ``minillm demo rlhf`` call it. examples/06_rlhf_pipeline.py tells the same story step by step,
@@ -28,6 +30,7 @@ import torch
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.rlhf.dpo import DPOConfig, DPOTrainer
 from minillm.rlhf.evaluate import demonstration_score, evaluate_policy, sample_replies, true_pair_accuracy
+from minillm.rlhf.grpo import GRPOConfig, GRPOTrainer
 from minillm.rlhf.ppo import PPOConfig, PPOTrainer
 from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer
 from minillm.rlhf.sft import SFTConfig, SFTTrainer
@@ -96,6 +99,10 @@ class PipelineConfig:
             max_steps=self.ppo_steps, kl_coef=kl_coef, target_kl=target_kl, kl_horizon=self.kl_horizon, seed=self.seed
         )
 
+    def grpo(self, kl_coef: float = 0.04) -> GRPOConfig:
+        """As many rollouts of 64 replies as PPO (16 prompts × G = 4); β fixed, DeepSeekMath's 0.04."""
+        return GRPOConfig(max_steps=self.ppo_steps, kl_coef=kl_coef, seed=self.seed)
+
     def dpo(self) -> DPOConfig:
         return DPOConfig(max_steps=self.dpo_steps, batch_size=32, lr=5e-4, beta=0.1, seed=self.seed)
 
@@ -133,8 +140,8 @@ def save_stage(model: torch.nn.Module, path: str | Path) -> Path:
 
 
 def run_pipeline(config: PipelineConfig, log=print) -> dict:
-    """Run SFT → reward model → PPO (β > 0 and β = 0) and DPO; return ``{stage: records, ...,
-    "evaluation": held-out figures}``. Stage weights are written as each stage succeeds."""
+    """Run SFT → reward model → PPO (β > 0 and β = 0), GRPO (reward model and rule) and DPO; return
+    ``{stage: records, ..., "evaluation": held-out figures}``. Stage weights are written as each stage succeeds."""
     if not isinstance(config, PipelineConfig):
         raise TypeError(f"run_pipeline expects a PipelineConfig, got {type(config).__name__}")
     c, out = config, {}
@@ -169,6 +176,10 @@ def run_pipeline(config: PipelineConfig, log=print) -> dict:
         ppo = PPOTrainer(copy.deepcopy(sft), rm, task.sample_prompt, tok, eos, c.ppo(kl_coef, target_kl), task.score)
         done(stage, ppo.policy, ppo.train())
         policies[stage] = ppo.policy
+    for stage, reward in (("grpo", rm), ("grpo_rule", task.score)):
+        grpo = GRPOTrainer(copy.deepcopy(sft), reward, task.sample_prompt, tok, eos, c.grpo(), task.score)
+        done(stage, grpo.policy, grpo.train())
+        policies[stage] = grpo.policy
     policies["dpo"] = copy.deepcopy(sft)
     done("dpo", policies["dpo"], DPOTrainer(policies["dpo"], preference_pairs(train_r), tok, eos, c.dpo()).train())
 

@@ -2,25 +2,29 @@
 
 Report §1.2.2-1, step 2: human labelers rank several replies of the model; the rankings train a
 reward model. Here the "human" is a function: every prompt is a digit string, the wished-for
-reply is the same digits sorted, and a hidden *true score* says how good a reply is:
+reply is the same digits sorted, and a hidden *true score* says how good a reply is — the share
+of places that hold the right digit:
 
-    true_score = (length agreement + share of the prompt's digits present + sortedness) / 3
+    true_score = #{i : reply[i] == sorted(prompt)[i]} / max(len(reply), len(prompt))
 
-The labeler ranks K replies by true score plus Gaussian noise (labelers disagree and err), and
-never shows the score itself — only the ranking, as real labelers do. Because the true score is
-known, we can check what the reward model learned and whether PPO improves the *true* quality
-or only games the reward model (reward hacking).
+Strict on purpose: a dropped or doubled digit shifts every later place, so a reply with the
+right digits in a slightly wrong order or length scores well below 1. The labeler writes
+demonstrations in a hurry: a share ``error_rate`` of them carry one slip (two digits swapped, one
+dropped or one written twice), so a policy that imitates them lands below the ceiling and the
+later stages have room to climb. The labeler ranks K replies by true score plus Gaussian noise
+(labelers disagree and err) and never shows the score itself — only the ranking, as real labelers
+do. Because the true score is known, we can check what the reward model learned and whether PPO
+improves the *true* quality or only games the reward model (reward hacking).
 
     prompt  "\\n3142>"     reply "1234\\n"    true score 1.0
-    prompt  "\\n3142>"     reply "0000\\n"    true score (1 + 0 + 1) / 3 ≈ 0.67
+    prompt  "\\n3142>"     reply "1324\\n"    true score 2/4 = 0.5   (two places right)
+    prompt  "\\n3142>"     reply "234\\n"     true score 0/4 = 0.0   (the 1 dropped: every digit one place early)
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
-from itertools import pairwise
 
 from minillm.data.tasks import RULES
 from minillm.tokenizers import CharTokenizer
@@ -28,18 +32,17 @@ from minillm.tokenizers import CharTokenizer
 __all__ = ["SortTask", "SyntheticLabeler", "true_score"]
 
 ALPHABET = "0123456789>\n"
+SLIPS = ("swap", "drop", "repeat")  # the labeler's slips in a demonstration
 
 
 def true_score(prompt_digits: str, reply: str) -> float:
-    """Hidden quality of ``reply`` (digits, no end marker) for ``prompt_digits``, in [0, 1]."""
+    """Hidden quality of ``reply`` (digits, no end marker) for ``prompt_digits``, in [0, 1]: the share
+    of places holding the digit the sorted prompt has there, over the longer of the two."""
     n = len(prompt_digits)
     if n == 0:
         raise ValueError("prompt_digits must not be empty")
-    length = max(0.0, 1.0 - abs(len(reply) - n) / n)
-    overlap = sum((Counter(prompt_digits) & Counter(reply)).values()) / n
-    pairs = list(pairwise(reply))
-    sortedness = sum(a <= b for a, b in pairs) / len(pairs) if pairs else (1.0 if reply else 0.0)
-    return (length + overlap + sortedness) / 3
+    target = "".join(sorted(prompt_digits))
+    return sum(a == b for a, b in zip(reply, target)) / max(len(reply), n)
 
 
 @dataclass
@@ -62,14 +65,21 @@ class SortTask:
         return "".join(rng.choice("0123456789") for _ in range(rng.randint(self.min_len, self.max_len)))
 
     def demonstration(self, digits: str, rng: random.Random, error_rate: float = 0.0) -> str:
-        """A labeler-written reply: the sorted digits, with a random slip at ``error_rate``."""
-        reply = "".join(RULES["sort"](digits))  # the sort task of minillm.data.tasks
-        if rng.random() < error_rate and len(reply) > 1:
-            chars = list(reply)
-            i, j = rng.sample(range(len(chars)), 2)
-            chars[i], chars[j] = chars[j], chars[i]
-            reply = "".join(chars)
-        return reply + "\n"
+        """A labeler-written reply: the sorted digits, at ``error_rate`` with one slip — two digits
+        swapped, one dropped or one written twice (chosen with equal chance)."""
+        if not 0 <= error_rate <= 1:
+            raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
+        chars = RULES["sort"](digits)  # the sort task of minillm.data.tasks
+        if rng.random() < error_rate and len(chars) > 1:
+            slip, i = rng.choice(SLIPS), rng.randrange(len(chars))
+            if slip == "swap":
+                j = rng.choice([k for k in range(len(chars)) if k != i])
+                chars[i], chars[j] = chars[j], chars[i]
+            elif slip == "drop":
+                del chars[i]
+            else:  # "repeat"
+                chars.insert(i, chars[i])
+        return "".join(chars) + "\n"
 
     def sample_prompt(self, rng: random.Random) -> str:
         return self.prompt(self.sample_digits(rng))

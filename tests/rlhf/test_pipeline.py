@@ -3,9 +3,12 @@ one shape every stage shares (config fields, records with step/loss/lr/time_s, r
 
 import copy
 import random
+from collections import Counter
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minillm import GPT, GPTConfig
 from minillm.rlhf import (
@@ -44,15 +47,54 @@ def tiny_gpt(seed=0):
 
 def test_true_score_by_hand():
     assert true_score("3142", "1234") == 1.0
-    assert true_score("3142", "0000") == pytest.approx((1 + 0 + 1) / 3)
-    assert true_score("3142", "4321") == pytest.approx((1 + 1 + 0) / 3)
+    assert true_score("3142", "1324") == pytest.approx(2 / 4)  # places 0 and 3 right
+    assert true_score("3142", "234") == 0.0  # the 1 dropped: every digit one place early
+    assert true_score("3142", "12344") == pytest.approx(4 / 5)  # one digit too many: over the longer
+    assert true_score("3142", "4321") == 0.0
     assert true_score("3142", "") == 0.0
     assert true_score("31", "13") == 1.0
+    assert true_score("5", "55") == pytest.approx(1 / 2)
+    with pytest.raises(ValueError, match="must not be empty"):
+        true_score("", "1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("0123456789", min_size=1, max_size=8), st.text("0123456789", max_size=10))
+def test_true_score_is_the_share_of_right_places(digits, reply):
+    target = sorted(digits)
+    right = 0
+    for i in range(min(len(reply), len(digits))):  # an independent count, place by place
+        if reply[i] == target[i]:
+            right += 1
+    assert true_score(digits, reply) == pytest.approx(right / max(len(reply), len(digits)))
+    assert true_score(digits, "".join(target)) == 1.0
+
+
+def test_demonstrations_carry_one_slip_at_the_error_rate():
+    rng, digits = random.Random(0), "931745"
+    assert {TASK.demonstration(digits, rng) for _ in range(50)} == {"134579\n"}  # no slips by default
+    slips = Counter()
+    for _ in range(300):
+        reply = TASK.demonstration(digits, rng, error_rate=1.0)[:-1]
+        if len(reply) == 5:
+            slips["drop"] += 1
+            assert any(reply == "134579"[:i] + "134579"[i + 1 :] for i in range(6))
+        elif len(reply) == 7:
+            slips["repeat"] += 1
+            assert any(reply == "134579"[: i + 1] + "134579"[i:] for i in range(6))
+        else:
+            slips["swap"] += 1
+            assert sorted(reply) == sorted(digits) and sum(a != b for a, b in zip(reply, "134579")) == 2
+    assert min(slips.values()) > 60, slips  # each kind about a third of the time
+    rate = sum(TASK.demonstration(digits, rng, 0.4) != "134579\n" for _ in range(2000)) / 2000
+    assert rate == pytest.approx(0.4, abs=0.04)
+    with pytest.raises(ValueError, match="error_rate"):
+        TASK.demonstration(digits, rng, 1.5)
 
 
 def test_labeler_ranks_by_true_score_without_noise():
     lab = SyntheticLabeler(noise=0.0)
-    assert lab.rank("3142", ["4321", "1234", "9"]) == [1, 0, 2]  # scores 0.67, 1.0, 0.42
+    assert lab.rank("3142", ["1243", "1234", "9"]) == [1, 0, 2]  # scores 0.5, 1.0, 0.0
     with pytest.raises(ValueError, match="at least 2 replies"):
         lab.rank("31", ["13"])
     with pytest.raises(ValueError, match="noise"):
@@ -340,10 +382,12 @@ def test_run_pipeline_returns_each_stages_records(tmp_path):
     config = PipelineConfig(**sizes, n_eval=4, out_dir=str(tmp_path))
     lines = []
     out = run_pipeline(config, log=lines.append)
-    for stage, n in (("sft", 3), ("reward_model", 2), ("ppo", 1), ("ppo_beta0", 1), ("dpo", 2)):
+    stages = (("sft", 3), ("reward_model", 2), ("ppo", 1), ("ppo_beta0", 1), ("grpo", 1), ("grpo_rule", 1), ("dpo", 2))
+    for stage, n in stages:
         assert len(out[stage]) == n and set(RECORD_KEYS) <= set(out[stage][-1])
         assert (tmp_path / f"{stage}.safetensors").stat().st_size > 0
     ev = out["evaluation"]
     assert ev["sft"]["kl"] == pytest.approx(0.0, abs=1e-5)  # the reference against itself
     assert 0 <= ev["rm_true_accuracy"] <= 1 and 0 <= ev["ppo"]["true"] <= 1
-    assert len(lines) == 5 and (tmp_path / "records.json").is_file()
+    assert 0 <= ev["grpo"]["true"] <= 1 and 0 <= ev["grpo_rule"]["true"] <= 1
+    assert len(lines) == 7 and (tmp_path / "records.json").is_file()
