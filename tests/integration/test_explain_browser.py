@@ -147,7 +147,9 @@ def test_sampling_rules_match_minillms_filters_on_a_grid(browser, temperature, t
                 temperature, top_k, top_p,
             )  # fmt: skip
             want = _python_distribution(logits, temperature, top_k, top_p)
-            np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-12, err_msg=f"{temperature=} {top_k=} {top_p=}")
+            np.testing.assert_allclose(
+                got, want.numpy(), rtol=0, atol=1e-12, err_msg=f"{temperature=} {top_k=} {top_p=}"
+            )
             assert (np.asarray(got) > 0).sum() == int((want > 0).sum())  # the same tokens can be drawn
 
 
