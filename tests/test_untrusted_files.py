@@ -1,32 +1,22 @@
 """Untrusted files: files minillm did not write are data, never code.
 
-No regular expression from a tokenizer file is compiled, a checkpoint without its SHA-256 map is
-refused, a pickle that carries code is refused with a message that never suggests turning the
-check off, and a damaged config.json / meta.json / metrics.jsonl names the file and the key.
+No regular expression from a tokenizer file is compiled, and a damaged meta.json or config file
+names the file and the key. Checkpoints and Hugging Face directories (the SHA-256 map, pickles that
+carry code, a damaged config.json): tests/models/test_pretrained.py; a torn metrics.jsonl line:
+tests/train/test_metrics.py.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-import torch
 
-import minillm
 from minillm.data.tokens import TokenData, prepare_tokens
-from minillm.models import GPT, GPTConfig
-from minillm.models.pretrained import CheckpointError, sha256_file
 from minillm.tokenizers import BPETokenizer, load_tokenizer
 from minillm.tokenizers.bpe import SPLIT_PATTERN, SPLIT_PATTERNS
-from minillm.train.checkpoint import load_checkpoint, save_checkpoint
 from minillm.utils.configs import read_config_file
-
-
-class _RunsCode:
-    def __reduce__(self):
-        return (os.system, ("echo ran > /dev/null",))
 
 
 def _write_json(path, data):
@@ -66,88 +56,6 @@ def test_known_patterns_load_by_name_and_by_text(bpe, tmp_path):
 def test_tokenizer_fields_are_type_checked(bpe, tmp_path, key, value, match):
     with pytest.raises(ValueError, match=match):
         load_tokenizer(_write_json(tmp_path / "tok.json", {**bpe.to_dict(), key: value}))
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
-    opt = torch.optim.AdamW(model.parameters())
-    return save_checkpoint(tmp_path / "run", 1, model, opt, {"model": model.config.to_dict()}), model, opt
-
-
-def _edit_state(path, **changes):
-    state = json.loads((path / "state.json").read_text())
-    state.update(changes)
-    (path / "state.json").write_text(json.dumps(state))
-    return state
-
-
-@pytest.mark.parametrize("sha", [None, {}, ["x"], {"model.safetensors": 3}])
-def test_a_checkpoint_without_its_sha256_map_is_refused(checkpoint, sha):
-    path = checkpoint[0]
-    state = _edit_state(path)
-    if sha is None:
-        del state["sha256"]
-        (path / "state.json").write_text(json.dumps(state))
-    else:
-        _edit_state(path, sha256=sha)
-    with pytest.raises(CheckpointError, match="SHA-256 map"):
-        minillm.load(path)
-
-
-def test_the_sha256_map_lists_only_plain_known_names(checkpoint):
-    path = checkpoint[0]
-    state = json.loads((path / "state.json").read_text())
-    _edit_state(path, sha256={**state["sha256"], "../../etc/passwd": "0"})
-    with pytest.raises(CheckpointError, match="unexpected file '../../etc/passwd'"):
-        minillm.load(path)
-
-
-def test_a_pickle_that_carries_code_is_refused_without_weights_only_advice(checkpoint):
-    path, model, opt = checkpoint
-    torch.save({"rng": _RunsCode()}, path / "trainer.pt")
-    state = json.loads((path / "state.json").read_text())
-    _edit_state(path, sha256={**state["sha256"], "trainer.pt": sha256_file(path / "trainer.pt")})
-    with pytest.raises(CheckpointError, match="minillm refused to load .*trainer.pt.*could run code") as err:
-        load_checkpoint(path, model, opt)
-    assert "weights_only" not in str(err.value)
-
-
-@pytest.fixture
-def hf_dir(tmp_path):
-    GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)).save_pretrained(tmp_path / "hf")
-    return tmp_path / "hf"
-
-
-def test_hf_pickle_with_code_is_refused(hf_dir):
-    (hf_dir / "model.safetensors").unlink()
-    torch.save({"x": _RunsCode()}, hf_dir / "pytorch_model.bin")
-    with pytest.raises(ValueError, match="minillm refused to load .*pytorch_model.bin") as err:
-        minillm.load(hf_dir)
-    assert "weights_only" not in str(err.value)
-
-
-@pytest.mark.parametrize(
-    "text, match",
-    [
-        ("{", "config.json is not valid JSON"),
-        ("[1]", "config.json must hold a JSON object"),
-        ('{"n_layer": 1}', r"config.json lacks \['vocab_size'"),
-        (None, r"config.json n_layer='1' is not a positive integer"),
-    ],
-)
-def test_hf_config_errors_name_file_and_key(hf_dir, text, match):
-    if text is None:
-        text = json.dumps({**json.loads((hf_dir / "config.json").read_text()), "n_layer": "1"})
-    (hf_dir / "config.json").write_text(text)
-    with pytest.raises(ValueError, match=match):
-        minillm.load(hf_dir)
-
-
-def test_malformed_safetensors_header_is_named(hf_dir):
-    (hf_dir / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......")
-    with pytest.raises(ValueError, match="cannot read the weights in"):
-        minillm.load(hf_dir)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""GPT (and, for rotary positions, a GPT-2-like Llama): sizes, masks, errors, and that it actually
-learns. The encoder-decoder Transformer is tests/models/test_transformer.py."""
+"""GPT (and, for rotary positions, a GPT-2-like Llama): sizes, masks, config errors, and that it actually
+learns. The input checks and the loss both families share: tests/models/test_lm.py. The encoder-decoder
+Transformer is tests/models/test_transformer.py."""
 
 import pytest
 import torch
@@ -78,33 +79,6 @@ def test_gpt_backends_agree_on_logits_and_gradients(backend):
     loss_b.backward()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa.grad, pb.grad, atol=1e-5, rtol=1e-4)
-
-
-def test_gpt_ignores_minus_100_targets():
-    model = tiny_gpt().eval()
-    idx = torch.randint(0, 37, (2, 8))
-    targets = idx.clone()
-    targets[:, :5] = -100
-    logits, loss = model(idx, targets)
-    want = F.cross_entropy(logits[:, 5:].flatten(0, 1), idx[:, 5:].flatten())
-    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
-
-
-@pytest.mark.parametrize("pos", ["learned", "rope"])  # GPT and Llama
-def test_gpt_rejects_bad_input(pos):
-    model = tiny_gpt(pos)
-    with pytest.raises(ValueError, match="exceeds block_size=16"):
-        model(torch.zeros(1, 17, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"\(B, T\)"):
-        model(torch.zeros(17, dtype=torch.long))
-    with pytest.raises(ValueError, match="targets shape"):
-        model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"vocabulary \[0, 37\), got 37"):
-        model(torch.full((1, 4), 37))
-    with pytest.raises(ValueError, match=r"vocabulary \[0, 37\), got 40"):  # names the id
-        model(torch.tensor([[1, 40, 2]]))
-    with pytest.raises(TypeError, match="positional"):  # kv_caches is keyword-only
-        model(torch.zeros(1, 4, dtype=torch.long), None, model.new_kv_caches())
 
 
 @pytest.mark.parametrize(
