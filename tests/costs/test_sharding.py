@@ -124,13 +124,3 @@ def test_not_a_decoder_is_refused():
         per_rank_memory(object(), 4)
     with pytest.raises(ValueError, match="gpu_bytes"):
         smallest_n(_tiny(), "fsdp", 4, gpu_bytes=0)
-
-
-def test_costs_report_prints_the_answer(capsys):
-    from minillm.commands.costs_report import memory_wall_report
-
-    memory_wall_report()
-    out = capsys.readouterr().out
-    assert "100b (101.2 B parameters, 2,048 tokens)" in out
-    line = next(s for s in out.splitlines() if s.strip().startswith("fsdp") and "62.0 GB" in s)
-    assert "N = 32" in line
