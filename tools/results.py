@@ -11,7 +11,7 @@ One figure inside a sentence or a table cell is marked inline, by its row (first
     <!-- results:06 "PPO, β = 0" "true score" -->0.674<!-- /results -->
 
 A number in the README is therefore a number some run printed, with the run's seed, torch version and
-machine beside it; ``tests/test_results_tables.py`` fails when a marked table and its file disagree.
+machine beside it; ``tests/integration/test_results_tables.py`` fails when a marked table and its file disagree.
 Quick (smoke) runs, and runs inside pytest unless given a directory, write nothing, so a test never
 overwrites a real result. Results are written
 atomically (``minillm.utils.fileio.atomic_write``): an interrupted run leaves the previous file whole.

@@ -14,7 +14,7 @@ earlier ones (minillm.nn.kv_cache); the result is the same token for token.
 Batched generation of prompts of different lengths: ``left_pad`` puts the padding on the left, so
 every row's newest token sits in the last column; ``attention_mask`` (0 = padding) hides the
 padding from every query and starts each row's positions at its first real token, so each row
-gets the tokens it would get alone (tests/test_batched_generation.py).
+gets the tokens it would get alone (tests/decoding/test_generation.py::test_batched_tokens_equal_one_by_one).
 
 Any model with ``max_len``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
 works: GPT implements them, and Transformer does for its decoder.
