@@ -36,8 +36,8 @@ __all__ = [
     "LOSS_VARIANTS",
     "LossVariant",
     "aggregate",
-    "grpo_clip_token_loss",
     "group_advantages",
+    "grpo_clip_token_loss",
     "masked_normalize",
     "reinforce_token_loss",
 ]
@@ -96,7 +96,11 @@ def reinforce_token_loss(logprobs: Tensor, advantages: Tensor) -> Tensor:
 
 
 def grpo_clip_token_loss(
-    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, clip_eps: float = 0.2, clip_eps_high: float | None = None
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    clip_eps: float = 0.2,
+    clip_eps_high: float | None = None,
 ) -> Tensor:
     """-min(ρ Â, clip(ρ, 1 - ε, 1 + ε_high) Â) per token (B, T), ρ = exp(log π - log π_old): PPO's clipped
     surrogate with one advantage per reply. ``clip_eps_high`` (default ``clip_eps``) is DAPO's clip-higher."""

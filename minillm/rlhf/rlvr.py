@@ -32,8 +32,8 @@ from minillm.rlhf.losses import kl_penalty, masked_mean
 from minillm.rlhf.policy_gradient import (
     LOSS_VARIANTS,
     aggregate,
-    grpo_clip_token_loss,
     group_advantages,
+    grpo_clip_token_loss,
     reinforce_token_loss,
 )
 from minillm.rlhf.sampling import reply_token_logprobs

@@ -69,6 +69,17 @@ class AdditionTask:
     def sample_prompt(self, rng: random.Random) -> str:
         return self.pair(*self.operands(rng))[0]
 
+    def prompt_sampler(self, exclude: Sequence[str] = ()):
+        """``sample_prompt`` that never returns a prompt of ``exclude`` (the held-out ones: RL never sees them)."""
+        banned = set(exclude)
+
+        def sample(rng: random.Random) -> str:
+            while (p := self.sample_prompt(rng)) in banned:
+                pass
+            return p
+
+        return sample
+
     def pair(self, a: int, b: int) -> tuple[str, str]:
         """(prompt, reference reply ending in the EOS newline), e.g. ("58+67=", "8+7=15,5+6+1=12;125\\n")."""
         return addition_pair(a, b, "chain")

@@ -12,8 +12,8 @@ from minillm.rlhf.losses import grpo_loss
 from minillm.rlhf.policy_gradient import (
     LOSS_VARIANTS,
     aggregate,
-    grpo_clip_token_loss,
     group_advantages,
+    grpo_clip_token_loss,
     masked_normalize,
     reinforce_token_loss,
 )
@@ -48,7 +48,9 @@ def test_std_division_upweights_nearly_unanimous_groups():
 
 # -- per-token losses --
 def test_reinforce_token_loss_hand_values():
-    expected = torch.tensor([[-math.log(0.5), -math.log(0.4), -math.log(0.9)], [2 * math.log(0.2)] + [2 * math.log(0.7)] * 2])
+    expected = torch.tensor(
+        [[-math.log(0.5), -math.log(0.4), -math.log(0.9)], [2 * math.log(0.2)] + [2 * math.log(0.7)] * 2]
+    )
     torch.testing.assert_close(reinforce_token_loss(LP, ADV), expected)
 
 

@@ -64,8 +64,12 @@ def test_evaluate_counts_right_answers_lengths_eos_and_votes(monkeypatch):
     task = AdditionTask(2, 2)
     enc = task.tokenizer.encode
     scripted = [
-        enc("8+7=15,5+6+1=12;125\n"), enc("8+7=15;124\n"), enc("8+7=15;124\n"),  # 58+67: 1 of 3 right, vote 124
-        enc("0+0=0;20\n"), enc("0+0=0;20\n"), enc("0+0=0,1+1="),  # 10+10: 2 of 3 right, one cut off
+        enc("8+7=15,5+6+1=12;125\n"),
+        enc("8+7=15;124\n"),
+        enc("8+7=15;124\n"),  # 58+67: 1 of 3 right, vote 124
+        enc("0+0=0;20\n"),
+        enc("0+0=0;20\n"),
+        enc("0+0=0,1+1="),  # 10+10: 2 of 3 right, one cut off
     ]
     monkeypatch.setattr("minillm.rlhf.verifiable.generate_replies", lambda *a, **k: scripted)
     e = evaluate(torch.nn.Linear(1, 1), task, ["58+67=", "10+10="], n_samples=3, seed=0)
@@ -84,3 +88,11 @@ def test_evaluate_on_a_small_gpt_returns_every_figure():
     assert list(e["pass_at_k"]) == [1, 2, 3] and 0 <= e["eos_frac"] <= 1
     with pytest.raises(ValueError, match="n_samples >= 1"):
         evaluate(model, task, ["1+1="], n_samples=0)
+
+
+def test_the_prompt_sampler_never_draws_a_held_out_prompt():
+    task = AdditionTask(1, 1)
+    held = task.held_out(90, seed=0)  # 90 of the 100 one-digit sums
+    sample, rng = task.prompt_sampler(exclude=held), random.Random(0)
+    drawn = {sample(rng) for _ in range(300)}
+    assert drawn and not drawn & set(held) and len(drawn) <= 10
