@@ -145,16 +145,16 @@
   function tokensOf(kind) {
     return kind === "source" ? data.source : data.tokens;
   }
-  function drawTokens(id, tokens) {
+  function drawTokens(id, tokens, name) {
     const el = document.getElementById(id);
-    el.innerHTML = tokens.map(function (t, i) {
+    el.innerHTML = (name ? "<span class='row-name'>" + name + "</span>" : "") + tokens.map(function (t, i) {
       const cls = "tok" + (t.special ? " special" : "") + (t.bytes ? " partial" : "");
       return "<span class='" + cls + "' data-i='" + i + "' title='position " + i + ", id " + t.id + "'>" +
         "<sub>" + i + "</sub>" + esc(tokenLabel(t)) + "</span>";
     }).join("");
   }
-  if (data.source) drawTokens("source-tokens", data.source);
-  drawTokens("tokens", data.tokens);
+  if (data.source) drawTokens("source-tokens", data.source, "source (encoder)");
+  drawTokens("tokens", data.tokens, data.source ? "target (decoder)" : "");
 
   // -- attention ---------------------------------------------------------------------------------
   const state = { map: 0, layer: 0, head: -1 }; // head -1: the mean of the heads
