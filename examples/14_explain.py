@@ -6,7 +6,7 @@ on a sentence and writes one HTML file: every layer's and head's attention as a 
 layer would predict (the logit lens), and the next-token distribution under temperature, top-k and
 top-p. The same page from the command line: ``minillm explain --ckpt RUN --prompt P --out page.html``.
 
-    python examples/14_explain.py            # ~1 min on 2 CPU cores; writes out/explain/char_gpt.html
+    python examples/14_explain.py            # 2-4 min on 2 shared CPU cores; writes out/explain/char_gpt.html
     python examples/14_explain.py --quick    # ~10 s smoke run
 
 Prints what the page shows in numbers: the heads that read the previous character, the logit lens
@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
         z = top_k_filter(z, top_k) if top_k else z
         probs = torch.softmax(top_p_filter(z, top_p), -1)
         top = probs.topk(3)
-        shown = "  ".join(f"{tok.decode([int(i)])!r} {float(v):.3f}" for v, i in zip(top.values, top.indices))
+        shown = "  ".join(f"{tok.decode([int(i)])!r} {float(v):.3f}" for v, i in zip(top.values, top.indices) if v > 0)
         print(
             f"  temperature {temperature}, top-k {top_k}, top-p {top_p}: {int((probs > 0).sum())} can be drawn; {shown}"
         )
