@@ -3,13 +3,10 @@ FLOP counter, attention pairs and FLOPs, training memory, the report's numbers."
 
 import pytest
 import torch
+from helpers.decoders import gpt2_like_llama_config
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers.decoders import gpt2_like_llama_config
-
 from minillm import GPTConfig, Transformer, TransformerConfig
-from minillm.models.families import build_model
-from minillm.models.llama import LlamaConfig
 from minillm.costs import (
     Flops,
     Memory,
@@ -24,6 +21,8 @@ from minillm.costs import (
 )
 from minillm.costs.inference import storage_bytes
 from minillm.costs.memory import activation_bytes
+from minillm.models.families import build_model
+from minillm.models.llama import LlamaConfig
 
 
 @pytest.mark.parametrize("family, act", [("gpt", "gelu_tanh"), ("llama", "gelu_tanh"), ("llama", "swiglu")])
