@@ -33,15 +33,35 @@ __all__ = [
 from minillm.rlhf.dpo import DPOConfig, DPOTrainer
 from minillm.rlhf.grpo import GRPOConfig, GRPOTrainer
 from minillm.rlhf.pipeline import PipelineConfig, run_pipeline
+from minillm.rlhf.policy_gradient import (
+    LOSS_VARIANTS,
+    aggregate,
+    grpo_clip_token_loss,
+    group_advantages,
+    masked_normalize,
+    reinforce_token_loss,
+)
 from minillm.rlhf.ppo import Critic, PPOConfig, PPOTrainer
 from minillm.rlhf.reward import Ranking, RewardConfig, RewardModel, RewardModelTrainer
+from minillm.rlhf.rlvr import RLVRConfig, RLVRTrainer
 from minillm.rlhf.sampling import generate_replies, token_logprobs
 from minillm.rlhf.sft import SFTConfig, SFTTrainer, sft_batch
 from minillm.rlhf.stage import RECORD_KEYS, StageConfig
 from minillm.rlhf.tasks import SortTask, SyntheticLabeler, true_score
+from minillm.rlhf.verifiable import AdditionTask, pass_at_k
 
 __all__ += [
+    "LOSS_VARIANTS",
     "RECORD_KEYS",
+    "AdditionTask",
+    "RLVRConfig",
+    "RLVRTrainer",
+    "aggregate",
+    "grpo_clip_token_loss",
+    "group_advantages",
+    "masked_normalize",
+    "pass_at_k",
+    "reinforce_token_loss",
     "Critic",
     "DPOConfig",
     "DPOTrainer",
