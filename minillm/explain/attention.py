@@ -20,7 +20,7 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor
 
-from minillm.kernels import scaled_dot_product_attention
+from minillm.kernels import causal_mask, scaled_dot_product_attention
 from minillm.models.gpt import CausalSelfAttention
 from minillm.models.llama import LlamaAttention
 from minillm.nn.attention import MultiHeadAttention
@@ -46,7 +46,8 @@ def decoder_attention_weights(attn: CausalSelfAttention | LlamaAttention, x: Ten
     else:
         raise TypeError(f"expected a GPT-2 or later-family attention layer, got {type(attn).__name__}")
     # the values do not change the weights: the keys stand in for them (same shape, no extra projection)
-    _, weights = scaled_dot_product_attention(q, k, k, is_causal=True, return_weights=True, window=window)
+    allowed = causal_mask(q.shape[-2], k.shape[-2], device=q.device, window=window)  # (T, T): the layer's rule
+    _, weights = scaled_dot_product_attention(q, k, k, mask=allowed, return_weights=True)
     return weights  # (B, H, T, T)
 
 
