@@ -57,7 +57,7 @@ def test_2017_weights_are_the_layers_own_need_weights_path():
     w = multihead_attention_weights(mha, x, memory, memory)  # cross-attention: (2, 4, 5, 3)
     v = rearrange(mha.v_proj(memory), "b t (h d) -> b h t d", h=4)
     torch.testing.assert_close(_output_from(w, v, mha.out_proj), mha(x, memory, memory), atol=1e-5, rtol=1e-5)
-    causal = multihead_attention_weights(mha, x, causal=True)
+    causal = multihead_attention_weights(mha, x, mask=torch.ones(5, 5).tril().bool())  # True = may attend
     assert causal.shape == (2, 4, 5, 5) and causal.triu(1).abs().max() == 0
 
 
