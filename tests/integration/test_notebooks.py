@@ -22,6 +22,7 @@ CHAPTERS = {  # docs chapter -> its notebook
     "rlhf.md": "03_rlhf",
     "prompting.md": "04_prompting",
     "quadratic-cost.md": "05_quadratic_cost",
+    "assistant.md": "06_assistant",
 }
 NOTEBOOKS = sorted(p.stem for p in make_notebooks.NOTEBOOKS.glob("*.ipynb"))
 
