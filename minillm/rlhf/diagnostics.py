@@ -27,19 +27,27 @@ __all__ = ["THRESHOLDS", "format_diagnostics", "rollout_diagnostics", "stuck_rea
 THRESHOLDS = {"equal_groups": 0.9, "truncated": 0.5, "no_eos": 0.5, "entropy_low": 0.02, "clip_frac_high": 0.5}
 
 
-def rollout_diagnostics(rewards: Tensor, replies: Sequence[Sequence[int]], eos_id: int, max_new_tokens: int) -> dict:
-    """``equal_groups`` from rewards (P prompts, G replies); ``truncated`` and ``no_eos`` from the replies."""
-    if not isinstance(rewards, Tensor) or rewards.dim() != 2:
-        raise ValueError(f"rewards must be a (prompts, G replies) tensor, got {getattr(rewards, 'shape', rewards)!r}")
-    if rewards.numel() != len(replies):
-        raise ValueError(f"rewards hold {rewards.numel()} replies' scores but {len(replies)} replies were given")
+def rollout_diagnostics(
+    rewards: Tensor | None, replies: Sequence[Sequence[int]], eos_id: int, max_new_tokens: int
+) -> dict:
+    """``truncated`` and ``no_eos`` from the replies; with rewards (P prompts, G replies), ``equal_groups``
+    too (None: a stage without groups, such as PPO)."""
+    if rewards is not None:
+        if not isinstance(rewards, Tensor) or rewards.dim() != 2:
+            raise ValueError(
+                f"rewards must be a (prompts, G replies) tensor, got {getattr(rewards, 'shape', rewards)!r}"
+            )
+        if rewards.numel() != len(replies):
+            raise ValueError(f"rewards hold {rewards.numel()} replies' scores but {len(replies)} replies were given")
     n = max(1, len(replies))
     no_eos = [not r or r[-1] != eos_id for r in replies]
-    return {
-        "equal_groups": (rewards.max(1).values == rewards.min(1).values).float().mean().item(),
+    out = {
         "truncated": sum(e and len(r) >= max_new_tokens for e, r in zip(no_eos, replies)) / n,
         "no_eos": sum(no_eos) / n,
     }
+    if rewards is not None:
+        out["equal_groups"] = (rewards.max(1).values == rewards.min(1).values).float().mean().item()
+    return out
 
 
 def stuck_reasons(record: dict) -> list[str]:

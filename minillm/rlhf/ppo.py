@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from minillm.models.gpt import GPT
+from minillm.rlhf.diagnostics import rollout_diagnostics
 from minillm.rlhf.losses import gae, masked_mean, ppo_policy_loss, ppo_value_loss, whiten
 from minillm.rlhf.reward import RewardModel
 from minillm.rlhf.sampling import check_rollout_setup, generate_replies, pack_replies, reply_token_logprobs
@@ -129,7 +130,15 @@ class PPOTrainer:
         prompt_ids = [self.tokenizer.encode(p) for p in prompts]
         replies = generate_replies(self.policy, prompt_ids, c.max_new_tokens, self.eos_id, c.temperature, self.gen)
         seq, mask, lengths = pack_replies(prompt_ids, replies, self.eos_id)  # (B, T), (B, T-1), (B,)
-        return {"prompts": prompts, "seq": seq, "mask": mask, "lengths": lengths, "resp_len": [len(r) for r in replies]}
+        resp_len = [len(r) for r in replies]
+        return {
+            "prompts": prompts,
+            "replies": replies,
+            "seq": seq,
+            "mask": mask,
+            "lengths": lengths,
+            "resp_len": resp_len,
+        }
 
     # -- (2) + (3) rewards and advantages -----------------------------------------------------
     @torch.no_grad()
@@ -209,6 +218,8 @@ class PPOTrainer:
                 "kl_coef": self.kl_coef,
                 "reply_len": sum(batch["resp_len"]) / len(batch["resp_len"]),
                 "explained_variance": 1.0 - ((ret - val).var() / ret.var().clamp_min(1e-8)).item(),
+                # replies cut at max_new_tokens and replies without EOS (no groups here: one reply per prompt)
+                **rollout_diagnostics(None, batch["replies"], self.eos_id, self.config.max_new_tokens),
             }
             if self.score_fn is not None:
                 row["true_score"] = self.mean_true_score(batch)

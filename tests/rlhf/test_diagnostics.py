@@ -13,6 +13,9 @@ def test_rollout_diagnostics_hand_values():
     replies = [[1, EOS], [1, 2, 3], [EOS], [1, 2], [], [4, 5, 6]]  # max_new_tokens 3: two cut off, three no EOS
     d = rollout_diagnostics(rewards, replies, EOS, max_new_tokens=3)
     assert d == pytest.approx({"equal_groups": 2 / 3, "truncated": 2 / 6, "no_eos": 4 / 6})
+    assert rollout_diagnostics(None, replies, EOS, max_new_tokens=3) == pytest.approx(
+        {"truncated": 2 / 6, "no_eos": 4 / 6}
+    )
 
 
 def test_rollout_diagnostics_bad_input():

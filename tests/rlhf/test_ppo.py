@@ -92,3 +92,9 @@ def test_reference_is_the_policy_as_ppo_found_it():
     trainer = make_trainer(tiny_gpt(0), kl_coef=BETA, target_kl=0.0)
     out = trainer.score(trainer.rollout())
     assert out["kl"].abs().max() < 1e-5  # no update yet: π = π_ref, so no penalty
+
+
+def test_records_carry_the_reply_diagnostics():
+    trainer = make_trainer(tiny_gpt(1), max_new_tokens=2)  # 2 tokens: too few for a sorted reply and EOS
+    row = trainer.train()[0]
+    assert row["truncated"] == row["no_eos"] and row["no_eos"] > 0.5 and "equal_groups" not in row
