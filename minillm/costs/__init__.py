@@ -1,6 +1,7 @@
 """§3.2 in numbers: what a Transformer costs to train (``training``: parameters, FLOPs, training
 memory), to run (``inference``: KV cache, experts, bytes per weight) and per step (``memory``: the
-activation model). Pure functions of a config, re-exported here: ``minillm.costs.training_memory(config)``.
+activation model), and split over N GPUs (``sharding``: DDP, ZeRO, FSDP, tensor parallel; how many 80 GB
+GPUs a model needs). Pure functions of a config, re-exported here: ``minillm.costs.training_memory(config)``.
 
 Docs: docs/quadratic-cost.md, docs/beyond.md.
 """
@@ -20,6 +21,14 @@ from minillm.costs.memory import (
     activation_bytes,
     step_memory,
 )
+from minillm.costs.sharding import (
+    GPU_BYTES,
+    STRATEGIES,
+    fits_table,
+    peak_bytes,
+    per_rank_memory,
+    smallest_n,
+)
 from minillm.costs.training import (
     Flops,
     Memory,
@@ -38,10 +47,12 @@ from minillm.costs.training import (
 
 __all__ = [
     "BYTES_PER_WEIGHT",
+    "GPU_BYTES",
     "ON_DEVICE_SIZES",
     "SAVED_EXTRA",
     "SCALE_BYTES",
     "STEP_PRECISIONS",
+    "STRATEGIES",
     "Flops",
     "Memory",
     "activation_bytes",
@@ -52,11 +63,15 @@ __all__ = [
     "check_positive",
     "expert_costs",
     "ff_active_matrix_params",
+    "fits_table",
     "forward_flops",
     "kv_cache_bytes",
     "on_device_table",
     "param_count",
+    "peak_bytes",
+    "per_rank_memory",
     "report_numbers",
+    "smallest_n",
     "step_memory",
     "storage_bytes",
     "training_flops",

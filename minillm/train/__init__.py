@@ -1,4 +1,5 @@
-"""Training (report §1.2, pre-training): config, Trainer, the training step, schedule, checkpoints, DDP.
+"""Training (report §1.2, pre-training): config, Trainer, the training step, schedule, checkpoints, DDP,
+and the sharded modes past §3.2's memory wall (parallel.py: ZeRO-1, FSDP2, tensor parallel).
 
 ``Trainer(TrainConfig(...)).train()`` is what ``minillm train`` runs; ``train_lm`` is the
 ten-line loop the small examples use; both (and the RLHF trainers) step through ``TrainStep``

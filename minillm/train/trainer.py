@@ -7,7 +7,8 @@ One optimizer step:
     clip ‖g‖ to grad_clip;  lr = warm-up + cosine(step);  AdamW step (decay on matrices only)
 
 Everything a serious run needs is here and nothing more: bf16 autocast and fused AdamW on CUDA,
-optional torch.compile, DDP under torchrun, evaluation on the held-out split, samples, a tqdm bar,
+optional torch.compile, DDP, ZeRO-1, FSDP or tensor parallelism under torchrun (train/parallel.py),
+activation checkpointing, evaluation on the held-out split, samples, a tqdm bar,
 metrics appended to ``metrics.jsonl``, a loss-curve PNG, and atomic checkpoints that resume
 bit-for-bit: data batches and dropout masks are functions of (seed, step, rank), and the
 optimizer state travels in the checkpoint, so ``10 steps + resume + 10 steps == 20 steps``.
@@ -68,6 +69,8 @@ class Trainer:
         check_parallel(c.parallel, c.model, self.dist.world_size, c.batch_size, c.grad_accum)
         # fsdp and tp hold a slice of each weight per rank (train/parallel.py); zero1 and ddp whole copies
         self.sharded = self.dist.enabled and c.parallel in ("fsdp", "tp")
+        if self.sharded and c.sample_tokens and self.dist.is_main:  # generating would need every rank in step
+            log(f"no samples during training under --parallel {c.parallel}: run `minillm sample` on a checkpoint")
         self.out_dir = Path(c.out_dir)
         self.tokenizer, self.prompt_ids = None, []
         if c.sample_tokens:

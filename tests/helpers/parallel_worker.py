@@ -5,7 +5,9 @@ argv[1] is a JSON file: {"runs": [TrainConfig dicts], "resume": [[from_dir, step
 "llama": out_dir}. Each run trains GPT-2 through the Trainer (`minillm train`'s path); each resume copies
 ckpt-<step> of an earlier run into a fresh directory and continues it under its own mode; "llama" trains
 the later family through train/parallel.py and train/step.py directly (the Trainer builds GPT-2 only) and
-writes the gathered weights. Rank 0 writes every run's losses."""
+writes the gathered weights. Rank 0 writes every run's losses. The runs share one process group: torchrun's
+rendezvous does not let a process join a second one after leaving the first, so the CLI, which leaves it
+at exit, runs in its own launch (tests/helpers/ddp_worker.py, failing_rank.py)."""
 
 import json
 import shutil
@@ -22,7 +24,8 @@ from minillm.train import distributed as dist_utils
 from minillm.train.parallel import full_model_state, make_parallel_optimizer, shard_model
 from minillm.train.step import TrainStep
 
-LLAMA = dict(vocab_size=40, block_size=12, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, d_ff=48, qk_norm=True)
+LLAMA = {"vocab_size": 40, "block_size": 12, "n_layer": 2, "n_head": 4, "n_kv_head": 2, "n_embd": 32, "d_ff": 48,
+         "qk_norm": True}  # fmt: skip
 
 
 def train_llama(mode: str, world_size: int, rank: int, checkpointing: bool) -> tuple[dict, list[float]]:

@@ -27,8 +27,8 @@ MODES = ("zero1", "fsdp", "tp")
 # Two processes reduce the gradients in another order than one backward over all rows, and tensor
 # parallelism sums each row-parallel product in two halves: float32 rounding, compounded over 6 AdamW
 # steps. Measured: losses within 1.3e-7 relative, weights within 8e-6 absolute (every mode, both families).
-LOSS_TOL = dict(rel=1e-5, abs=1e-6)
-WEIGHT_TOL = dict(rtol=1e-4, atol=1e-5)
+LOSS_TOL = {"rel": 1e-5, "abs": 1e-6}
+WEIGHT_TOL = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def _env() -> dict:
