@@ -35,7 +35,9 @@ class ChatSession:
 
     def __init__(self, model, chat: ChatFormat, max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0):
         if max_new_tokens < 1 or max_new_tokens >= model.max_len:
-            raise ValueError(f"--max-new-tokens must be in [1, {model.max_len - 1}] (the context), got {max_new_tokens}")
+            raise ValueError(
+                f"--max-new-tokens must be in [1, {model.max_len - 1}] (the context), got {max_new_tokens}"
+            )
         check_sampling(temperature, None, None)
         self.model, self.chat, self.max_new_tokens, self.temperature = model.eval(), chat, max_new_tokens, temperature
         self.generator = torch.Generator().manual_seed(seed)
@@ -144,7 +146,9 @@ def run(args) -> int:
     if args.system:
         session.set_system(args.system)
     out = sys.stdout
-    print(f"minillm chat: {args.ckpt} ({model.max_len}-token context). /reset, /temperature x, /system text; Ctrl-D exits.")
+    print(
+        f"minillm chat: {args.ckpt} ({model.max_len}-token context). /reset, /temperature x, /system text; Ctrl-D exits."
+    )
     while True:
         try:
             line = input("you> ")
@@ -171,6 +175,8 @@ def run(args) -> int:
                 print(" (stopped)", end="")
             print()
             if session.dropped:
-                print(f"(the oldest {session.dropped} exchange(s) were dropped to fit the {model.max_len}-token context)")
+                print(
+                    f"(the oldest {session.dropped} exchange(s) were dropped to fit the {model.max_len}-token context)"
+                )
         except ValueError as err:
             print(f"error: {err}")

@@ -27,7 +27,9 @@ def add_arguments(p) -> None:
     p.add_argument("--ckpt", required=True, help="a checkpoint or run directory")
     p.add_argument("--text", nargs="*", default=[], help="text files: bits per byte of each")
     p.add_argument("--qa", default=None, help='a JSONL file of {"question": ..., "answer": ...}: exact match')
-    p.add_argument("--world", action="store_true", help="the assistant's report card (checkpoints of `minillm assistant`)")
+    p.add_argument(
+        "--world", action="store_true", help="the assistant's report card (checkpoints of `minillm assistant`)"
+    )
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
 
 
@@ -55,14 +57,16 @@ def read_qa(path: str | Path) -> list[tuple[str, str]]:
 def _world_card(ckpt: str, model, chat) -> dict:
     from minillm.data.world import make_world
     from minillm.models.pretrained import read_checkpoint_state
+    from minillm.rlhf.assistant import AssistantConfig, heldout_text, made_up_names
+    from minillm.rlhf.knowledge import question_sets
     from minillm.rlhf.report_card import assistant_card
 
     _, state = read_checkpoint_state(ckpt)
     saved = state.get("configs", {}).get("assistant")
     if not isinstance(saved, dict):
-        raise ValueError(f"{ckpt} was not written by `minillm assistant`: no world to rebuild (use --text / --qa)")
-    from minillm.rlhf.assistant import AssistantConfig, heldout_text, made_up_names
-    from minillm.rlhf.knowledge import question_sets
+        raise ValueError(  # noqa: TRY004 (a user error: the CLI's one-line ValueError)
+            f"{ckpt} was not written by `minillm assistant`: no world to rebuild (use --text / --qa)"
+        )
 
     c = AssistantConfig(**{k: v for k, v in saved.items() if k != "quick"})
     world = make_world(c.n_people, c.seed)

@@ -48,7 +48,15 @@ from minillm.train.loop import train_lm
 from minillm.utils.configs import check_fields
 from minillm.utils.fileio import atomic_write
 
-__all__ = ["QUICK", "AssistantConfig", "bio_batches", "heldout_text", "made_up_names", "pretraining_text", "run_assistant"]
+__all__ = [
+    "QUICK",
+    "AssistantConfig",
+    "bio_batches",
+    "heldout_text",
+    "made_up_names",
+    "pretraining_text",
+    "run_assistant",
+]
 
 EOT = "<|endoftext|>"  # separates biographies in pre-training
 QUICK = {"n_people": 100, "pretrain_steps": 400, "sft_steps": 200, "rm_questions": 200, "rm_steps": 40,
@@ -93,7 +101,9 @@ class AssistantConfig:
             if f.type == "int" and f.name != "seed":
                 check_positive_int(getattr(self, f.name), f.name)
         if not 0 < self.made_up_share < 1 or self.kl_coef < 0:
-            raise ValueError(f"made_up_share must be in (0, 1) and kl_coef >= 0, got {self.made_up_share}, {self.kl_coef}")
+            raise ValueError(
+                f"made_up_share must be in (0, 1) and kl_coef >= 0, got {self.made_up_share}, {self.kl_coef}"
+            )
 
     def model(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
@@ -160,7 +170,9 @@ def _rankings(sft, chat: ChatFormat, questions, labeler: WorldLabeler, seed: int
 def _save(out_dir: str, name: str, model: GPT, config: AssistantConfig, tokenizer_file: Path, card=None) -> None:
     if out_dir:
         configs = {"model": model.config.to_dict(), "assistant": dataclasses.asdict(config)}
-        save_checkpoint(Path(out_dir) / name, 0, model, configs=configs, metrics=card or {}, tokenizer_file=tokenizer_file)
+        save_checkpoint(
+            Path(out_dir) / name, 0, model, configs=configs, metrics=card or {}, tokenizer_file=tokenizer_file
+        )
 
 
 def run_assistant(config: AssistantConfig, log=print) -> dict:
@@ -181,7 +193,9 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     tmp = tempfile.TemporaryDirectory()
     tok_file = Path(tmp.name) / "tokenizer.json"
     tok.save(tok_file)
-    log(f"world: {c.n_people} people, {len(bios)} biographies (augment={c.augment}); tokenizer: {tok.vocab_size} tokens")
+    log(
+        f"world: {c.n_people} people, {len(bios)} biographies (augment={c.augment}); tokenizer: {tok.vocab_size} tokens"
+    )
 
     model = GPT(c.model(tok.vocab_size))
     losses = train_lm(model, bio_batches(bios, tok, 32, c.seed), c.pretrain_steps, lr=2e-3, log=log,
@@ -204,7 +218,9 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     rankings = _rankings(sft, chat, rl_questions[: c.rm_questions], labeler, c.seed)
     n_test = max(1, len(rankings) // 5)
     rm = RewardModel.from_policy(sft)
-    rm_trainer = RewardModelTrainer(rm, rankings[n_test:], tok, chat.end_id, RewardConfig(c.rm_steps, 16, 1e-3, seed=c.seed))
+    rm_trainer = RewardModelTrainer(
+        rm, rankings[n_test:], tok, chat.end_id, RewardConfig(c.rm_steps, 16, 1e-3, seed=c.seed)
+    )
     records["reward_model"] = rm_trainer.train()
     rm_accuracy = rm_trainer.accuracy(rankings[:n_test])
     log(f"reward model: {len(rankings)} rankings, held-out pair accuracy {rm_accuracy:.1%}")
@@ -215,7 +231,9 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     ppo_config = PPOConfig(c.ppo_steps, 64, 3e-4, max_new_tokens=24, kl_coef=c.kl_coef, target_kl=1.0, seed=c.seed)
     ppo = PPOTrainer(copy.deepcopy(sft), rm, lambda rng: rng.choice(prompts), tok, chat.end_id, ppo_config, score)
     records["ppo"] = ppo.train()
-    log(f"ppo: {c.ppo_steps} rollouts, true score {records['ppo'][0]['true_score']:+.2f} -> {records['ppo'][-1]['true_score']:+.2f}")
+    log(
+        f"ppo: {c.ppo_steps} rollouts, true score {records['ppo'][0]['true_score']:+.2f} -> {records['ppo'][-1]['true_score']:+.2f}"
+    )
     dpo = copy.deepcopy(sft)
     dpo_config = DPOConfig(c.dpo_steps, 32, 5e-4, beta=0.1, seed=c.seed)
     records["dpo"] = DPOTrainer(dpo, preference_pairs(rankings[n_test:]), tok, chat.end_id, dpo_config).train()
@@ -232,7 +250,9 @@ def _finish(c, records, models, sft, chat, world, eval_names, tok_file, tmp, rm_
         if name != "base":
             _save(c.out_dir, name, models[name], c, tok_file, {k: v for k, v in card[name].items() if k != "example"})
     if c.out_dir:
-        text = json.dumps({"config": dataclasses.asdict(c), "card": card, "rm_accuracy": rm_accuracy}, indent=1, ensure_ascii=False)
+        text = json.dumps(
+            {"config": dataclasses.asdict(c), "card": card, "rm_accuracy": rm_accuracy}, indent=1, ensure_ascii=False
+        )
         atomic_write(Path(c.out_dir) / "report_card.json", lambda t: Path(t).write_text(text, encoding="utf-8"))
     tmp.cleanup()
     return {"records": records, "card": card, "rm_accuracy": rm_accuracy, "models": models, "chat": chat}

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from minillm.data.biographies import REFUSAL, question
-from minillm.data.world import ATTRIBUTES, LANGS, Person, World, check_positive_int, imaginary_names, value
+from minillm.data.world import ATTRIBUTES, LANGS, Person, World, check_positive_int, value
 
 __all__ = ["QUESTION_SETS", "Question", "WorldLabeler", "is_refusal", "question_sets", "questions_about"]
 

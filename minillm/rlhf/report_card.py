@@ -63,7 +63,9 @@ def bits_per_byte(model, tokenizer, text: str) -> float:
 def exact_match(replies: Sequence[str], references: Sequence[str]) -> float:
     """Share of ``replies`` equal to their reference after stripping surrounding spaces."""
     if len(replies) != len(references) or not replies:
-        raise ValueError(f"exact_match needs equally many replies and references, got {len(replies)} and {len(references)}")
+        raise ValueError(
+            f"exact_match needs equally many replies and references, got {len(replies)} and {len(references)}"
+        )
     return sum(r.strip() == ref.strip() for r, ref in zip(replies, references)) / len(replies)
 
 
@@ -79,7 +81,9 @@ def answers(model, chat: ChatFormat, messages: Sequence[list[dict]], max_new_tok
 
 
 @torch.no_grad()
-def kl_to_reference(model, ref, chat: ChatFormat, messages: Sequence[list[dict]], seed: int, max_new_tokens: int = 24) -> float:
+def kl_to_reference(
+    model, ref, chat: ChatFormat, messages: Sequence[list[dict]], seed: int, max_new_tokens: int = 24
+) -> float:
     """Mean over replies sampled from ``model`` (temperature 1) of Σ log π(y_t) - log π_ref(y_t)."""
     prompts = [chat.prompt(m) for m in messages]
     gen = torch.Generator().manual_seed(seed)

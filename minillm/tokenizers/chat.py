@@ -47,7 +47,9 @@ def check_conversation(messages, reserved: Sequence[str] = CHAT_TOKENS, ends_wit
             raise ValueError(f"turn {i} ({role}): empty turn; every turn needs some text")
         hidden = next((s for s in reserved if s in content), None)
         if hidden is not None:
-            raise ValueError(f"turn {i} ({role}): the text contains the special token {hidden!r}, which only the template may write")
+            raise ValueError(
+                f"turn {i} ({role}): the text contains the special token {hidden!r}, which only the template may write"
+            )
         if role == "system":
             if i != 0:
                 raise ValueError(f"turn {i}: a system turn may only come first")

@@ -55,7 +55,7 @@ def test_reset_system_and_the_context_rule():
     model, tok = tiny(block_size=40)
     session = ChatSession(model, ChatFormat(tok), max_new_tokens=4)
     "".join(session.reply("hello there"))
-    assert [m["role"] for m in session.messages()][0] == "user"
+    assert session.messages()[0]["role"] == "user"
     session.set_system("be brief")
     assert session.messages() == [{"role": "system", "content": "be brief"}]
     for _ in range(4):  # each exchange is ~20 tokens; the context holds 40

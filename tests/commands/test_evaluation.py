@@ -33,7 +33,9 @@ def test_text_and_qa_figures_equal_the_library_functions_and_go_to_json(tmp_path
     out = tmp_path / "eval.json"
     assert main(["eval", "--ckpt", str(path), "--text", str(text), "--qa", str(qa), "--json", str(out)]) == 0
     figures = json.loads(out.read_text(encoding="utf-8"))
-    assert figures[f"bits_per_byte:{text}"] == pytest.approx(bits_per_byte(model, tok, text.read_text(encoding="utf-8")))
+    assert figures[f"bits_per_byte:{text}"] == pytest.approx(
+        bits_per_byte(model, tok, text.read_text(encoding="utf-8"))
+    )
     said = answers(model, ChatFormat(tok), [[{"role": "user", "content": q}] for q in ("hi?", "yo?")])
     assert figures["exact_match"] == sum(a.strip() == r for a, r in zip(said, "xy")) / 2
     assert "bits per byte" in capsys.readouterr().out

@@ -51,7 +51,9 @@ def test_tuning_examples_cover_every_tuned_person_and_only_tuned_phrasings():
     assert len(qs) == n_real + 2 * 2 * 5 * 2
     names = {p.name(lang) for p in world.held_out for lang in ("en", "zh")}
     assert not any(n in q.text for q in qs for n in names)
-    allowed = {t.format(n=p.name(lang)) for p in world.tuned for lang in p.languages for ts in TUNED[lang].values() for t in ts}
+    allowed = {
+        t.format(n=p.name(lang)) for p in world.tuned for lang in p.languages for ts in TUNED[lang].values() for t in ts
+    }
     assert all(q.text in allowed for q in qs[:n_real])
     q = questions_about(world.people[0], ["en"], random.Random(0), attributes=["major"])[0]
     assert q.text in [t.format(n=world.people[0].name_en) for t in TUNED["en"]["major"]]

@@ -76,7 +76,10 @@ def test_fit_context_drops_the_oldest_exchanges_and_keeps_the_system_turn(chat):
         ([{"role": "user"}], "exactly 'role' and 'content'"),
         ([{"role": "assistant", "content": "x"}], "turn 0: expected role 'user'"),
         ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "turn 1: expected role 'assistant'"),
-        ([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "turn 1: a system turn may only come first"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}],
+            "turn 1: a system turn may only come first",
+        ),
     ],
 )
 def test_a_malformed_conversation_is_one_clear_error(msgs, message):
