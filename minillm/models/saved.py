@@ -15,7 +15,6 @@ rotary positions is refused with the fields that stand in the way.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -25,23 +24,21 @@ from torch import Tensor, nn
 from minillm.models.hf import read_hf_dir
 from minillm.models.pretrained import CheckpointError, Pretrained, locate
 
-__all__ = ["UNREAD", "fill", "gpt2_as_later_family", "legacy_fields", "read_pretrained"]
+__all__ = ["GPT2_FIXED", "GPT2_KEPT", "UNREAD", "fill", "legacy_fields", "read_pretrained"]
 
-# Settings a pre-split config may hold at any value when GPT-2 reads it: only rotary positions or
-# experts read them.
+# How a pre-split config reads as GPT-2 (the format is history: these lists never grow). GPT-2 keeps
+# its own fields; it fixes three more; settings only rotary positions or experts read may hold
+# anything; every other setting is a later-family switch, which GPT-2 can express only when it is off
+# (False, None or 0).
+GPT2_KEPT = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "activation", "attn_backend")
+GPT2_FIXED = {"norm": "layernorm", "norm_eps": 1e-5, "tie_embeddings": True}
 UNREAD = ("rope_theta", "expert_top_k", "expert_d_ff", "n_shared_experts", "expert_norm_topk", "aux_loss_coef")
 _RENAMED = {"wte.embedding.": "wte.", "wpe.embedding.": "wpe.", "attn_block.norm.": "ln_1.", "mlp_block.norm.": "ln_2."}
 
 
-def gpt2_as_later_family() -> dict:
-    """The later family's fields that GPT-2 has none for, at the values that make it GPT-2: every switch
-    at LlamaConfig's default (no QK-norm, no window, no experts), with LayerNorm and tied embeddings."""
-    from minillm.models.gpt import GPTConfig  # here, not above: both model files import this module
-    from minillm.models.llama import LlamaConfig
-
-    own = {f.name for f in dataclasses.fields(GPTConfig)}
-    later = {f.name: f.default for f in dataclasses.fields(LlamaConfig) if f.name not in own}
-    return {**later, "norm": "layernorm", "tie_embeddings": True}
+def _gpt2_holds(name: str, value) -> bool:
+    """Whether GPT-2 can express a pre-split setting it has no field for: a fixed one at GPT-2's value, a switch off."""
+    return value == GPT2_FIXED[name] if name in GPT2_FIXED else not value
 
 
 def legacy_fields(fields: dict, source) -> tuple[str, dict]:
@@ -53,18 +50,15 @@ def legacy_fields(fields: dict, source) -> tuple[str, dict]:
         fields["d_ff"] = fields.get("d_ff") or 4 * width  # the old default
         return "llama", fields
     derived = {"d_ff": 4 * width, "head_dim": width // heads, "n_kv_head": heads, "qkv_bias": fields.get("bias", True)}
-    gpt2 = gpt2_as_later_family()
+    switches = [k for k in fields if k not in (*GPT2_KEPT, "pos_embedding", *derived, *UNREAD)]
     blocking = [f"{k}={fields[k]!r}" for k, v in derived.items() if fields.get(k) not in (None, v)]
-    blocking += [
-        f"{k}={fields[k]!r}" for k, v in gpt2.items()
-        if k in fields and k not in derived and k not in UNREAD and fields[k] != v
-    ]  # fmt: skip
+    blocking += [f"{k}={fields[k]!r}" for k in switches if not _gpt2_holds(k, fields[k])]
     if blocking:
         raise ValueError(
             f"{source}: this model predates the GPT-2 / Llama split and GPT-2 cannot express {', '.join(blocking)}; "
             "load it with the release that wrote it"
         )
-    kept = {k: v for k, v in fields.items() if k not in gpt2}
+    kept = {k: v for k, v in fields.items() if k in GPT2_KEPT}
     return "gpt", {"pos_embedding": fields.get("pos_embedding", "learned"), **kept}
 
 

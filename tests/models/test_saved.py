@@ -8,6 +8,7 @@ q/k/v stacked into qkv_proj, ...) and the family routing, end to end. A pre-spli
 express is refused by name.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 import minillm
 from minillm.models import GPT, GPTConfig, Llama, LlamaConfig
 from minillm.models.families import config_from_dict, load_model
-from minillm.models.saved import UNREAD, gpt2_as_later_family, legacy_fields
+from minillm.models.saved import GPT2_FIXED, GPT2_KEPT, UNREAD, legacy_fields
 
 # -- legacy configs (written before GPT-2 and the later family were split) --
 
@@ -51,13 +52,11 @@ OLD_GPT2 = {
 }  # fmt: skip  (tests/fixtures/legacy/gpt2's config, as the pre-split release wrote it)
 
 
-def test_gpt2_is_the_later_family_with_its_switches_off():
-    gpt2 = gpt2_as_later_family()
-    assert (gpt2["norm"], gpt2["tie_embeddings"], gpt2["qk_norm"], gpt2["window"], gpt2["n_experts"]) == (
-        "layernorm", True, False, None, 0,
-    )  # fmt: skip
-    assert not set(gpt2) & {"n_embd", "n_head", "pos_embedding", "activation"}  # GPT-2's own fields stay its own
-    assert set(UNREAD) <= set(gpt2)
+def test_the_tables_cover_every_field_the_old_config_wrote():
+    derived = {"d_ff", "head_dim", "n_kv_head", "qkv_bias", "pos_embedding"}
+    switches = set(OLD_GPT2) - set(GPT2_KEPT) - set(GPT2_FIXED) - set(UNREAD) - derived
+    assert switches == {"qk_norm", "window", "n_experts"}  # the later family's on/off ideas
+    assert set(GPT2_KEPT) | {"pos_embedding"} == {f.name for f in dataclasses.fields(GPTConfig)}
 
 
 def test_an_old_gpt2_config_reads_as_gpt2_and_keeps_only_gpt2_fields():
