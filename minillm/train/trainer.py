@@ -316,7 +316,8 @@ class Trainer:
             if self.step % c.eval_interval == 0 or done:
                 evals = self.evaluate()
                 self._record({"step": self.step, **evals})
-                write(f"step {self.step}: train loss {evals['train_loss']:.4f}, val loss {evals['val_loss']:.4f}")
+                if self.dist.is_main:  # every rank has the same numbers (all-reduced); one prints them
+                    write(f"step {self.step}: train loss {evals['train_loss']:.4f}, val loss {evals['val_loss']:.4f}")
                 if c.sample_tokens and self.dist.is_main and not self.sharded:  # sharded: `minillm sample`
                     text = self.sample()
                     self._record({"step": self.step, "sample": text})
