@@ -48,6 +48,11 @@ SECTION_MAP = [
     ("§1.2.2 a tiny assistant, end to end", "minillm/rlhf/assistant.py", "examples/15_tiny_assistant.py"),
     ("§1.2.2 prompting, chain of thought", "minillm/prompting.py", "examples/07_chain_of_thought.py"),
     ("§3.2 quadratic cost: kernels, costs", "minillm/kernels/, minillm/costs/", "examples/05_quadratic_cost.py"),
+    (
+        "§3.2 memory wall: ZeRO, FSDP, tensor parallel",
+        "minillm/train/parallel.py, minillm/costs/sharding.py",
+        "examples/14_memory_wall.py",
+    ),
     ("§3.2 instructor demo", "minillm/commands/demo.py", "minillm demo"),
 ]
 
