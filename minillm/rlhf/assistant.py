@@ -134,11 +134,17 @@ def made_up_names(world, config: AssistantConfig) -> tuple[list, list, list]:
     return names[:n], names[n : 2 * n], names[2 * n :]
 
 
-def bio_batches(bios: list[str], tokenizer, batch_size: int, seed: int):
+def bio_batches(bios: list[str], tokenizer, batch_size: int, seed: int, block_size: int | None = None):
     """A function returning (inputs, targets) (B, T): ``batch_size`` random biographies, each followed by
-    the end-of-text token, right-padded (targets -100 on the padding)."""
+    the end-of-text token, right-padded (targets -100 on the padding). A biography longer than
+    ``block_size`` is a ValueError before any training."""
     eot, gen = tokenizer.special_tokens[EOT], torch.Generator().manual_seed(seed)
     encoded = [tokenizer.encode(b) + [eot] for b in bios]
+    longest = max(map(len, encoded)) - 1
+    if block_size is not None and longest > block_size:
+        raise ValueError(
+            f"a biography takes {longest} tokens but block_size={block_size}: raise block_size or vocab_size"
+        )
 
     def batch():
         rows = [encoded[i] for i in torch.randint(len(encoded), (batch_size,), generator=gen).tolist()]
@@ -198,7 +204,7 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     )
 
     model = GPT(c.model(tok.vocab_size))
-    losses = train_lm(model, bio_batches(bios, tok, 32, c.seed), c.pretrain_steps, lr=2e-3, log=log,
+    losses = train_lm(model, bio_batches(bios, tok, 32, c.seed, c.block_size), c.pretrain_steps, lr=2e-3, log=log,
                       log_every=max(1, c.pretrain_steps // 5))  # fmt: skip
     records["pretrain"] = [{"step": i + 1, "loss": v} for i, v in enumerate(losses)]
     base = copy.deepcopy(model).eval()

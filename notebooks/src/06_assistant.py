@@ -59,7 +59,7 @@ from minillm.rlhf.report_card import format_card
 
 if QUICK:
     config = AssistantConfig(n_people=60, pretrain_steps=20, sft_steps=10, rm_questions=40, rm_steps=5,
-                             ppo_steps=1, dpo_steps=5, n_eval=5, n_embd=32, n_layer=1, vocab_size=400)  # fmt: skip
+                             ppo_steps=1, dpo_steps=5, n_eval=5, n_embd=32, n_layer=1, vocab_size=700, block_size=256)  # fmt: skip
 else:
     config = AssistantConfig(quick=True)
 out = run_assistant(config, log=print)

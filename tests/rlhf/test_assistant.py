@@ -63,6 +63,12 @@ def test_bad_settings_are_refused_before_any_work(fields, message):
         AssistantConfig(**fields)
 
 
+def test_a_biography_longer_than_the_context_is_refused_before_training():
+    tok = BPETokenizer([], special_tokens=[*CHAT_TOKENS, EOT])  # bytes only: 7 characters x 3 bytes = 21 tokens
+    with pytest.raises(ValueError, match="a biography takes 21 tokens but block_size=10"):
+        bio_batches(["李伟生于北京。"], tok, batch_size=2, seed=0, block_size=10)
+
+
 def test_run_assistant_takes_only_its_config():
     with pytest.raises(TypeError, match="expects an AssistantConfig"):
         run_assistant({"quick": True})
