@@ -34,6 +34,8 @@ def run(args) -> int:
     from minillm.costs.training import forward_flops, report_numbers, training_memory
     from minillm.models import GPTConfig
 
+    if not args.gpu_gb > 0:  # checked before anything is printed (also refuses nan)
+        raise ValueError(f"--gpu-gb must be a positive number of gigabytes, got {args.gpu_gb}")
     r = report_numbers(context_scale=args.scale, model=args.model, base_context=args.context)
     t0, t1 = r["base_context"], r["base_context"] * r["context_scale"]
     print("Report §3.2, compute: attention cost grows with the square of the context.")
