@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nminillm scaled_dot_product_attention max |diff| vs by-hand: {diffs['minillm']:.1e}")
     print(f"torch fused SDPA                   max |diff| vs by-hand: {diffs['torch fused SDPA']:.1e}")
 
-    causal = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1]
+    causal = scaled_dot_product_attention(q, k, v, causal=True, return_weights=True)[1]
     show("causal weights (a decoder: no word sees the words after it)", causal)
     png = heatmap(words, {"softmax(QKᵀ/√d)": weights, "causal (decoder)": causal}, args.out)
     if png:

@@ -201,12 +201,14 @@ def chunked_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
+    *,
     causal: bool = False,
     mask: Tensor | None = None,
     scale: float | None = None,
+    dropout_p: float = 0.0,
+    window: int | None = None,
     block_size: int = 256,
     block_q: int | None = None,
-    window: int | None = None,
 ) -> Tensor:
     """Exact attention, key block by key block; O(T·block) extra memory in forward and backward.
 
@@ -217,10 +219,15 @@ def chunked_attention(
     tile (``block_q=None``: same as ``block_size``); 256 × 256 was fastest on a 2-core x86 CPU in fp32
     (benchmarks/README.md), and square tiles leave only one masked tile per row on the diagonal.
     ``window`` W (with ``causal``): the query at position p sees keys p - W + 1 … p; key tiles
-    outside every window are skipped (O(T·W) work).
+    outside every window are skipped (O(T·W) work). ``dropout_p`` must be 0 (the signature is every
+    backend's: minillm.kernels.registry).
     """
-    group = check_attention_inputs(q, k, v, mask, 0.0, causal, scale)
+    group = check_attention_inputs(q, k, v, mask, dropout_p, causal, scale)
     check_window(window, causal)
+    if dropout_p:
+        raise ValueError(
+            f"chunked attention has no attention dropout, got dropout_p={dropout_p}; use 'sdpa' or 'naive'"
+        )
     block_q = block_size if block_q is None else block_q
     for name, size in (("block_size", block_size), ("block_q", block_q)):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:  # 2.0 or True is no tile size

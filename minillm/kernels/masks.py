@@ -7,7 +7,7 @@ hides a key).
 One causal rule everywhere: the T_q queries are the *last* T_q of the T_k positions
 (bottom-right alignment, FlashAttention ≥ 2.1), so query i sits at position i + (T_k - T_q) and
 sees keys 0 … i + (T_k - T_q). For T_q == T_k this is the usual lower triangle (torch's
-``is_causal``); for T_q < T_k it is what decoding with a KV cache needs.
+``is_causal``; minillm's flag is ``causal``); for T_q < T_k it is what decoding with a KV cache needs.
 
 Sliding-window attention (Child et al. 2019 local attention; Mistral 7B, Jiang et al. 2023) keeps
 only the last ``window`` keys of that triangle: a query at position p sees keys p - W + 1 … p

@@ -35,35 +35,36 @@ def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
+    *,
+    causal: bool = False,
     mask: Tensor | None = None,
-    is_causal: bool = False,
-    dropout_p: float = 0.0,
     scale: float | None = None,
-    return_weights: bool = False,
+    dropout_p: float = 0.0,
     window: int | None = None,
+    return_weights: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """softmax(Q Kᵀ · scale + mask) V, written out step by step.
 
     Args:
         q: (..., H, T_q, d) queries.  k: (..., H_kv, T_k, d) keys.  v: (..., H_kv, T_k, d_v)
             values; H_kv divides H (grouped-query attention), equal leading dimensions.
+        causal: the queries are the *last* T_q of the T_k positions, so query i sees keys
+            0 … i + (T_k - T_q) (for T_q == T_k: keys 0 … i, exactly torch's ``is_causal``). May be
+            combined with ``mask``; both must allow a key.
         mask: boolean (True = may attend) or float (added to the scores), broadcastable to
             (..., H, T_q, T_k).
-        is_causal: the queries are the *last* T_q of the T_k positions, so query i sees keys
-            0 … i + (T_k - T_q) (for T_q == T_k: keys 0 … i, exactly torch's is_causal). May be
-            combined with ``mask``; both must allow a key.
+        scale: defaults to 1/√d.
         dropout_p: dropout probability on the attention weights (always applied when > 0, as in
             torch; modules pass 0 in eval mode).
-        scale: defaults to 1/√d.
-        return_weights: also return the (..., H, T_q, T_k) attention weights.
-        window: sliding window W (needs ``is_causal``): the query at position p sees only keys
+        window: sliding window W (needs ``causal``): the query at position p sees only keys
             p - W + 1 … p (minillm.kernels.masks).
+        return_weights: also return the (..., H, T_q, T_k) attention weights.
 
     Returns:
         (..., H, T_q, d_v) output, or ``(output, weights)``. A query that may see no key gets 0.
     """
-    group = check_attention_inputs(q, k, v, mask, dropout_p, is_causal, scale)
-    check_window(window, is_causal)
+    group = check_attention_inputs(q, k, v, mask, dropout_p, causal, scale)
+    check_window(window, causal)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if k.shape[-2] == 0:  # no keys at all: every query sees nothing, so its output is 0
         out = q.new_zeros((*q.shape[:-1], v.shape[-1]))  # (..., T_q, d_v)
@@ -78,7 +79,7 @@ def scaled_dot_product_attention(
     scores = (q.to(acc) @ k.to(acc).transpose(-2, -1)) * scale  # (..., T_q, T_k)
 
     # Step 2: forbid what the masks forbid (-inf becomes weight 0 after softmax).
-    allowed = causal_mask(q.shape[-2], k.shape[-2], q.device, window) if is_causal else None  # (T_q, T_k)
+    allowed = causal_mask(q.shape[-2], k.shape[-2], q.device, window) if causal else None  # (T_q, T_k)
     if mask is not None and mask.dtype == torch.bool:
         allowed = mask if allowed is None else allowed & mask
     elif mask is not None:

@@ -1,10 +1,12 @@
 """The one backend registry and the one entry point ``attention`` (report §3.2 kernels).
 
-    attention(q, k, v, causal=False, mask=None, backend="auto", scale=None, dropout_p=0.0, window=None)
+    attention(q, k, v, *, causal=False, mask=None, backend="auto", scale=None, dropout_p=0.0, window=None)
 
-Each backend is a name, a function with one signature ``fn(q, k, v, causal, mask, scale,
-dropout_p, window)`` and a check that says why it cannot run given inputs (None when it can). Adding a
-kernel is one line in ``BACKENDS``; ``"auto"`` is accepted wherever a backend is named
+Each backend is a name, a kernel with the one signature every kernel has,
+``fn(q, k, v, *, causal, mask, scale, dropout_p, window)``, and a check that says why it cannot run
+given inputs (None when it can). Each kernel validates its inputs itself (minillm.kernels.checks), so
+``attention`` picks the kernel and calls it: the inputs are checked once. Adding a kernel is one line
+in ``BACKENDS``; ``"auto"`` is accepted wherever a backend is named
 (minillm.kernels.attention, MultiHeadAttention, GPTConfig, TransformerConfig, the benchmarks).
 
 "auto" takes the first backend of ``AUTO_ORDER`` that can run the inputs. Today that is always
@@ -25,9 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from minillm.kernels.checks import check_attention_inputs
 from minillm.kernels.chunked import chunked_attention
-from minillm.kernels.masks import check_window
 from minillm.kernels.naive import scaled_dot_product_attention
 from minillm.kernels.sdpa import sdpa_attention
 
@@ -36,7 +36,7 @@ __all__ = ["AUTO_ORDER", "BACKENDS", "BACKEND_NAMES", "Backend", "attention", "c
 
 @dataclass(frozen=True)
 class Backend:
-    """One attention kernel: ``fn(q, k, v, causal, mask, scale, dropout_p, window)`` and when it can run."""
+    """One attention kernel: ``fn(q, k, v, *, causal, mask, scale, dropout_p, window)`` and when it can run."""
 
     name: str
     fn: Callable[..., Tensor]
@@ -47,16 +47,6 @@ class Backend:
 
 def _runs_anywhere(q: Tensor) -> str | None:
     return None
-
-
-def _naive(q, k, v, causal, mask, scale, dropout_p, window=None):
-    return scaled_dot_product_attention(
-        q, k, v, mask=mask, is_causal=causal, dropout_p=dropout_p, scale=scale, window=window
-    )
-
-
-def _chunked(q, k, v, causal, mask, scale, dropout_p, window=None):
-    return chunked_attention(q, k, v, causal=causal, mask=mask, scale=scale, window=window)
 
 
 def _triton_module():
@@ -74,17 +64,16 @@ def _triton_unavailable(q: Tensor) -> str | None:
         return f"triton does not import ({err})"
 
 
-def _triton(q, k, v, causal, mask, scale, dropout_p, window=None):
-    return _triton_module().triton_attention(q, k, v, causal=causal, mask=mask, scale=scale, window=window)
+def _triton(q, k, v, **options):
+    """minillm.kernels.triton_attention.triton_attention, imported when first called."""
+    return _triton_module().triton_attention(q, k, v, **options)
 
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("naive", _naive, True, _runs_anywhere, window=True),  # the explicit softmax(QKᵀ/√d)V (kernels/naive.py)
-        Backend(
-            "chunked", _chunked, False, _runs_anywhere, window=True
-        ),  # FlashAttention in PyTorch (kernels/chunked.py)
+        Backend("naive", scaled_dot_product_attention, True, _runs_anywhere, window=True),  # softmax(QKᵀ/√d)V, explicit
+        Backend("chunked", chunked_attention, False, _runs_anywhere, window=True),  # FlashAttention in PyTorch
         Backend("sdpa", sdpa_attention, True, _runs_anywhere, window=True),  # torch's fused kernels (kernels/sdpa.py)
         Backend("triton", _triton, False, _triton_unavailable, window=True),  # FlashAttention-2 (triton_attention.py)
     )
@@ -112,6 +101,8 @@ def resolve_backend(name: str, q: Tensor, dropout_p: float = 0.0, window: int | 
     the first of ``AUTO_ORDER`` that can.
     """
     check_backend(name)
+    if not isinstance(q, Tensor):
+        raise TypeError(f"q must be a torch.Tensor, got {type(q).__name__}")
     for candidate in AUTO_ORDER if name == "auto" else (name,):
         backend = BACKENDS[candidate]
         reason = backend.unavailable(q)
@@ -131,6 +122,7 @@ def attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
+    *,
     causal: bool = False,
     mask: Tensor | None = None,
     backend: str = "auto",
@@ -146,10 +138,11 @@ def attention(
     ``scale`` defaults to 1/√d; ``dropout_p`` drops attention weights ("naive" and "sdpa").
     ``window`` W (needs ``causal``): the query at position p sees only keys p - W + 1 … p.
     """
-    check_attention_inputs(q, k, v, mask, dropout_p)
-    check_window(window, causal)
-    if not (q.dtype == k.dtype == v.dtype):  # only under torch.autocast: one dtype, as torch's own kernel casts
-        low = torch.get_autocast_dtype(q.device.type)
-        q, k, v = q.to(low), k.to(low), v.to(low)
     name = resolve_backend(backend, q, dropout_p, window)
-    return BACKENDS[name].fn(q, k, v, causal, mask, scale, dropout_p, window)  # (..., H, T_q, d_v)
+    if not all(isinstance(t, Tensor) and t.dtype == q.dtype for t in (k, v)) and torch.is_autocast_enabled(
+        q.device.type
+    ):
+        low = torch.get_autocast_dtype(q.device.type)  # mixed dtypes under torch.autocast: one, as torch's kernel casts
+        q, k, v = q.to(low), k.to(low), v.to(low)
+    options = {"causal": causal, "mask": mask, "scale": scale, "dropout_p": dropout_p, "window": window}
+    return BACKENDS[name].fn(q, k, v, **options)  # (..., H, T_q, d_v); the kernel checks its inputs

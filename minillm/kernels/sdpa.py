@@ -33,6 +33,7 @@ def sdpa_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
+    *,
     causal: bool = False,
     mask: Tensor | None = None,
     scale: float | None = None,
@@ -58,7 +59,9 @@ def sdpa_attention(
             mask.any(-1, keepdim=True) if mask.dtype == torch.bool else (mask > float("-inf")).any(-1, keepdim=True)
         )
         out = out.masked_fill(~visible, 0.0)  # (..., H, T_q, d_v): rows that see nothing are 0
-    if k.shape[-2] > 0 and not q.is_meta and torch.isnan(q.detach().sum()):  # torch's CPU flash kernel gives 0 for a NaN query row
+    if (
+        k.shape[-2] > 0 and not q.is_meta and torch.isnan(q.detach().sum())
+    ):  # torch's CPU flash kernel gives 0 for a NaN query row
         nan_row = q.isnan().any(-1, keepdim=True)  # (..., H, T_q, 1)
         if mask is not None:
             nan_row = nan_row & visible  # a row that sees nothing stays 0, NaN query or not

@@ -167,9 +167,11 @@ def triton_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
+    *,
     causal: bool = False,
     mask: Tensor | None = None,
     scale: float | None = None,
+    dropout_p: float = 0.0,
     window: int | None = None,
 ) -> Tensor:
     """softmax(Q Kᵀ · scale) V by the Triton kernels above; differentiable in q, k and v.
@@ -177,12 +179,14 @@ def triton_attention(
     q (..., H, T_q, d), k and v (..., H_kv, T_k, d) as minillm.kernels.checks describes, with d
     in HEAD_DIMS and d_v = d. ``causal``: bottom-right; ``window`` W (needs ``causal``): the query at
     position p sees keys p - W + 1 … p, and tiles outside every window are skipped. No ``mask``
-    (use "sdpa" or "chunked").
+    (use "sdpa" or "chunked") and no dropout.
     CUDA: fp16/bf16 on sm_80+; CPU under TRITON_INTERPRET=1: fp32/fp16.
     """
-    check_attention_inputs(q, k, v)
+    check_attention_inputs(q, k, v, None, dropout_p, causal, scale)
     check_window(window, causal)
     reason = unsupported(q)
+    if reason is None and dropout_p:
+        reason = f"it has no attention dropout (got dropout_p={dropout_p}); use 0, 'sdpa' or 'naive'"
     if reason is None and mask is not None:
         reason = "it takes causal=True/False but no mask; use 'sdpa' or 'chunked' for masks"
     if reason is None and not (q.dtype == k.dtype == v.dtype):  # mixed only under autocast; attention() casts

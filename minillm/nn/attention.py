@@ -11,7 +11,7 @@ Self-attention, in the report's steps:
 Multi-head attention splits d_model into n_heads groups ("heads"), runs the steps above in each
 group with its own projections, concatenates the heads and applies one output linear layer. The
 encoder-decoder (models/transformer.py) uses it three ways: encoder self-attention, masked decoder
-self-attention (``is_causal``; with a KV cache when decoding) and cross-attention to the encoder.
+self-attention (``causal``; with a KV cache when decoding) and cross-attention to the encoder.
 
 With ``attn_backend="naive"`` the steps run as written, in ``scaled_dot_product_attention``
 (minillm/kernels/naive.py, re-exported here); any other backend runs the same math in a faster
@@ -107,8 +107,9 @@ class MultiHeadAttention(nn.Module):
         query: Tensor,
         key: Tensor | None = None,
         value: Tensor | None = None,
+        *,
+        causal: bool = False,
         mask: Tensor | None = None,
-        is_causal: bool = False,
         kv_cache: KVCache | None = None,
         need_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
@@ -116,7 +117,7 @@ class MultiHeadAttention(nn.Module):
 
         ``mask`` is boolean (True = may attend) or float, of shape (T_q, T_k), (B, T_q, T_k) or
         (B, n_heads, T_q, T_k), size-1 dimensions broadcasting (e.g. ``padding_mask``'s
-        (B, 1, 1, T_k)). ``is_causal`` hides later keys, bottom-right aligned: the queries are
+        (B, 1, 1, T_k)). ``causal`` hides later keys, bottom-right aligned: the queries are
         the newest positions. With ``kv_cache`` (self-attention only) the new keys/values are
         appended to the cache and the queries attend to all of them, so decoding token by token
         gives the same outputs as one causal pass. ``need_weights`` also returns the attention
@@ -147,10 +148,10 @@ class MultiHeadAttention(nn.Module):
         weights = None
         if self.attn_backend == "naive" or need_weights:  # the explicit softmax(QKᵀ/√d)V, step by step
             out, weights = scaled_dot_product_attention(
-                q, k, v, mask, is_causal, dropout_p, return_weights=True
+                q, k, v, causal=causal, mask=mask, dropout_p=dropout_p, return_weights=True
             )  # (B, H, T_q, hd), (B, H, T_q, T_k)
         else:  # the same math in a faster kernel
-            out = attention(q, k, v, is_causal, mask, self.attn_backend, dropout_p=dropout_p)
+            out = attention(q, k, v, causal=causal, mask=mask, backend=self.attn_backend, dropout_p=dropout_p)
 
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, H·hd) -> (B, T_q, d_model)
         return (out, weights) if need_weights else out

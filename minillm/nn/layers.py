@@ -102,6 +102,6 @@ class DecoderLayer(nn.Module):
         The self-attention is always causal (a target token must not see later targets);
         ``tgt_mask`` may add padding on top. ``memory_mask`` hides source padding.
         """
-        x = self.self_attn_block(x, lambda h: self.self_attn(h, mask=tgt_mask, is_causal=True, kv_cache=kv_cache))
+        x = self.self_attn_block(x, lambda h: self.self_attn(h, causal=True, mask=tgt_mask, kv_cache=kv_cache))
         x = self.cross_attn_block(x, lambda h: self.cross_attn(h, memory, memory, mask=memory_mask))
         return self.ff_block(x, self.ff)  # (B, T_tgt, d_model)

@@ -48,7 +48,7 @@ from minillm.kernels import causal_mask
 
 print(causal_mask(4, 4).int())  # the lower triangle
 print(causal_mask(2, 4).int())  # two new tokens after two cached ones
-out, w = minillm.scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)
+out, w = minillm.scaled_dot_product_attention(q, k, v, causal=True, return_weights=True)
 assert torch.all(w[0].triu(1) == 0)  # no weight on a later key
 print(w[0].round(decimals=2))
 

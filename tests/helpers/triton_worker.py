@@ -24,7 +24,7 @@ def case(t_q, t_k, causal, d, heads, kv_heads, dtype, window=None):
     d_out = torch.randn(1, heads, t_q, d, generator=g, dtype=torch.float64)
     q, k, v, d_out = (t.to(dtype).double() for t in (q, k, v, d_out))  # the values the kernel sees
     ref = [t.clone().requires_grad_() for t in (q, k, v)]
-    want = scaled_dot_product_attention(*ref, is_causal=causal, window=window)
+    want = scaled_dot_product_attention(*ref, causal=causal, window=window)
     want_grads = torch.autograd.grad(want, ref, d_out)
     inputs = [t.to(dtype).requires_grad_() for t in (q, k, v)]
     got = triton_attention(*inputs, causal=causal, window=window)
@@ -59,7 +59,7 @@ def window_skips():
     k, v = (torch.randn(1, 2, 200, 16, generator=g) for _ in range(2))
     d_out = torch.randn(1, 2, 32, 16, generator=g)
     ref = [t.double().requires_grad_() for t in (q, k, v)]
-    want = scaled_dot_product_attention(*ref, is_causal=True, window=17)
+    want = scaled_dot_product_attention(*ref, causal=True, window=17)
     want_grads = torch.autograd.grad(want, ref, d_out.double())
     k[..., :128, :], v[..., :128, :] = float("nan"), float("nan")  # the skipped tiles
     inputs = [t.clone().requires_grad_() for t in (q, k, v)]

@@ -114,7 +114,7 @@ def test_a_cache_that_drops_needed_keys_is_refused(layer):
     cache = KVCache(16, window=2)
     with pytest.raises(ValueError, match="drops keys"):
         if layer == "mha":
-            MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), is_causal=True, kv_cache=cache)
+            MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), causal=True, kv_cache=cache)
         else:
             window = 4 if layer == "llama, window=4" else None
             model = Llama(

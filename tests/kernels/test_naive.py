@@ -1,7 +1,7 @@
 """Input checks at the kernels' own entry points (written against mutmut survivors, tests/MUTATION.md).
 
-The dispatcher `attention()` validates before any kernel runs, so a kernel that forgot to pass an
-argument to the shared check passed the dispatcher's tests; here each public kernel is called directly.
+Each kernel validates its own inputs (the dispatcher `attention()` only picks the kernel), so each
+public kernel is called directly here: one that forgot to pass an argument to the shared check fails.
 """
 
 import pytest
@@ -56,7 +56,7 @@ def _kernels():
     from minillm.kernels.sdpa import sdpa_attention
 
     return {
-        "naive": lambda q, causal=False, **kw: scaled_dot_product_attention(q, q, q, is_causal=causal, **kw),
+        "naive": lambda q, causal=False, **kw: scaled_dot_product_attention(q, q, q, causal=causal, **kw),
         "sdpa": lambda q, causal=False, **kw: sdpa_attention(q, q, q, causal=causal, **kw),
         "chunked": lambda q, causal=False, **kw: chunked_attention(q, q, q, causal=causal, **kw),
     }
@@ -145,7 +145,7 @@ def test_sdpa_kernel_defaults_and_rank_3_bottom_right():
     torch.testing.assert_close(sdpa_attention(q, q, q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
     for d in (4, 2):  # (H, T, d) with T_q = 2 < T_k = 4 and d equal to T_k, then to T_q
         q3, k3 = torch.randn(1, 2, d, dtype=torch.float64), torch.randn(1, 4, d, dtype=torch.float64)
-        expected = scaled_dot_product_attention(q3, k3, k3, is_causal=True)  # the queries are positions 2 and 3
+        expected = scaled_dot_product_attention(q3, k3, k3, causal=True)  # the queries are positions 2 and 3
         torch.testing.assert_close(sdpa_attention(q3, k3, k3, causal=True), expected)
 
 
@@ -180,7 +180,7 @@ def test_masks_and_kernels_stay_on_the_inputs_device():
     assert causal_mask(3, 4, device="meta", window=2).device.type == "meta"
     assert add_causal(None, 3, 4, device="meta").device.type == "meta"
     q, k = torch.randn(1, 2, 3, 4, device="meta"), torch.randn(1, 2, 5, 4, device="meta")
-    assert scaled_dot_product_attention(q, k, k, is_causal=True).device.type == "meta"
+    assert scaled_dot_product_attention(q, k, k, causal=True).device.type == "meta"
     assert sdpa_attention(q, k, k, causal=True).device.type == "meta"
 
 

@@ -157,7 +157,7 @@ def test_square_causal_equals_torch_is_causal(t, backend, seed):
     q, k, v = _inputs(t, t, seed=seed)
     want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, causal=True), want, atol=1e-5, rtol=1e-5)
 
 
 def test_causal_kernels_put_queries_last():
@@ -176,7 +176,7 @@ def test_two_queries_four_keys_by_hand():
     want = torch.tensor([[[2.0], [4.0]]])  # mean(1, 2, 3), mean(1, 2, 3, 10)
     for backend in RUNNABLE:
         torch.testing.assert_close(attention(q, k, v, causal=True, backend=backend), want)
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True), want)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, causal=True), want)
 
 
 # ---------------------------------------------------------------- registry and validator

@@ -145,7 +145,7 @@ def test_gpu_matches_float64_reference(dtype, causal, d):
         k, v = (torch.randn(2, 2, t_k, d, generator=g, dtype=torch.float64) for _ in range(2))
         d_out = torch.randn(2, 8, t_q, d, generator=g, dtype=torch.float64)
         ref = [t.to(dtype).double().requires_grad_() for t in (q, k, v)]
-        want = scaled_dot_product_attention(*ref, is_causal=causal)
+        want = scaled_dot_product_attention(*ref, causal=causal)
         want_grads = torch.autograd.grad(want, ref, d_out.to(dtype).double())
         inputs = [t.to(dtype).cuda().requires_grad_() for t in (q, k, v)]
         got = triton_attention(*inputs, causal=causal)

@@ -61,7 +61,7 @@ def test_matches_torch_sdpa_masked(shape, seed, kind):
         torch.randn(b, h, tk, dv, generator=g),
     )
     if kind == "causal":  # torch given the explicit bottom-right mask (its is_causal is top-left)
-        ours = scaled_dot_product_attention(q, k, v, is_causal=True)
+        ours = scaled_dot_product_attention(q, k, v, causal=True)
         ref = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(tq, tk))
         keep_rows = _bottom_right(tq, tk).any(-1)
         if tq == tk:  # square: the same as torch's own is_causal
@@ -111,7 +111,7 @@ def test_gradcheck_float64():
     q, k, v = (torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
     mask = torch.tensor([[True, True, False, True]] * 4)
     assert torch.autograd.gradcheck(
-        lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask, is_causal=True), (q, k, v)
+        lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask, causal=True), (q, k, v)
     )
 
 
@@ -165,7 +165,7 @@ def test_mha_matches_torch_multihead_attention(case, backend):
         got, want = ours(x, mem, mem), ref(x, mem, mem, need_weights=False)[0]
     elif case == "causal":
         future = torch.ones(t, t, dtype=torch.bool).triu(1)  # torch: True = blocked
-        got, want = ours(x, is_causal=True), ref(x, x, x, attn_mask=future, need_weights=False)[0]
+        got, want = ours(x, causal=True), ref(x, x, x, attn_mask=future, need_weights=False)[0]
     else:
         pad = torch.zeros(b, t, dtype=torch.bool)
         pad[0, 5:] = pad[2, 3:] = True  # torch: True = padding
@@ -189,25 +189,25 @@ def test_mha_causal_no_future_leak():
     x = torch.randn(1, 10, 16)
     y = x.clone()
     y[:, 6:] = torch.randn(1, 4, 16)  # change only the future of position 5
-    torch.testing.assert_close(mha(x, is_causal=True)[:, :6], mha(y, is_causal=True)[:, :6])
-    assert not torch.allclose(mha(x, is_causal=True)[:, 6:], mha(y, is_causal=True)[:, 6:])
+    torch.testing.assert_close(mha(x, causal=True)[:, :6], mha(y, causal=True)[:, :6])
+    assert not torch.allclose(mha(x, causal=True)[:, 6:], mha(y, causal=True)[:, 6:])
 
 
 def test_mha_gradcheck_float64():
     mha = MultiHeadAttention(8, 2, attn_backend="naive").double()
     x = torch.randn(2, 4, 8, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a: mha(a, is_causal=True), (x,))
+    assert torch.autograd.gradcheck(lambda a: mha(a, causal=True), (x,))
 
 
 @pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
 def test_kv_cache_decoding_equals_full_causal_pass(backend):
     mha = MultiHeadAttention(16, 4, attn_backend=backend).eval()
     x = torch.randn(2, 9, 16)
-    full = mha(x, is_causal=True)
+    full = mha(x, causal=True)
     cache = KVCache(max_len=16)
-    parts = [mha(x[:, :4], is_causal=True, kv_cache=cache)]  # prefill 4 tokens
+    parts = [mha(x[:, :4], causal=True, kv_cache=cache)]  # prefill 4 tokens
     for i in range(4, 9):  # then one token at a time
-        parts.append(mha(x[:, i : i + 1], is_causal=True, kv_cache=cache))
+        parts.append(mha(x[:, i : i + 1], causal=True, kv_cache=cache))
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
     assert cache.length == 9
 
@@ -215,7 +215,7 @@ def test_kv_cache_decoding_equals_full_causal_pass(backend):
 @settings(max_examples=15)  # each example runs nine entry points
 @given(st.integers(1, 10), st.integers(1, 10), st.sampled_from([4, 2, 1]), st.integers(0, 2**31 - 1))
 def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
-    """scaled_dot_product_attention(is_causal), kernels.attention(causal), MultiHeadAttention
+    """scaled_dot_product_attention(causal), kernels.attention(causal), MultiHeadAttention
     (cross-attention, and self-attention with a KV cache) and LlamaAttention (n_kv grouped K/V
     heads and RoPE; with a KV cache) put the queries at the last T_q positions."""
     torch.manual_seed(seed)
@@ -229,17 +229,17 @@ def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
 
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=_bottom_right(tq, tk), enable_gqa=True)
     want = merge(want * _bottom_right(tq, tk).any(-1, keepdim=True))  # rows that see nothing are 0
-    got = {"reference": merge(scaled_dot_product_attention(q, k, v, is_causal=True))}
+    got = {"reference": merge(scaled_dot_product_attention(q, k, v, causal=True))}
     for backend in ("naive", "chunked", "sdpa", "auto"):
         got[backend] = merge(attention(q, k, v, causal=True, backend=backend))
-    got["module, cross"] = mha(xq, x, x, is_causal=True)
+    got["module, cross"] = mha(xq, x, x, causal=True)
     if tq <= tk:  # the cache holds the T_k - T_q earlier positions; the queries are the newest
         cache = KVCache(max_len=tk)
         if tk > tq:
-            mha(x[:, : tk - tq], is_causal=True, kv_cache=cache)
-        got["module, cache"] = mha(x[:, tk - tq :], is_causal=True, kv_cache=cache)
-        got["module, full pass"] = mha(x, is_causal=True)[:, tk - tq :]
-        want_self = merge(scaled_dot_product_attention(heads(gqa.q_proj(x[:, tk - tq :]), 4), k, v, is_causal=True))
+            mha(x[:, : tk - tq], causal=True, kv_cache=cache)
+        got["module, cache"] = mha(x[:, tk - tq :], causal=True, kv_cache=cache)
+        got["module, full pass"] = mha(x, causal=True)[:, tk - tq :]
+        want_self = merge(scaled_dot_product_attention(heads(gqa.q_proj(x[:, tk - tq :]), 4), k, v, causal=True))
         for name in ("module, cache", "module, full pass"):
             torch.testing.assert_close(got.pop(name), want_self, atol=1e-5, rtol=1e-5, msg=name)
         # LlamaAttention (always causal) rotates the queries at positions tk - tq … tk - 1, the keys at 0 … tk - 1
@@ -248,7 +248,7 @@ def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
             gqa(x[:, : tk - tq], kv_cache=cache)
         rotated = {"llama, cache": gqa(x[:, tk - tq :], kv_cache=cache), "llama, full pass": gqa(x)[:, tk - tq :]}
         q_rot = gqa.rope(heads(gqa.q_proj(x[:, tk - tq :]), 4), offset=tk - tq)
-        want_rot = merge(scaled_dot_product_attention(q_rot, gqa.rope(k), v, is_causal=True))
+        want_rot = merge(scaled_dot_product_attention(q_rot, gqa.rope(k), v, causal=True))
         for name, out in rotated.items():
             torch.testing.assert_close(out, want_rot, atol=1e-5, rtol=1e-5, msg=name)
     for name, out in got.items():
@@ -406,9 +406,9 @@ def test_mha_mixed_dtypes_are_fine_under_autocast(backend):
     mha = MultiHeadAttention(16, 4, attn_backend=backend)
     x = torch.randn(2, 5, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = mha(x.bfloat16(), is_causal=True)
+        out = mha(x.bfloat16(), causal=True)
     assert out.dtype == torch.bfloat16
-    torch.testing.assert_close(out.float(), mha(x, is_causal=True), atol=5e-2, rtol=5e-2)
+    torch.testing.assert_close(out.float(), mha(x, causal=True), atol=5e-2, rtol=5e-2)
 
 
 # -- edges --
@@ -437,7 +437,7 @@ def test_causal_with_one_head_or_two_queries(backend, h, t):
     ours, ref = _pair(h=h, attn_backend=backend)
     x = torch.randn(2, t, 16)
     future = torch.ones(t, t, dtype=torch.bool).triu(1)
-    torch.testing.assert_close(ours(x, is_causal=True), _torch_out(ref, x, future), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(x, causal=True), _torch_out(ref, x, future), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
@@ -467,7 +467,7 @@ def test_window_holds_on_the_explicit_path_and_its_weights(backend, need_weights
         merged = attn.out_proj(rearrange(want, "b h t d -> b t (h d)"))  # (B, T, n_embd)
         torch.testing.assert_close(attn(x), merged, atol=1e-5, rtol=1e-5)
         if need_weights:  # the explicit softmax(QKᵀ/√d)V: same output, weights zero exactly outside the window
-            out, weights = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True, window=2)
+            out, weights = scaled_dot_product_attention(q, k, v, causal=True, return_weights=True, window=2)
             torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
             assert torch.equal(weights[0, 0] > 0, ~blocked) and torch.equal(weights[0, 1] > 0, ~blocked)
 
@@ -480,10 +480,10 @@ def test_dropout_runs_in_training_only(backend):
     plain.load_state_dict(mha.state_dict())
     x = torch.randn(2, 6, 16)
     mha.eval()
-    torch.testing.assert_close(mha(x, is_causal=True), plain(x, is_causal=True))  # eval: no dropout
+    torch.testing.assert_close(mha(x, causal=True), plain(x, causal=True))  # eval: no dropout
     mha.train()
-    a, b = mha(x, is_causal=True), mha(x, is_causal=True)
-    assert not torch.allclose(a, plain(x, is_causal=True), atol=1e-3)  # training: weights dropped ...
+    a, b = mha(x, causal=True), mha(x, causal=True)
+    assert not torch.allclose(a, plain(x, causal=True), atol=1e-3)  # training: weights dropped ...
     assert not torch.allclose(a, b, atol=1e-3)  # ... at random
 
 
@@ -492,13 +492,13 @@ def test_the_named_backend_is_the_kernel_that_runs(backend, monkeypatch):
     calls = []
     kernel = BACKENDS[backend]
 
-    def spy(*args):
+    def spy(*args, **options):
         calls.append(backend)
-        return kernel.fn(*args)
+        return kernel.fn(*args, **options)
 
     monkeypatch.setitem(BACKENDS, backend, dataclasses.replace(kernel, fn=spy))
     mha = MultiHeadAttention(16, 2, attn_backend=backend).eval()
-    mha(torch.randn(1, 4, 16), is_causal=True)
+    mha(torch.randn(1, 4, 16), causal=True)
     assert calls == [backend]
 
 
@@ -517,4 +517,4 @@ def test_lora_projections_are_not_stacked_in_training():
         setattr(merged, name, lora.merged())
     x = torch.randn(2, 5, 16)
     assert torch.is_grad_enabled()
-    torch.testing.assert_close(mha(x, is_causal=True), merged(x, is_causal=True), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mha(x, causal=True), merged(x, causal=True), atol=1e-5, rtol=1e-5)
