@@ -143,8 +143,8 @@ def test_a_file_that_is_not_a_page_is_named(tmp_path):
 
 
 def test_the_docs_page_carries_todays_script_and_style():
-    """docs/explain.md embeds example 14's page; after a change to page.js or page.css regenerate it:
-    python examples/14_explain.py --out docs/assets/explain/char-gpt.html"""
+    """docs/explain.md embeds example 16's page; after a change to page.js or page.css regenerate it:
+    python examples/16_explain.py --out docs/assets/explain/char-gpt.html"""
     from importlib.resources import files
     from pathlib import Path
 

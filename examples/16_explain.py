@@ -1,4 +1,4 @@
-"""Example 14 — look inside a model you trained: one offline page of its attention, logit lens and sampling.
+"""Example 16 — look inside a model you trained: one offline page of its attention, logit lens and sampling.
 
 Report §1.2.1 made visible. A small character-level GPT learns Python's reference-manual text
 (pydoc_data.topics, shipped with Python, nothing downloaded), then ``minillm.explain`` runs it once
@@ -6,8 +6,8 @@ on a sentence and writes one HTML file: every layer's and head's attention as a 
 layer would predict (the logit lens), and the next-token distribution under temperature, top-k and
 top-p. The same page from the command line: ``minillm explain --ckpt RUN --prompt P --out page.html``.
 
-    python examples/14_explain.py            # 2-4 min on 2 shared CPU cores; writes out/explain/char_gpt.html
-    python examples/14_explain.py --quick    # ~10 s smoke run
+    python examples/16_explain.py            # 2-4 min on 2 shared CPU cores; writes out/explain/char_gpt.html
+    python examples/16_explain.py --quick    # ~10 s smoke run
 
 Prints what the page shows in numbers: the heads that read the previous character, the logit lens
 of the last position layer by layer, and the next character under a few sampling settings.
