@@ -70,16 +70,18 @@ def block_matrix_params(config) -> int:
 
 
 def tensor_parallel_size(config, strategy: str, n: int) -> int:
-    """t, the ranks one layer is split over: N for "tp"; for "tp+fsdp" the largest power of two ≤ MAX_TP
-    that divides N and the K/V heads (Qwen3-30B-A3B's 4 K/V heads: t = 4); 1 otherwise."""
+    """t, the ranks one layer is split over: N for "tp"; for "tp+fsdp" the largest of 8, 4, 2 that leaves
+    at least two data-parallel groups and divides N and the heads (Qwen3-30B-A3B's 4 K/V heads: t = 4),
+    as ``minillm train --parallel tp+fsdp`` chooses it (minillm/train/parallel.py); 1 otherwise."""
     if strategy == "tp":
         return n
     if strategy != "tp+fsdp":
         return 1
-    t, kv = 1, shape_of(config).n_kv_head
-    while 2 * t <= MAX_TP and n % (2 * t) == 0 and kv % (2 * t) == 0:
-        t *= 2
-    return t
+    c = shape_of(config)
+    for t in (8, 4, 2):
+        if t <= min(MAX_TP, n // 2) and n % t == 0 and c.n_head % t == 0 and c.n_kv_head % t == 0:
+            return t
+    return 1
 
 
 def _check(config, strategy: str, n: int) -> int:

@@ -90,7 +90,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     parallel: str = field(
         default="ddp",
-        metadata={"help": "under torchrun: ddp, zero1, fsdp or tp (minillm/train/parallel.py); one process: ddp"},
+        metadata={"help": "under torchrun: ddp, zero1, fsdp, tp or tp+fsdp (minillm/train/parallel.py); one process: ddp"},
     )
     activation_checkpointing: bool = False  # keep each block's input only; recompute the block in backward
 

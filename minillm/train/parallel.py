@@ -9,10 +9,13 @@ Under ``torchrun --nproc_per_node=N`` each mode keeps a different share of the m
             gathered just before it runs and freed after (FSDP2 ``fully_shard``; ZeRO stage 3)
     tp      tensor parallel: each block's attention heads and feed-forward hidden units are split over
             the N ranks, which all read the same batch (``parallelize_module``; Shoeybi et al. 2019)
+    tp+fsdp both on a (N/t) × t mesh: a block is split over the t ranks of a row (t ≤ 8), and each
+            slice is sharded over the N/t rows, which read different slices of the batch
 
 and ``activation_checkpointing`` keeps only each block's input in forward and runs the block again
-in backward (Chen et al. 2016). The data-parallel modes give each rank 1/N of the global batch; tensor
-parallelism gives every rank all of it. The same code runs NCCL on GPUs (train/distributed.py).
+in backward (Chen et al. 2016). The data-parallel modes give each rank 1/N of the global batch;
+the ranks of a tensor-parallel group share one slice. The same code runs NCCL on GPUs
+(train/distributed.py).
 
 Tensor parallelism of GPT-2's fused Q/K/V matrix (models/gpt.py, 3·n_embd rows: all of Q, then K,
 then V). Column parallelism hands rank r the r-th contiguous block of rows, which would be all of Q
@@ -42,16 +45,18 @@ __all__ = [
     "PARALLEL_MODES",
     "apply_activation_checkpointing",
     "check_parallel",
-    "data_parallel_size",
+    "data_rank",
     "full_model_state",
     "full_optimizer_state",
     "load_optimizer_state",
     "make_parallel_optimizer",
     "qkv_rows_by_rank",
     "shard_model",
+    "tensor_parallel_size",
 ]
 
-PARALLEL_MODES = ("ddp", "zero1", "fsdp", "tp")
+PARALLEL_MODES = ("ddp", "zero1", "fsdp", "tp", "tp+fsdp")
+MAX_TP = 8  # tp+fsdp splits layers over at most one 8-GPU node, where the links are fast
 
 
 def check_parallel(mode: str, model_config, world_size: int, batch_size: int, grad_accum: int) -> None:
@@ -63,28 +68,51 @@ def check_parallel(mode: str, model_config, world_size: int, batch_size: int, gr
             f"--parallel {mode} splits the model over several processes: launch with "
             f"torchrun --nproc_per_node=N -m minillm train --parallel {mode} ... (N >= 2)"
         )
-    if mode == "tp":
-        c = model_config
+    c = model_config
+    if mode == "tp+fsdp":
+        if world_size < 4:
+            raise ValueError(f"--parallel tp+fsdp needs a mesh of at least 2 x 2 processes, got {world_size}")
+        if getattr(c, "qk_norm", False):  # its gain's gradient is summed over the tensor-parallel ranks by a hook
+            raise ValueError("--parallel tp+fsdp does not support qk_norm (use tp or fsdp)")
+    t = tensor_parallel_size(mode, world_size, c)
+    if t > 1:
         n_kv = getattr(c, "n_kv_head", c.n_head)
-        if c.n_head % world_size or n_kv % world_size:
+        if c.n_head % t or n_kv % t:
             raise ValueError(
-                f"--parallel tp splits the attention heads over {world_size} processes: n_head={c.n_head} "
-                f"and n_kv_head={n_kv} must be divisible by {world_size}"
+                f"--parallel {mode} splits the attention heads over {t} processes: n_head={c.n_head} "
+                f"and n_kv_head={n_kv} must be divisible by {t}"
             )
-        if c.d_ff % world_size:
-            raise ValueError(f"--parallel tp splits the feed-forward: d_ff={c.d_ff} is not divisible by {world_size}")
+        if c.d_ff % t:
+            raise ValueError(f"--parallel {mode} splits the feed-forward: d_ff={c.d_ff} is not divisible by {t}")
         if getattr(c, "n_experts", 0):
-            raise ValueError("--parallel tp does not split mixture-of-experts layers; use fsdp or zero1")
-    dp = data_parallel_size(mode, world_size)
+            raise ValueError(f"--parallel {mode} does not split mixture-of-experts layers; use fsdp or zero1")
+    dp = world_size // t
     if batch_size % (dp * grad_accum):
         raise ValueError(
             f"batch_size={batch_size} must be divisible by data-parallel processes x grad_accum = {dp} x {grad_accum}"
         )
 
 
-def data_parallel_size(mode: str, world_size: int) -> int:
-    """How many slices the global batch is cut into: one per rank, except under tensor parallelism."""
-    return 1 if mode == "tp" else world_size
+def tensor_parallel_size(mode: str, world_size: int, model_config) -> int:
+    """t, the processes one layer is split over: all of them under tp; under tp+fsdp the largest of
+    8, 4, 2 that leaves at least 2 data-parallel groups and divides the processes and the heads (the
+    calculator, minillm/costs/sharding.py, assumes the same rule); else 1."""
+    if mode == "tp":
+        return world_size
+    if mode != "tp+fsdp":
+        return 1
+    n_kv = getattr(model_config, "n_kv_head", model_config.n_head)
+    for t in (8, 4, 2):
+        if t <= min(MAX_TP, world_size // 2) and world_size % t == 0 and model_config.n_head % t == 0 and n_kv % t == 0:
+            return t
+    return 2  # check_parallel then names what does not divide
+
+
+def data_rank(mode: str, rank: int, world_size: int, model_config) -> tuple[int, int]:
+    """(which slice of the global batch this rank reads, how many slices): one per rank, except that
+    the t ranks of a tensor-parallel group read the same slice (ranks are laid out (data, tensor))."""
+    t = tensor_parallel_size(mode, world_size, model_config)
+    return rank // t, world_size // t
 
 
 def apply_activation_checkpointing(model: nn.Module) -> None:
@@ -103,11 +131,10 @@ def qkv_rows_by_rank(n_embd: int, world_size: int) -> torch.Tensor:
     return torch.cat(rows)
 
 
-def _tensor_parallel(model: nn.Module, world_size: int) -> None:
-    from torch.distributed.device_mesh import init_device_mesh
+def _tensor_parallel(model: nn.Module, mesh) -> None:
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
-    mesh = init_device_mesh(next(model.parameters()).device.type, (world_size,))
+    world_size = mesh.size()
     col, row = ColwiseParallel(), RowwiseParallel()
     for block in model.blocks:
         attn, plan = block.attn, {"attn.out_proj": row, "mlp.fc1": col, "mlp.fc2": row}
@@ -125,14 +152,14 @@ def _tensor_parallel(model: nn.Module, world_size: int) -> None:
             attn.n_kv_head //= world_size
             for norm in (attn.q_norm, attn.k_norm):  # one gain for every head: each rank sees only its heads,
                 for p in norm.parameters() if norm is not None else ():  # so the gradient is a sum over ranks
-                    p.register_hook(_sum_over_ranks)
+                    p.register_hook(functools.partial(_sum_over_ranks, group=mesh.get_group()))
         attn.n_head //= world_size  # this rank's heads
         parallelize_module(block, mesh, plan)
 
 
-def _sum_over_ranks(grad: torch.Tensor) -> torch.Tensor:
+def _sum_over_ranks(grad: torch.Tensor, group) -> torch.Tensor:
     grad = grad.clone()
-    dist.all_reduce(grad)
+    dist.all_reduce(grad, group=group)
     return grad
 
 
@@ -142,16 +169,17 @@ def shard_model(model: nn.Module, mode: str, world_size: int, device: torch.devi
     if mode in ("ddp", "zero1"):
         ids = [device.index] if device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if mode == "fsdp":
-        from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import fully_shard
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
 
-        mesh = init_device_mesh(device.type, (world_size,))
+    t = tensor_parallel_size(mode, world_size, model.config)
+    mesh = init_device_mesh(device.type, (world_size // t, t), mesh_dim_names=("data", "tensor"))
+    if t > 1:  # tp, tp+fsdp: each block's heads and hidden units over the t ranks of a row of the mesh
+        _tensor_parallel(model, mesh["tensor"])
+    if mode in ("fsdp", "tp+fsdp"):  # then each (slice of a) tensor cut over the mesh's column
         for block in model.blocks:  # one unit per block: gathered while it runs, freed after
-            fully_shard(block, mesh=mesh)
-        fully_shard(model, mesh=mesh)  # the rest: embeddings, final norm, the (tied) output layer
-        return model
-    _tensor_parallel(model, world_size)
+            fully_shard(block, mesh=mesh["data"])
+        fully_shard(model, mesh=mesh["data"])  # the rest: embeddings, final norm, the (tied) output layer
     return model
 
 
@@ -161,7 +189,7 @@ def make_parallel_optimizer(
     """train/step.py's AdamW (``make_optimizer``); under zero1 the same AdamW, but each rank keeps and
     updates the states of 1/N of the tensors (ZeroRedundancyOptimizer) and broadcasts its new weights."""
     adamw = make_optimizer(model, lr, weight_decay, betas, device_type)
-    if mode == "tp":  # fused and foreach kernels take one kind of tensor: tp mixes split (DTensor) and whole ones
+    if mode in ("tp", "tp+fsdp"):  # fused and foreach kernels take one kind of tensor: tp mixes split and whole ones
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in adamw.param_groups]
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=False, foreach=False)
     if mode != "zero1":

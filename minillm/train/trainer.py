@@ -36,7 +36,7 @@ from minillm.train.metrics import plot_metrics, truncate_metrics
 from minillm.train.parallel import (
     apply_activation_checkpointing,
     check_parallel,
-    data_parallel_size,
+    data_rank,
     full_model_state,
     full_optimizer_state,
     load_optimizer_state,
@@ -68,7 +68,7 @@ class Trainer:
         self.device = dist_utils.resolve_device(c.device, self.dist.local_rank)
         check_parallel(c.parallel, c.model, self.dist.world_size, c.batch_size, c.grad_accum)
         # fsdp and tp hold a slice of each weight per rank (train/parallel.py); zero1 and ddp whole copies
-        self.sharded = self.dist.enabled and c.parallel in ("fsdp", "tp")
+        self.sharded = self.dist.enabled and c.parallel in ("fsdp", "tp", "tp+fsdp")
         if self.sharded and c.sample_tokens and self.dist.is_main:  # generating would need every rank in step
             log(f"no samples during training under --parallel {c.parallel}: run `minillm sample` on a checkpoint")
         self.out_dir = Path(c.out_dir)
@@ -185,8 +185,8 @@ class Trainer:
         """This rank's micro-batches of the global batch of ``step``."""
         c, d = self.config, self.dist
         x, y = self.data.batch(split, c.batch_size, c.model.block_size, seed, step)  # (batch_size, T)
-        slices = data_parallel_size(c.parallel, d.world_size)  # tensor-parallel ranks all read the whole batch
-        per_rank, r = c.batch_size // slices, d.rank if slices > 1 else 0
+        r, slices = data_rank(c.parallel, d.rank, d.world_size, c.model)  # a tensor-parallel group shares a slice
+        per_rank = c.batch_size // slices
         x, y = x[r * per_rank : (r + 1) * per_rank], y[r * per_rank : (r + 1) * per_rank]
         for xm, ym in zip(x.chunk(c.grad_accum), y.chunk(c.grad_accum)):  # (micro_batch / world, T) each
             yield xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True)

@@ -30,7 +30,7 @@ LLAMA = {"vocab_size": 40, "block_size": 12, "n_layer": 2, "n_head": 4, "n_kv_he
 
 def train_llama(mode: str, world_size: int, rank: int, checkpointing: bool) -> tuple[dict, list[float]]:
     """Four AdamW steps of a grouped-query, QK-norm, SwiGLU Llama on fixed batches of 8 rows."""
-    from minillm.train.parallel import apply_activation_checkpointing, data_parallel_size
+    from minillm.train.parallel import apply_activation_checkpointing, data_rank
 
     torch.manual_seed(0)
     model = build_model(LlamaConfig(**LLAMA))
@@ -40,8 +40,8 @@ def train_llama(mode: str, world_size: int, rank: int, checkpointing: bool) -> t
     ddp = forward if mode in ("ddp", "zero1") and world_size > 1 else None
     opt = make_parallel_optimizer(model, mode if world_size > 1 else None, 3e-3, 0.1, (0.9, 0.95))
     step = TrainStep(model, opt, lr=3e-3, max_steps=4, warmup_steps=1, grad_accum=2, ddp=ddp)
-    slices = data_parallel_size(mode, world_size)
-    per, r = 8 // slices, rank if slices > 1 else 0
+    r, slices = data_rank(mode, rank, world_size, LlamaConfig(**LLAMA))
+    per = 8 // slices
     g = torch.Generator().manual_seed(1)
     losses = []
     for i in range(4):

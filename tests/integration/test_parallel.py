@@ -1,8 +1,9 @@
-"""ZeRO-1, FSDP2 and tensor parallelism (minillm/train/parallel.py): two CPU processes (gloo) under torchrun
-take the steps one process takes on the same global batch, write the usual whole-tensor checkpoints,
-resume under another mode, exit 0, and a failing rank ends the run with one line, not a hang.
+"""ZeRO-1, FSDP2, tensor parallelism and both on a 2-D mesh (minillm/train/parallel.py): two CPU processes
+(four for the mesh; gloo) under torchrun take the steps one process takes on the same global batch, write
+the usual whole-tensor checkpoints, resume under another mode, exit 0, and a failing rank ends the run
+with one line, not a hang.
 
-One torchrun launch runs every mode (tests/helpers/parallel_worker.py): start-up is paid once."""
+One torchrun launch runs every two-process mode (tests/helpers/parallel_worker.py): start-up is paid once."""
 
 import json
 import os
@@ -39,8 +40,16 @@ def _env() -> dict:
     }
 
 
-def _torchrun(script, *args, timeout=300):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *args]
+def _torchrun(script, *args, nproc=2, timeout=300):
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(script),
+        *args,
+    ]
     return subprocess.run(cmd, check=False, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
@@ -75,6 +84,23 @@ def runs(tmp_path_factory):
     run = _torchrun(HELPERS / "parallel_worker.py", str(root / "plan.json"), timeout=600)
     single = Trainer(TrainConfig.from_dict({**base, "out_dir": str(root / "single")}), log=lambda *_: None)
     single.train()
+    (root / "base.json").write_text(json.dumps(base))
+    return root, run, single
+
+
+@pytest.fixture(scope="module")
+def mesh_runs(runs):
+    """tp+fsdp on a 2 x 2 mesh of four processes (checkpointing its activations), then its step-3
+    checkpoint continued under fsdp on the same four."""
+    root, _, single = runs
+    base = json.loads((root / "base.json").read_text())
+    plan = {
+        "runs": [{**base, "out_dir": str(root / "tp+fsdp"), "parallel": "tp+fsdp", "activation_checkpointing": True}],
+        "resume": [[str(root / "tp+fsdp"), 3, {**base, "out_dir": str(root / "mesh-then-fsdp"), "parallel": "fsdp",
+                                                "resume": True}]],
+    }  # fmt: skip
+    (root / "plan4.json").write_text(json.dumps(plan))
+    run = _torchrun(HELPERS / "parallel_worker.py", str(root / "plan4.json"), nproc=4, timeout=600)
     return root, run, single
 
 
@@ -123,6 +149,19 @@ def test_llama_mode_matches_one_process(runs, mode):
     for name, p in state.items():
         torch.testing.assert_close(got[name], p, **WEIGHT_TOL, msg=name)
     assert build_model(LlamaConfig(**LLAMA)).load_state_dict(got)  # the whole model, as one process has it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_dir", ["tp+fsdp", "mesh-then-fsdp"])
+def test_tensor_by_fully_sharded_mesh_matches_one_process(mesh_runs, run_dir):
+    root, run, single = mesh_runs
+    assert run.returncode == 0, run.stderr[-3000:]
+    if run_dir == "tp+fsdp":
+        losses = json.loads((root / run_dir / "losses.json").read_text())
+        assert losses == pytest.approx(single.loss_history, **LOSS_TOL)
+    model, _ = load(root / run_dir / "ckpt-0000006")
+    for name, p in single.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], p, **WEIGHT_TOL, msg=name)
 
 
 # -- runs that behave -------------------------------------------------------------------------

@@ -9,7 +9,13 @@ from helpers.corpus import prepared_data_dir
 from minillm.commands.cli import main
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.models.llama import LlamaConfig
-from minillm.train.parallel import apply_activation_checkpointing, check_parallel, qkv_rows_by_rank
+from minillm.train.parallel import (
+    apply_activation_checkpointing,
+    check_parallel,
+    data_rank,
+    qkv_rows_by_rank,
+    tensor_parallel_size,
+)
 from minillm.train.step import clip_grad_norm
 
 GPT_TINY = GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=8)
@@ -18,7 +24,14 @@ GPT_TINY = GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=8)
 @pytest.mark.parametrize(
     "mode, config, world, batch, accum, match",
     [
-        ("zero2", GPT_TINY, 2, 8, 1, r"unknown parallel mode 'zero2'; choose one of \('ddp', 'zero1', 'fsdp', 'tp'\)"),
+        (
+            "zero2",
+            GPT_TINY,
+            2,
+            8,
+            1,
+            r"unknown parallel mode 'zero2'; choose one of \('ddp', 'zero1', 'fsdp', 'tp', 'tp\+fsdp'\)",
+        ),
         ("fsdp", GPT_TINY, 1, 8, 1, "launch with torchrun --nproc_per_node=N -m minillm train --parallel fsdp"),
         ("tp", GPTConfig(n_head=3, n_embd=12), 2, 8, 1, "n_head=3 and n_kv_head=3 must be divisible by 2"),
         ("tp", LlamaConfig(n_head=4, n_kv_head=1, n_embd=16, d_ff=32), 2, 8, 1, "n_kv_head=1 must be divisible by 2"),
@@ -26,11 +39,36 @@ GPT_TINY = GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=8)
         ("tp", LlamaConfig(n_head=4, n_embd=16, d_ff=32, n_experts=4), 2, 8, 1, "does not split mixture-of-experts"),
         ("zero1", GPT_TINY, 3, 8, 1, "batch_size=8 must be divisible by data-parallel processes x grad_accum = 3 x 1"),
         ("fsdp", GPT_TINY, 2, 8, 3, "data-parallel processes x grad_accum = 2 x 3"),
+        ("tp+fsdp", GPT_TINY, 2, 8, 1, "needs a mesh of at least 2 x 2 processes, got 2"),
+        ("tp+fsdp", LlamaConfig(n_head=4, n_embd=16, d_ff=32, qk_norm=True), 4, 8, 1, "does not support qk_norm"),
+        ("tp+fsdp", GPTConfig(n_head=3, n_embd=12), 4, 8, 1, "n_head=3 and n_kv_head=3 must be divisible by 2"),
+        (
+            "tp+fsdp",
+            GPT_TINY,
+            4,
+            5,
+            1,
+            "batch_size=5 must be divisible by data-parallel processes x grad_accum = 2 x 1",
+        ),
     ],
 )
 def test_bad_runs_are_refused(mode, config, world, batch, accum, match):
     with pytest.raises(ValueError, match=match):
         check_parallel(mode, config, world, batch, accum)
+
+
+def test_data_rank_by_hand():
+    # 8 processes as a (data, tensor) mesh: tp+fsdp takes t = 4 (at least two data groups): ranks 0-3 read
+    # slice 0, 4-7 slice 1; tp reads one slice; fsdp one per rank
+    assert [data_rank("tp+fsdp", r, 8, GPTConfig(n_head=4, n_embd=16)) for r in (0, 3, 4, 7)] == [
+        (0, 2),
+        (0, 2),
+        (1, 2),
+        (1, 2),
+    ]
+    assert tensor_parallel_size("tp+fsdp", 8, GPTConfig(n_head=2, n_embd=16)) == 2  # the heads allow only 2
+    assert data_rank("tp", 1, 2, GPT_TINY) == (0, 1)
+    assert data_rank("fsdp", 1, 2, GPT_TINY) == (1, 2)
 
 
 def test_tensor_parallel_needs_no_batch_split():
