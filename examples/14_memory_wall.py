@@ -4,7 +4,7 @@ parallelism, with and without activation checkpointing, measured on CPU and set 
 The report: a 100 B-parameter model needs 400 GB for its weights and about 1.6 TB with gradients and
 Adam, so no single GPU holds it. This script first prints the calculator's answer (how many 80 GB
 GPUs each strategy needs, minillm/costs/sharding.py), then trains one AdamW step of a small GPT-2 under
-``torchrun`` with N = 1, 2 and 4 CPU processes (gloo) in every mode of minillm/train/parallel.py and
+``torchrun`` with N = 1, 2 and 4 CPU processes (gloo) in every mode of minillm/train/parallel.py (tp+fsdp on a 2 × 2 mesh at N = 4) and
 measures what one rank holds:
 
     parameters   the bytes of this rank's parameters (a sharded DTensor counts its local shard)
@@ -16,12 +16,13 @@ measures what one rank holds:
                  checkpoint keeps for the recomputation
 
 each against ``per_rank_memory`` (the model states) and ``minillm.costs.memory.activation_bytes`` (the
-activations of minillm's own layers; split over t ranks under tp by Korthikanti et al.'s share).
+activations of minillm's own layers; split over the t ranks of a tensor-parallel group by Korthikanti
+et al.'s share).
 Activation checkpointing's saving is the activations column; its extra compute is counted with
 torch.utils.flop_counter (the blocks run forward twice, the output layer once: under 4/3) and timed.
 
-    python examples/14_memory_wall.py            # N = 1, 2, 4: ~2 min on 2 CPU cores
-    python examples/14_memory_wall.py --quick    # N = 1, 2: ~1 min
+    python examples/14_memory_wall.py            # N = 1, 2, 4: 1-2 min on 2 CPU cores
+    python examples/14_memory_wall.py --quick    # N = 1, 2: under 1 min
 
 Docs: docs/quadratic-cost.md#past-the-memory-wall (en + zh).
 """
@@ -44,14 +45,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from minillm.commands.costs_report import memory_wall_report
 from minillm.costs.memory import activation_bytes
-from minillm.costs.sharding import per_rank_memory
+from minillm.costs.sharding import per_rank_memory, tensor_parallel_size
 from minillm.models.families import build_model
 from minillm.models.gpt import GPTConfig
-from minillm.train.parallel import apply_activation_checkpointing, make_parallel_optimizer, shard_model
+from minillm.train.parallel import apply_activation_checkpointing, data_rank, make_parallel_optimizer, shard_model
 
 CONFIG = GPTConfig(vocab_size=64, block_size=64, n_layer=4, n_head=4, n_embd=64)
 BATCH = 8  # sequences of 64 tokens per step, the global batch
-MODES = ("ddp", "zero1", "fsdp", "tp")
+MODES = ("ddp", "zero1", "fsdp", "tp", "tp+fsdp")  # tp+fsdp needs N >= 4: a 2 x 2 mesh
 PARTS = ("params", "grads", "optimizer", "activations")
 
 
@@ -76,7 +77,7 @@ def measure(mode: str, checkpointing: bool, rank: int, world: int) -> dict:
             block.register_forward_pre_hook(lambda _m, args: kept_inputs.append(args[0]))
     forward = shard_model(model, mode, world, torch.device("cpu")) if world > 1 else model
     optimizer = make_parallel_optimizer(model, mode if world > 1 else None, 1e-3, 0.1, (0.9, 0.95))
-    rows = BATCH if mode == "tp" or world == 1 else BATCH // world  # tensor-parallel ranks share the batch
+    rows = BATCH // data_rank(mode, rank, world, CONFIG)[1]  # a tensor-parallel group shares its slice
     idx = torch.randint(
         0, CONFIG.vocab_size, (rows, CONFIG.block_size + 1), generator=torch.Generator().manual_seed(rank)
     )
@@ -108,7 +109,7 @@ def measure(mode: str, checkpointing: bool, rank: int, world: int) -> dict:
 
 def estimate(mode: str, n: int, checkpointing: bool) -> dict:
     """The calculator's bytes per rank for the same step (fp32)."""
-    t = n if mode == "tp" else 1
+    t = tensor_parallel_size(CONFIG, mode, n)
     rows = BATCH // (n // t)
     m = per_rank_memory(CONFIG, CONFIG.block_size, rows, mode if n > 1 else "ddp", n, precision="fp32")
     whole = activation_bytes(CONFIG, CONFIG.block_size, rows)
@@ -147,7 +148,7 @@ def worker(out: Path) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     dist.init_process_group("gloo")
     rows = []
-    for mode in MODES:
+    for mode in MODES if world >= 4 else MODES[:-1]:
         for ckpt in (False, True):
             mine = measure(mode, ckpt, rank, world)
             every = [None] * world
@@ -190,14 +191,14 @@ def main(argv=None) -> list[dict]:
     cfg = CONFIG
     print(f"Measured on CPU (gloo), GPT-2 {cfg.n_layer} layers x {cfg.n_embd} wide, {BATCH} x {cfg.block_size} tokens")
     print("per step, fp32 AdamW: kB on the fullest rank, measured / calculator (ratio)")
-    print(f"{'mode':<6}{'N':>2} {'ckpt':<5}" + "".join(f"{k:>24}" for k in PARTS))
+    print(f"{'mode':<8}{'N':>2} {'ckpt':<5}" + "".join(f"{k:>24}" for k in PARTS))
     for r in rows:
         cells = []
         for k in PARTS:
             m, e = r["measured"][k], r["estimate"][k]
             cells.append(f"{m / 1e3:8.1f} / {e / 1e3:7.1f} ({m / e:4.2f})")
         print(
-            f"{r['mode']:<6}{r['n']:>2} {'yes' if r['checkpointing'] else 'no':<5}" + "".join(f"{c:>24}" for c in cells)
+            f"{r['mode']:<8}{r['n']:>2} {'yes' if r['checkpointing'] else 'no':<5}" + "".join(f"{c:>24}" for c in cells)
         )
     cost = checkpointing_cost()
     flops, secs = cost[True]["flops"] / cost[False]["flops"], cost[True]["seconds"] / cost[False]["seconds"]
