@@ -19,7 +19,9 @@ B2 = torch.tensor([5.0, 5.0])
 
 def column(x, w, b, rank, n):
     return call(f"column_parallel(x {shapes(x)}, weight {shapes(w)}, bias, rank={rank}, world_size={n})",
-                ex.column_parallel, x, w, b, rank, n)  # fmt: skip
+                ex.column_parallel, x, w, b, rank, n,
+                hint="rank r holds output features r·d_ff/N … (r+1)·d_ff/N − 1, which are *rows* of the (d_ff, d) "
+                     "weight: weight[rows], then x @ weight[rows].T")  # fmt: skip
 
 
 def row(h, w, b, rank, n):
@@ -61,7 +63,7 @@ def test_row_parallel_by_hand():
 @pytest.mark.parametrize("world_size", [1, 2, 4])
 def test_matches_the_unsplit_feed_forward(world_size):
     torch.manual_seed(0)
-    ff = FeedForward(8, 32, "gelu")  # minillm's feed-forward: fc1, GELU, fc2
+    ff = FeedForward(8, 32, activation="gelu")  # minillm's feed-forward: fc1, GELU, fc2
     x = torch.randn(2, 3, 8)
     with torch.no_grad():
         want = ff(x)

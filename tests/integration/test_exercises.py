@@ -310,6 +310,35 @@ MISTAKES = [
         [("torch.exp(logp_new - logp_old)", "(logp_new - logp_old)")],
         "the difference of log-probabilities",
     ),
+    (
+        "ex13_tensor_parallel",
+        [("if bias is not None and rank == 0", "if bias is not None")],
+        "every rank added the bias",
+    ),
+    (
+        "ex13_tensor_parallel",
+        [("return out if bias is None else out + bias[rows]", "return out")],
+        "bias slice is missing",
+    ),
+    (
+        "ex13_tensor_parallel",
+        [("rows = _span(weight.shape[0], rank, world_size)", "rows = slice(rank, None, world_size)")],
+        "round-robin",
+    ),
+    (
+        "ex13_tensor_parallel",
+        [
+            ("h = activation(column_parallel(", "h = (column_parallel("),
+            ("return sum(partials)  # the all-reduce", "return activation(sum(partials))"),
+        ],
+        "the activation was applied after adding the partial sums",
+    ),
+    ("ex13_tensor_parallel", [("return sum(partials)  # the", "return sum(partials) / world_size  # the")], "averaged"),
+    (
+        "ex13_tensor_parallel",
+        [("x @ weight[rows].T", "x @ weight[:, rows]")],
+        "which are *rows* of the (d_ff, d) weight",
+    ),
     ("ex10_online_softmax", [("o = correction * o + p", "o = o + p")], "the running output o is not rescaled"),
     ("ex10_online_softmax", [(".T * scale", ".T")], "the 1/√d scale is missing"),
     (
