@@ -41,7 +41,7 @@ def _grade(directory: Path) -> tuple[int, int]:
 
 def test_every_exercise_has_a_stub_a_solution_and_a_test():
     stubs = sorted(p.stem for p in EXERCISES.glob("ex*.py"))
-    assert len(stubs) == 11
+    assert len(stubs) == 12
     assert stubs == sorted(p.stem for p in (EXERCISES / "solutions").glob("ex*.py"))
     assert stubs == sorted(p.stem.removeprefix("test_") for p in EXERCISES.glob("test_ex*.py"))
 
