@@ -41,7 +41,7 @@ def _grade(directory: Path) -> tuple[int, int]:
 
 def test_every_exercise_has_a_stub_a_solution_and_a_test():
     stubs = sorted(p.stem for p in EXERCISES.glob("ex*.py"))
-    assert len(stubs) == 12
+    assert len(stubs) == 13
     assert stubs == sorted(p.stem for p in (EXERCISES / "solutions").glob("ex*.py"))
     assert stubs == sorted(p.stem.removeprefix("test_") for p in EXERCISES.glob("test_ex*.py"))
 
@@ -375,6 +375,33 @@ MISTAKES = [
         "the last, partial tile",
     ),
     ("ex11_triton_forward", [("tl.dot(q, tl.trans(k))", "tl.dot(q, k)")], "tl.dot(q, tl.trans(k))"),
+    ("ex12_reinforce_baseline", [("(groups - groups.mean(dim=1, keepdim=True))", "groups")], "no baseline"),
+    ("ex12_reinforce_baseline", [("groups.mean(dim=1, keepdim=True)", "rewards.mean()")], "the whole batch's mean"),
+    (
+        "ex12_reinforce_baseline",
+        [
+            ("rewards.view(-1, group_size)", "rewards.view(group_size, -1)"),
+            ("groups.mean(dim=1, keepdim=True)", "groups.mean(dim=0, keepdim=True)"),
+        ],
+        "the groups are strided",
+    ),
+    (
+        "ex12_reinforce_baseline",
+        [
+            (
+                "(groups - groups.mean(dim=1, keepdim=True)).flatten()",
+                "((groups - groups.mean(dim=1, keepdim=True)) / groups.std(dim=1, keepdim=True)).flatten()",
+            )
+        ],
+        "divided by the group's std",
+    ),
+    ("ex12_reinforce_baseline", [("return -advantages[:, None]", "return advantages[:, None]")], "the minus sign"),
+    ("ex12_reinforce_baseline", [("* logprobs  # (B, T)", "* logprobs.exp()  # (B, T)")], "probabilities instead"),
+    (
+        "ex12_reinforce_baseline",
+        [("advantages[:, None] * logprobs", "(advantages[:, None] * logprobs).mean(1)")],
+        "one loss per token",
+    ),
 ]
 if importlib.util.find_spec("triton") is None:  # without triton exercise 11 is skipped, so it cannot fail
     MISTAKES = [m for m in MISTAKES if m[0] != "ex11_triton_forward"]
