@@ -79,12 +79,14 @@ class AssistantConfig:
     block_size: int = 128
     pretrain_steps: int = 3000
     sft_steps: int = 600
+    sft_lr: float = 3e-4  # low: a higher rate overwrites what pre-training stored (bits per byte rises)
     sft_rounds: int = 4  # times every attribute of every tuned person is asked, in fresh phrasings
     made_up_share: float = 0.05  # made-up names, as a share of the people (each stage its own names)
     rm_questions: int = 1500  # questions whose sampled answers the labeler ranks (a fifth held out)
     rm_steps: int = 300
     ppo_steps: int = 30
     kl_coef: float = 0.1
+    rl_lr: float = 5e-5  # PPO's and DPO's; at 3e-4 a few rollouts already garble the answers
     dpo_steps: int = 200
     rlhf: bool = True  # False: stop after SFT (the augmentation comparison needs no more)
     n_eval: int = 150  # people (or made-up names) per question set of the report card
@@ -100,6 +102,8 @@ class AssistantConfig:
         for f in dataclasses.fields(self):
             if f.type == "int" and f.name != "seed":
                 check_positive_int(getattr(self, f.name), f.name)
+        if self.sft_lr <= 0 or self.rl_lr <= 0:
+            raise ValueError(f"sft_lr and rl_lr must be > 0, got {self.sft_lr}, {self.rl_lr}")
         if not 0 < self.made_up_share < 1 or self.kl_coef < 0:
             raise ValueError(
                 f"made_up_share must be in (0, 1) and kl_coef >= 0, got {self.made_up_share}, {self.kl_coef}"
@@ -211,7 +215,9 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     _save(c.out_dir, "base", base, c, tok_file)
 
     pairs = [chat.pair([*q.messages, {"role": "assistant", "content": q.reference}]) for q in sft_questions]
-    records["sft"] = SFTTrainer(model, pairs, tok, chat.end_id, SFTConfig(c.sft_steps, 32, 1e-3, seed=c.seed)).train()
+    records["sft"] = SFTTrainer(
+        model, pairs, tok, chat.end_id, SFTConfig(c.sft_steps, 32, c.sft_lr, seed=c.seed)
+    ).train()
     sft = copy.deepcopy(model).eval()
     log(f"sft: {len(pairs)} question/answer pairs, last loss {records['sft'][-1]['loss']:.3f}")
 
@@ -234,14 +240,14 @@ def run_assistant(config: AssistantConfig, log=print) -> dict:
     by_prompt = {chat.text(q.messages) + "<|assistant|>": q for q in rl_questions}
     prompts = list(by_prompt)
     score = lambda prompt, reply: labeler.score(by_prompt[prompt], reply.removesuffix(END))
-    ppo_config = PPOConfig(c.ppo_steps, 64, 3e-4, max_new_tokens=24, kl_coef=c.kl_coef, target_kl=1.0, seed=c.seed)
+    ppo_config = PPOConfig(c.ppo_steps, 64, c.rl_lr, max_new_tokens=24, kl_coef=c.kl_coef, target_kl=1.0, seed=c.seed)
     ppo = PPOTrainer(copy.deepcopy(sft), rm, lambda rng: rng.choice(prompts), tok, chat.end_id, ppo_config, score)
     records["ppo"] = ppo.train()
     log(
         f"ppo: {c.ppo_steps} rollouts, true score {records['ppo'][0]['true_score']:+.2f} -> {records['ppo'][-1]['true_score']:+.2f}"
     )
     dpo = copy.deepcopy(sft)
-    dpo_config = DPOConfig(c.dpo_steps, 32, 5e-4, beta=0.1, seed=c.seed)
+    dpo_config = DPOConfig(c.dpo_steps, 32, c.rl_lr, beta=0.1, seed=c.seed)
     records["dpo"] = DPOTrainer(dpo, preference_pairs(rankings[n_test:]), tok, chat.end_id, dpo_config).train()
 
     models = {"base": base, "sft": sft, "ppo": ppo.policy.eval(), "dpo": dpo.eval()}
