@@ -51,7 +51,7 @@ def test_hand_values():
 def test_split_and_merge_match_minillm_attention():
     # minillm's MultiHeadAttention, rebuilt from your split and merge around its own projections
     torch.manual_seed(0)
-    mha = MultiHeadAttention(d_model=12, n_heads=3).eval()
+    mha = MultiHeadAttention(n_embd=12, n_head=3).eval()
     x = torch.randn(2, 5, 12)
     heads = split(x, 3)
     expect(heads, rearrange(x, "b t (h d) -> b h t d", h=3), "split_heads", split_mistakes(x, 3))

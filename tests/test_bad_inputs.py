@@ -55,7 +55,7 @@ def test_a_float_mask_of_the_querys_dtype_equals_the_bool_mask(mask):
         lambda: GPTConfig(n_layer=True),
         lambda: GPTConfig(n_embd="128"),
         lambda: GPTConfig(n_head=2.0),
-        lambda: TransformerConfig(10, 10, d_model=8, n_heads=True),
+        lambda: TransformerConfig(10, 10, n_embd=8, n_head=True),
         lambda: TransformerConfig(10, 10, norm_first="no"),
         lambda: TrainConfig(batch_size="32"),
     ],

@@ -34,9 +34,9 @@ class ChatSession:
     """One conversation with a model: its turns, its KV cache, its sampling settings."""
 
     def __init__(self, model, chat: ChatFormat, max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0):
-        if max_new_tokens < 1 or max_new_tokens >= model.max_len:
+        if max_new_tokens < 1 or max_new_tokens >= model.block_size:
             raise ValueError(
-                f"--max-new-tokens must be in [1, {model.max_len - 1}] (the context), got {max_new_tokens}"
+                f"--max-new-tokens must be in [1, {model.block_size - 1}] (the context), got {max_new_tokens}"
             )
         check_sampling(temperature, None, None)
         self.model, self.chat, self.max_new_tokens, self.temperature = model.eval(), chat, max_new_tokens, temperature
@@ -73,7 +73,7 @@ class ChatSession:
         if self.turns and self.turns[-1]["role"] == "user":  # a reply that never started: its question goes
             self.turns.pop()
         asked = self.messages() + [{"role": "user", "content": text}]
-        fitted = self.chat.fit_context(asked, self.model.max_len, self.max_new_tokens)  # refuses bad text too
+        fitted = self.chat.fit_context(asked, self.model.block_size, self.max_new_tokens)  # refuses bad text too
         self.dropped = (len(asked) - len(fitted)) // 2
         self.turns = fitted[1:] if self.system else fitted
         return self._stream(self.chat.prompt(fitted))
@@ -147,7 +147,8 @@ def run(args) -> int:
         session.set_system(args.system)
     out = sys.stdout
     print(
-        f"minillm chat: {args.ckpt} ({model.max_len}-token context). /reset, /temperature x, /system text; Ctrl-D exits."
+        f"minillm chat: {args.ckpt} ({model.block_size}-token context). "
+        "/reset, /temperature x, /system text; Ctrl-D exits."
     )
     while True:
         try:
@@ -176,7 +177,8 @@ def run(args) -> int:
             print()
             if session.dropped:
                 print(
-                    f"(the oldest {session.dropped} exchange(s) were dropped to fit the {model.max_len}-token context)"
+                    f"(the oldest {session.dropped} exchange(s) were dropped "
+                    f"to fit the {model.block_size}-token context)"
                 )
         except ValueError as err:
             print(f"error: {err}")

@@ -168,7 +168,7 @@ def _sample(args) -> int:
     if tok is None:
         raise ValueError(f"{args.ckpt} has no minillm tokenizer.json, so the prompt cannot be encoded")
     prompt, ids = _encode_prompt(tok, args.prompt)
-    ids = ids[-model.max_len :]  # the newest tokens that fit the context
+    ids = ids[-model.block_size :]  # the newest tokens that fit the context
     g = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):
         out = model.generate(

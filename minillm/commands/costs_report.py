@@ -49,7 +49,7 @@ def run(args) -> int:
     )
     print(
         f"  attention is {r['attention_share_short']:.0%} of the FLOPs at {t0:,} tokens and "
-        f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x d_model"
+        f"{r['attention_share_long']:.0%} at {t1:,}; it overtakes a block's linear layers at T = 6 x n_embd"
         f" = {r['crossover_context']:,}."
     )
     print()

@@ -139,7 +139,7 @@ def param_count(config) -> int:
         n += c.block_size * d if c.learned_positions else 0
         n += 0 if c.tie_embeddings else c.vocab_size * d
         return n
-    c, d = config, config.d_model
+    c, d = config, config.n_embd
     attn = 4 * d * d + 4 * d
     ff = ff_matrix_params(d, c.d_ff, c.activation) + _ff_bias_params(d, c.d_ff, c.activation)
     encoder = c.n_encoder_layers * (attn + ff + 2 * 2 * d)

@@ -188,7 +188,7 @@ def forward_flops(config, seq_len: int, batch_size: int = 1, causal_skip: bool =
         attention = attention_flops(b, c.n_head, t, t, c.head_dim, causal_skip, window=window)
         linear = c.n_layer * (projections + feed_forward) + 2 * b * t * c.vocab_size * d  # + lm_head
         return Flops(float(linear), c.n_layer * attention)
-    c, d = config, config.d_model
+    c, d = config, config.n_embd
     enc = block_flops(t, d, c.d_ff, c.activation, False, b)
     dec = block_flops(t, d, c.d_ff, c.activation, causal_skip, b)  # decoder self-attention
     cross = block_flops(t, d, c.d_ff, c.activation, False, b)  # cross-attention: projections + T × T, no FF

@@ -60,10 +60,10 @@ def beam_search(
         or not math.isfinite(length_penalty)
     ):
         raise ValueError(f"length_penalty must be a finite number (0 = raw log-probability), got {length_penalty!r}")
-    if idx.shape[1] + max_new_tokens > model.max_len:
+    if idx.shape[1] + max_new_tokens > model.block_size:
         raise ValueError(
             f"prompt length {idx.shape[1]} + max_new_tokens {max_new_tokens} exceeds the model's context "
-            f"{model.max_len}; beam search does not slide the window"
+            f"{model.block_size}; beam search does not slide the window"
         )
     b, k = idx.shape[0], num_beams
     rows = torch.arange(b, device=idx.device)[:, None] * k  # (B, 1): first flat row of each batch row

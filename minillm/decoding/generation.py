@@ -16,7 +16,7 @@ every row's newest token sits in the last column; ``attention_mask`` (0 = paddin
 padding from every query and starts each row's positions at its first real token, so each row
 gets the tokens it would get alone (tests/decoding/test_generation.py::test_batched_tokens_equal_one_by_one).
 
-Any model with ``max_len``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
+Any model with ``block_size``, ``new_kv_caches()`` and ``decode_step(idx, kv_caches) -> logits``
 works: GPT implements them, and Transformer does for its decoder.
 
 Docs: docs/transformer.md#generation.
@@ -115,7 +115,7 @@ def check_decoding_inputs(caller: str, model, idx: Tensor, max_new_tokens: int, 
     ``eos_id`` must be a token of the model's vocabulary (``model.vocab_size`` where the model has
     one): an id outside it can never be produced, so generation would silently never stop.
     """
-    for attr in ("max_len", "new_kv_caches", "decode_step"):
+    for attr in ("block_size", "new_kv_caches", "decode_step"):
         if not hasattr(model, attr):
             raise TypeError(f"{caller}() needs a model with `{attr}` (GPT or Transformer), got {type(model).__name__}")
     if not isinstance(idx, Tensor):
@@ -200,7 +200,7 @@ def generate(
     ``padding_inputs`` (GPT and Llama take them).
 
     Once a row has produced ``eos_id`` it keeps producing ``eos_id``; generation stops early when
-    every row has. Prompts longer than the model's context keep their last ``max_len`` tokens, as
+    every row has. Prompts longer than the model's context keep their last ``block_size`` tokens, as
     does the sequence once it outgrows the context (a sliding window; with the cache on, the
     cache is then rebuilt each step, which gives exactly the no-cache result).
     """
@@ -212,21 +212,21 @@ def generate(
     was_training = model.training
     model.eval()
     try:  # the caller's training mode comes back even if a step raises
-        max_len = model.max_len
+        block_size = model.block_size
         caches = model.new_kv_caches() if use_cache else None
         out, pending = idx, idx  # pending: tokens the model has not seen yet
         finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             if caches is None:
                 if pad is not None:  # columns cut off on the left take their padding with them
-                    cut = (pad - max(out.shape[1] - max_len, 0)).clamp_min(0)
-                    extra = padding_inputs(cut, 0, 0, min(out.shape[1], max_len))
-                logits = model.decode_step(out[:, -max_len:], None, **extra)  # (B, T, V)
+                    cut = (pad - max(out.shape[1] - block_size, 0)).clamp_min(0)
+                    extra = padding_inputs(cut, 0, 0, min(out.shape[1], block_size))
+                logits = model.decode_step(out[:, -block_size:], None, **extra)  # (B, T, V)
             else:
-                if caches[0].length + pending.shape[1] > max_len:  # window full: start the cache over
+                if caches[0].length + pending.shape[1] > block_size:  # window full: start the cache over
                     for cache in caches:
                         cache.reset()
-                    pending = out[:, -max_len:]
+                    pending = out[:, -block_size:]
                 if pad is not None:  # the cache holds out's columns from `first` on (since its last reset)
                     first = out.shape[1] - pending.shape[1] - caches[0].length
                     cut = (pad - first).clamp_min(0)

@@ -52,7 +52,7 @@ def decoder_attention_weights(attn: CausalSelfAttention | LlamaAttention, x: Ten
 
 
 def multihead_attention_weights(attn: MultiHeadAttention, *args, **kwargs) -> Tensor:
-    """(B, n_heads, T_q, T_k) weights of one 2017 MultiHeadAttention call, through its documented
+    """(B, n_head, T_q, T_k) weights of one 2017 MultiHeadAttention call, through its documented
     ``need_weights`` path (the explicit softmax), given the arguments the model passed it."""
     _, weights = attn(*args, **kwargs, need_weights=True)
     return weights

@@ -100,7 +100,7 @@
   // -- page skeleton -----------------------------------------------------------------------------
   const app = document.getElementById("app");
   const cfg = data.model.config;
-  const width = cfg.n_embd || cfg.d_model;
+  const width = cfg.n_embd;
   const selfMap = maps[0];
   const facts = [
     data.model.class + " (" + data.model.family + ")",

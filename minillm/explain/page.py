@@ -143,10 +143,10 @@ def explain(
         c = model.config
         if target is None:
             raise ValueError("an encoder-decoder model needs target=: the target prefix, starting with its start token")
-        src = prompt_ids(tokenizer, prompt, c.max_len, c.src_vocab_size, "prompt (source)")
-        ids = prompt_ids(tokenizer, target, c.max_len, c.tgt_vocab_size, "target")
+        src = prompt_ids(tokenizer, prompt, c.block_size, c.src_vocab_size, "prompt (source)")
+        ids = prompt_ids(tokenizer, target, c.block_size, c.tgt_vocab_size, "target")
         out = trace_seq2seq(model, src, ids, top)
-        heads, vocab_size, family = c.n_heads, c.tgt_vocab_size, "transformer"
+        heads, vocab_size, family = c.n_head, c.tgt_vocab_size, "transformer"
         maps = [
             _pack_map("encoder self-attention", out["encoder"], "source", "source", False, heads),
             _pack_map("decoder self-attention", out["decoder"], "tokens", "tokens", True, heads),
@@ -156,7 +156,7 @@ def explain(
         if target is not None:
             raise ValueError(f"target= is for an encoder-decoder; {type(model).__name__} continues the prompt")
         c = model.config
-        src, ids = None, prompt_ids(tokenizer, prompt, model.max_len, model.vocab_size)
+        src, ids = None, prompt_ids(tokenizer, prompt, model.block_size, model.vocab_size)
         out = trace(model, ids, top)
         vocab_size, family = c.vocab_size, model.family
         maps = [_pack_map("self-attention", out["attention"], "tokens", "tokens", True, c.n_kv_head,

@@ -30,7 +30,7 @@ from minillm.tokenizers.ids import check_token_ids
 __all__ = ["prompt_ids", "token_label", "trace", "trace_seq2seq"]
 
 
-def prompt_ids(tokenizer, prompt, max_len: int, vocab_size: int, what: str = "prompt") -> list[int]:
+def prompt_ids(tokenizer, prompt, block_size: int, vocab_size: int, what: str = "prompt") -> list[int]:
     """The ids of ``prompt`` (text, or token ids when there is no tokenizer), or one ValueError
     naming the problem: empty, not encodable, longer than the context, ids outside the vocabulary."""
     if isinstance(prompt, str):
@@ -51,9 +51,9 @@ def prompt_ids(tokenizer, prompt, max_len: int, vocab_size: int, what: str = "pr
             raise ValueError(f"the {what} is empty: give at least one token id")
     if not ids:
         raise ValueError(f"the {what} {prompt!r} encodes to no tokens")
-    if len(ids) > max_len:
+    if len(ids) > block_size:
         raise ValueError(
-            f"the {what} is {len(ids)} tokens long but the model's context holds {max_len}; shorten the {what}"
+            f"the {what} is {len(ids)} tokens long but the model's context holds {block_size}; shorten the {what}"
         )
     return ids
 

@@ -153,7 +153,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = FeedForward(config.n_embd, config.d_ff, config.activation, bias=config.bias)  # 4× wide
+        self.mlp = FeedForward(config.n_embd, config.d_ff, activation=config.activation, bias=config.bias)  # 4× wide
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:

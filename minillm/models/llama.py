@@ -175,11 +175,11 @@ class LlamaBlock(nn.Module):
         self.ln_2 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
         if c.n_experts:
             self.mlp = MoEFeedForward(
-                c.n_embd, c.expert_d_ff, c.n_experts, c.expert_top_k, c.activation, 0.0, c.bias,
-                c.n_shared_experts, c.expert_norm_topk,
+                c.n_embd, c.expert_d_ff, n_experts=c.n_experts, top_k=c.expert_top_k, activation=c.activation,
+                bias=c.bias, n_shared=c.n_shared_experts, norm_topk=c.expert_norm_topk,
             )  # fmt: skip
         else:
-            self.mlp = FeedForward(c.n_embd, c.d_ff, c.activation, bias=c.bias)
+            self.mlp = FeedForward(c.n_embd, c.d_ff, activation=c.activation, bias=c.bias)
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: Tensor, kv_cache: KVCache | None = None, mask: Tensor | None = None) -> Tensor:

@@ -6,7 +6,7 @@ Report §1.2: a language model is trained to predict token t+1 from tokens 0..t,
 
 and, once trained, generates one token at a time. ``LanguageModel`` is the plumbing around that
 idea: the input checks (once, at ``forward``), the weight initialisation of GPT-2, the small
-interface the decoders use (``max_len``, ``new_kv_caches``, ``decode_step``) and loading and
+interface the decoders use (``block_size``, ``new_kv_caches``, ``decode_step``) and loading and
 saving (``from_pretrained``, ``save_pretrained``; minillm.models.saved reads a directory,
 minillm.models.families picks the class). models/gpt.py and models/llama.py subclass it and define ``features`` and ``forward``.
 
@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from minillm.models.hf import write_hf_dir
 from minillm.models.saved import fill, read_pretrained
 from minillm.nn.kv_cache import KVCache, new_caches
+from minillm.utils.configs import renamed_keys
 
 __all__ = ["LanguageModel", "check_tokens", "next_token_loss"]
 
@@ -96,7 +97,7 @@ class LanguageModel(nn.Module):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     @property
-    def max_len(self) -> int:
+    def block_size(self) -> int:
         return self.config.block_size
 
     @property
@@ -112,7 +113,7 @@ class LanguageModel(nn.Module):
 
     # -- the small interface minillm.decoding uses --------------------------------------------------
     def new_kv_caches(self) -> list[KVCache]:
-        return new_caches(len(self.blocks), self.config.block_size, getattr(self.config, "window", None))
+        return new_caches(len(self.blocks), self.config.block_size, window=getattr(self.config, "window", None))
 
     def decode_step(
         self, idx: Tensor, kv_caches: list[KVCache] | None, pos: Tensor | None = None, mask: Tensor | None = None
@@ -137,6 +138,7 @@ class LanguageModel(nn.Module):
     @classmethod
     def config_from_fields(cls, fields: dict, source="config"):
         """This family's config from saved ``fields``; an unknown key or a bad value names ``source``."""
+        fields = renamed_keys(fields, cls.config_class, source)  # keys of an earlier release, with a warning
         unknown = sorted(set(fields) - set(cls.config_class.__dataclass_fields__))
         if unknown:
             raise ValueError(f"{source}: unknown {cls.config_class.__name__} key(s) {unknown}")

@@ -2,13 +2,13 @@
 
 Report §1.2.1 (Transformer 架构), its four parts:
 
-    input part (输入部分)   token embedding × √d_model + sinusoidal positional encoding
+    input part (输入部分)   token embedding × √n_embd + sinusoidal positional encoding
     encoder (编码器)        N encoder layers: self-attention + feed-forward
     decoder (解码器)        N decoder layers: masked self-attention + cross-attention to the
                             encoder output + feed-forward
     output part (输出部分)  linear layer to the target vocabulary + softmax (in generation)
 
-The base configuration (d_model 512, 8 heads, 6 + 6 layers, d_ff 2048, one shared 37k-token
+The base configuration (n_embd 512, 8 heads, 6 + 6 layers, d_ff 2048, one shared 37k-token
 vocabulary for source and target, embeddings tied with the output layer) has about 63 M
 parameters here; the paper's table 3 reports 65 M.
 
@@ -28,24 +28,25 @@ from minillm.nn.embeddings import SinusoidalPositionalEncoding, TokenEmbedding
 from minillm.nn.feedforward import ACTIVATIONS
 from minillm.nn.kv_cache import KVCache, new_caches
 from minillm.nn.layers import DecoderLayer, EncoderLayer
-from minillm.utils.configs import check_fields
+from minillm.utils.configs import check_fields, from_flat_dict, refuse_renamed
 
 __all__ = ["Transformer", "TransformerConfig"]
 
 
+@refuse_renamed
 @dataclass
 class TransformerConfig:
     """Hyper-parameters; defaults are the paper's base model."""
 
     src_vocab_size: int
     tgt_vocab_size: int
-    d_model: int = 512
-    n_heads: int = 8
+    n_embd: int = 512
+    n_head: int = 8
     n_encoder_layers: int = 6
     n_decoder_layers: int = 6
     d_ff: int = 2048
     dropout: float = 0.1
-    max_len: int = 512
+    block_size: int = 512
     norm_first: bool = False  # the paper is post-norm
     share_embeddings: bool = False  # one matrix for source, target and output (needs one vocab)
     activation: str = "relu"
@@ -54,14 +55,14 @@ class TransformerConfig:
 
     def __post_init__(self):
         check_fields(self)  # types first: True for an int, a string for a bool, nan or inf are refused by name
-        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
+        for name in ("src_vocab_size", "tgt_vocab_size", "n_embd", "n_head", "d_ff", "block_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("n_encoder_layers", "n_decoder_layers"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.activation not in ACTIVATIONS:
@@ -78,6 +79,13 @@ class TransformerConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, fields: dict, source: str = "config") -> TransformerConfig:
+        """The config of a dict ``to_dict`` wrote (keys of an earlier release read through the rename
+        table, minillm.utils.configs.RENAMED, with a DeprecationWarning); an unknown key or a bad value
+        is one ValueError naming ``source``."""
+        return from_flat_dict(cls, fields, source=source)
+
 
 class Transformer(nn.Module):
     """Encoder-decoder. ``forward(src, tgt) -> logits (B, T_tgt, tgt_vocab_size)``."""
@@ -87,20 +95,26 @@ class Transformer(nn.Module):
         if not isinstance(config, TransformerConfig):
             raise TypeError(f"Transformer expects a TransformerConfig, got {type(config).__name__}")
         self.config = c = config
-        layer_args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.activation, c.norm_first)
-        self.src_embed = TokenEmbedding(c.src_vocab_size, c.d_model)
-        self.tgt_embed = self.src_embed if c.share_embeddings else TokenEmbedding(c.tgt_vocab_size, c.d_model)
-        self.pos_encoding = SinusoidalPositionalEncoding(c.d_model, c.max_len, c.dropout)
+        layer_args = dict(
+            d_ff=c.d_ff,
+            dropout=c.dropout,
+            activation=c.activation,
+            norm_first=c.norm_first,
+            attn_backend=c.attn_backend,
+        )
+        self.src_embed = TokenEmbedding(c.src_vocab_size, c.n_embd)
+        self.tgt_embed = self.src_embed if c.share_embeddings else TokenEmbedding(c.tgt_vocab_size, c.n_embd)
+        self.pos_encoding = SinusoidalPositionalEncoding(c.n_embd, c.block_size, dropout=c.dropout)
         self.encoder_layers = nn.ModuleList(
-            EncoderLayer(*layer_args, attn_backend=c.attn_backend) for _ in range(c.n_encoder_layers)
+            EncoderLayer(c.n_embd, c.n_head, **layer_args) for _ in range(c.n_encoder_layers)
         )
         self.decoder_layers = nn.ModuleList(
-            DecoderLayer(*layer_args, attn_backend=c.attn_backend) for _ in range(c.n_decoder_layers)
+            DecoderLayer(c.n_embd, c.n_head, **layer_args) for _ in range(c.n_decoder_layers)
         )
         # Pre-norm stacks end with one more LayerNorm; post-norm layers already end normalised.
-        self.encoder_norm = nn.LayerNorm(c.d_model) if c.norm_first else nn.Identity()
-        self.decoder_norm = nn.LayerNorm(c.d_model) if c.norm_first else nn.Identity()
-        self.output = nn.Linear(c.d_model, c.tgt_vocab_size, bias=not c.share_embeddings)
+        self.encoder_norm = nn.LayerNorm(c.n_embd) if c.norm_first else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(c.n_embd) if c.norm_first else nn.Identity()
+        self.output = nn.Linear(c.n_embd, c.tgt_vocab_size, bias=not c.share_embeddings)
         self._init_weights()
         if c.share_embeddings:
             self.output.weight = self.tgt_embed.weight
@@ -108,14 +122,14 @@ class Transformer(nn.Module):
     def _init_weights(self) -> None:
         for name, p in self.named_parameters():
             if "embed" in name:
-                # Unit variance after the √d_model scale, whatever the vocabulary size.
-                nn.init.normal_(p, mean=0.0, std=self.config.d_model**-0.5)
+                # Unit variance after the √n_embd scale, whatever the vocabulary size.
+                nn.init.normal_(p, mean=0.0, std=self.config.n_embd**-0.5)
             elif p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
     @property
-    def max_len(self) -> int:
-        return self.config.max_len
+    def block_size(self) -> int:
+        return self.config.block_size
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -136,14 +150,14 @@ class Transformer(nn.Module):
     def _check_tokens(self, tokens: Tensor, name: str) -> None:
         if tokens.dim() != 2 or tokens.shape[1] == 0:
             raise ValueError(f"{name} must be (B, T) token ids with T >= 1, got shape {tuple(tokens.shape)}")
-        if tokens.shape[1] > self.config.max_len:
-            raise ValueError(f"{name} length {tokens.shape[1]} exceeds max_len={self.config.max_len}")
+        if tokens.shape[1] > self.config.block_size:
+            raise ValueError(f"{name} length {tokens.shape[1]} exceeds block_size={self.config.block_size}")
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        """src (B, T_src) → memory (B, T_src, d_model)."""
+        """src (B, T_src) → memory (B, T_src, n_embd)."""
         self._check_tokens(src, "src")
         attn_mask = self._key_mask(src, src_mask, "src_mask")
-        x = self.pos_encoding(self.src_embed(src))  # (B, T_src, d_model)
+        x = self.pos_encoding(self.src_embed(src))  # (B, T_src, n_embd)
         for layer in self.encoder_layers:
             x = layer(x, mask=attn_mask)
         return self.encoder_norm(x)
@@ -164,11 +178,11 @@ class Transformer(nn.Module):
         past = kv_caches[0].length if kv_caches else 0
         if tgt.dim() != 2:
             raise ValueError(f"tgt must be (B, T) token ids, got shape {tuple(tgt.shape)}")
-        if past + tgt.shape[1] > self.config.max_len:
-            raise ValueError(f"target length {past + tgt.shape[1]} exceeds max_len={self.config.max_len}")
-        if memory.dim() != 3 or memory.shape[0] != tgt.shape[0] or memory.shape[-1] != self.config.d_model:
+        if past + tgt.shape[1] > self.config.block_size:
+            raise ValueError(f"target length {past + tgt.shape[1]} exceeds block_size={self.config.block_size}")
+        if memory.dim() != 3 or memory.shape[0] != tgt.shape[0] or memory.shape[-1] != self.config.n_embd:
             raise ValueError(
-                f"memory must be (B={tgt.shape[0]}, T_src, d_model={self.config.d_model}), got {tuple(memory.shape)}"
+                f"memory must be (B={tgt.shape[0]}, T_src, n_embd={self.config.n_embd}), got {tuple(memory.shape)}"
             )
         memory_mask = None
         if src_mask is not None:
@@ -178,7 +192,7 @@ class Transformer(nn.Module):
                 )
             memory_mask = src_mask[:, None, None, :]  # (B, 1, 1, T_src)
         self_mask = self._key_mask(tgt, tgt_mask, "tgt_mask") if kv_caches is None else None
-        x = self.pos_encoding(self.tgt_embed(tgt), offset=past)  # (B, T_tgt, d_model)
+        x = self.pos_encoding(self.tgt_embed(tgt), offset=past)  # (B, T_tgt, n_embd)
         for i, layer in enumerate(self.decoder_layers):
             cache = kv_caches[i] if kv_caches is not None else None
             x = layer(x, memory, tgt_mask=self_mask, memory_mask=memory_mask, kv_cache=cache)
@@ -224,7 +238,7 @@ class Transformer(nn.Module):
                 src_mask = src != self.config.pad_id
             memory = self.encode(src, src_mask)
             start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-            max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
+            max_new_tokens = min(max_new_tokens, self.config.block_size - 1)
             return generate(_DecoderView(self, memory, src_mask), start, max_new_tokens, eos_id=eos_id, **sampling)
         finally:
             self.train(was_training)
@@ -249,11 +263,11 @@ class Transformer(nn.Module):
             src_mask = kw.pop("src_mask", None)
             if src_mask is None and self.config.pad_id is not None:
                 src_mask = src != self.config.pad_id
-            memory = self.encode(src, src_mask)  # (B, T_src, d_model): encoded once, shared by the beams
-            memory = memory.repeat_interleave(num_beams, dim=0)  # (B·k, T_src, d_model), beam_search's layout
+            memory = self.encode(src, src_mask)  # (B, T_src, n_embd): encoded once, shared by the beams
+            memory = memory.repeat_interleave(num_beams, dim=0)  # (B·k, T_src, n_embd), beam_search's layout
             src_mask = None if src_mask is None else src_mask.repeat_interleave(num_beams, dim=0)
             start = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-            max_new_tokens = min(max_new_tokens, self.config.max_len - 1)
+            max_new_tokens = min(max_new_tokens, self.config.block_size - 1)
             view = _DecoderView(self, memory, src_mask)
             return beam_search(view, start, max_new_tokens, num_beams, eos_id, length_penalty, **kw)
         finally:
@@ -268,8 +282,8 @@ class _DecoderView:
         self.training = False
 
     @property
-    def max_len(self) -> int:
-        return self.model.config.max_len
+    def block_size(self) -> int:
+        return self.model.config.block_size
 
     @property
     def vocab_size(self) -> int:
@@ -282,7 +296,7 @@ class _DecoderView:
         return self
 
     def new_kv_caches(self) -> list[KVCache]:
-        return new_caches(len(self.model.decoder_layers), self.max_len)
+        return new_caches(len(self.model.decoder_layers), self.block_size)
 
     def decode_step(self, tgt: Tensor, kv_caches: list[KVCache] | None) -> Tensor:
         return self.model.decode(tgt, self.memory, self.src_mask, kv_caches=kv_caches)

@@ -8,7 +8,7 @@ Self-attention, in the report's steps:
     weights = softmax(Q Kᵀ / √d)                   dot products of Q and K, then softmax
     output  = weights V                            weighted sum over all positions
 
-Multi-head attention splits d_model into n_heads groups ("heads"), runs the steps above in each
+Multi-head attention splits n_embd into n_head groups ("heads"), runs the steps above in each
 group with its own projections, concatenates the heads and applies one output linear layer. The
 encoder-decoder (models/transformer.py) uses it three ways: encoder self-attention, masked decoder
 self-attention (``causal``; with a KV cache when decoding) and cross-attention to the encoder.
@@ -33,19 +33,21 @@ from torch import Tensor, nn
 from minillm.kernels import BACKENDS, attention, causal_mask, check_backend, padding_mask
 from minillm.kernels.naive import scaled_dot_product_attention  # the explicit softmax(QKᵀ/√d)V
 from minillm.nn.kv_cache import KVCache
+from minillm.utils.configs import refuse_renamed
 
 __all__ = ["MultiHeadAttention", "causal_mask", "padding_mask", "scaled_dot_product_attention"]
 
 
+@refuse_renamed
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: self-attention (key=value=None) or cross-attention.
 
     Args:
-        d_model: model width; split into ``n_heads`` heads of size d_model // n_heads.
-        n_heads: number of heads.
+        n_embd: model width; split into ``n_head`` heads of size n_embd // n_head.
+        n_head: number of heads.
         dropout: dropout on the attention weights (training only).
         bias: whether the four projections have biases.
-        kv_dim: feature size of the key/value input for cross-attention (default d_model).
+        kv_dim: feature size of the key/value input for cross-attention (default n_embd).
         attn_backend: "naive" (``scaled_dot_product_attention``, the explicit softmax), "sdpa"
             (PyTorch's fused kernel), "chunked" (the FlashAttention algorithm in PyTorch; no
             dropout), "auto" (= "sdpa"), or any other name in minillm.kernels.BACKENDS.
@@ -53,38 +55,39 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(
         self,
-        d_model: int,
-        n_heads: int,
+        n_embd: int,
+        n_head: int,
+        *,
         dropout: float = 0.0,
         bias: bool = True,
         kv_dim: int | None = None,
         attn_backend: str = "sdpa",
     ):
         super().__init__()
-        sizes = {"d_model": d_model, "n_heads": n_heads, **({} if kv_dim is None else {"kv_dim": kv_dim})}
+        sizes = {"n_embd": n_embd, "n_head": n_head, **({} if kv_dim is None else {"kv_dim": kv_dim})}
         for name, size in sizes.items():  # 64.0 or True is no size: refused here, not deep inside torch
             if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
                 raise ValueError(
                     f"{name} must be positive and of type int, got {name}={size!r} ({type(size).__name__})"
                 )
-        if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        if n_embd % n_head != 0:
+            raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
         check_backend(attn_backend, "attn_backend")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if dropout > 0 and attn_backend != "auto" and not BACKENDS[attn_backend].dropout:
             raise ValueError(f"attn_backend={attn_backend!r} has no attention dropout; got dropout={dropout}")
-        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
-        self.kv_dim = d_model if kv_dim is None else kv_dim
+        self.n_embd, self.n_head, self.head_dim = n_embd, n_head, n_embd // n_head
+        self.kv_dim = n_embd if kv_dim is None else kv_dim
         self.dropout, self.attn_backend = dropout, attn_backend
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(self.kv_dim, d_model, bias=bias)
-        self.v_proj = nn.Linear(self.kv_dim, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.q_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.k_proj = nn.Linear(self.kv_dim, n_embd, bias=bias)
+        self.v_proj = nn.Linear(self.kv_dim, n_embd, bias=bias)
+        self.out_proj = nn.Linear(n_embd, n_embd, bias=bias)
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
-        if query.dim() != 3 or query.shape[-1] != self.d_model:
-            raise ValueError(f"query must be (B, T, d_model={self.d_model}), got {tuple(query.shape)}")
+        if query.dim() != 3 or query.shape[-1] != self.n_embd:
+            raise ValueError(f"query must be (B, T, n_embd={self.n_embd}), got {tuple(query.shape)}")
         for name, t in (("key", key), ("value", value)):
             if t.dim() != 3 or t.shape[-1] != self.kv_dim:
                 raise ValueError(f"{name} must be (B, T_k, kv_dim={self.kv_dim}), got {tuple(t.shape)}")
@@ -113,15 +116,15 @@ class MultiHeadAttention(nn.Module):
         kv_cache: KVCache | None = None,
         need_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """Attend from ``query`` (B, T_q, d_model) to ``key``/``value`` (B, T_k, kv_dim).
+        """Attend from ``query`` (B, T_q, n_embd) to ``key``/``value`` (B, T_k, kv_dim).
 
         ``mask`` is boolean (True = may attend) or float, of shape (T_q, T_k), (B, T_q, T_k) or
-        (B, n_heads, T_q, T_k), size-1 dimensions broadcasting (e.g. ``padding_mask``'s
+        (B, n_head, T_q, T_k), size-1 dimensions broadcasting (e.g. ``padding_mask``'s
         (B, 1, 1, T_k)). ``causal`` hides later keys, bottom-right aligned: the queries are
         the newest positions. With ``kv_cache`` (self-attention only) the new keys/values are
         appended to the cache and the queries attend to all of them, so decoding token by token
         gives the same outputs as one causal pass. ``need_weights`` also returns the attention
-        weights (B, n_heads, T_q, T_k), computed the explicit way.
+        weights (B, n_head, T_q, T_k), computed the explicit way.
         """
         self_attention = key is None and value is None
         if self_attention:
@@ -131,14 +134,14 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(query, key, value)
         if kv_cache is not None and not self_attention:
             raise ValueError("kv_cache is only supported for self-attention")
-        if kv_cache is not None and kv_cache.window is not None and kv_cache.window < kv_cache.max_len:
+        if kv_cache is not None and kv_cache.window is not None and kv_cache.window < kv_cache.block_size:
             raise ValueError(
                 f"a KV cache of window={kv_cache.window} drops keys this layer attends to (no window here)"
             )
 
-        q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_q, hd)
-        k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_k, hd)
-        v = rearrange(self.v_proj(value), "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T_k, hd)
+        q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T_q, hd)
+        k = rearrange(self.k_proj(key), "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T_k, hd)
+        v = rearrange(self.v_proj(value), "b t (h d) -> b h t d", h=self.n_head)  # (B, H, T_k, hd)
         if kv_cache is not None:
             k, v = kv_cache.update(k, v)  # (B, H, past + T_q, hd)
         if mask is not None and mask.dim() == 3:
@@ -153,5 +156,5 @@ class MultiHeadAttention(nn.Module):
         else:  # the same math in a faster kernel
             out = attention(q, k, v, causal=causal, mask=mask, backend=self.attn_backend, dropout_p=dropout_p)
 
-        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, H·hd) -> (B, T_q, d_model)
+        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (B, T_q, H·hd) -> (B, T_q, n_embd)
         return (out, weights) if need_weights else out

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from minillm.nn.feedforward import FeedForward
+from minillm.utils.configs import refuse_renamed
 
 __all__ = ["MoEFeedForward", "load_balancing_loss"]
 
@@ -51,11 +52,12 @@ def load_balancing_loss(probs: Tensor, chosen: Tensor, n_experts: int) -> Tensor
 # --8<-- [end:aux-loss]
 
 
+@refuse_renamed
 class MoEFeedForward(nn.Module):
     """E feed-forward experts and a softmax router that picks ``top_k`` of them per token.
 
     Args:
-        d_model: input and output width.
+        n_embd: input and output width.
         d_ff: hidden width of each expert.
         n_experts: E, the number of routed experts (≥ 1).
         top_k: experts per token (1 ≤ top_k ≤ n_experts).
@@ -70,8 +72,9 @@ class MoEFeedForward(nn.Module):
 
     def __init__(
         self,
-        d_model: int,
+        n_embd: int,
         d_ff: int,
+        *,
         n_experts: int,
         top_k: int = 2,
         activation: str = "swiglu",
@@ -87,9 +90,10 @@ class MoEFeedForward(nn.Module):
         if top_k > n_experts:
             raise ValueError(f"top_k={top_k} exceeds n_experts={n_experts}: a token can use at most every expert")
         self.n_experts, self.top_k, self.norm_topk = n_experts, top_k, norm_topk
-        self.router = nn.Linear(d_model, n_experts, bias=False)
-        self.experts = nn.ModuleList(FeedForward(d_model, d_ff, activation, dropout, bias) for _ in range(n_experts))
-        self.shared = FeedForward(d_model, n_shared * d_ff, activation, dropout, bias) if n_shared else None
+        self.router = nn.Linear(n_embd, n_experts, bias=False)
+        expert = dict(activation=activation, dropout=dropout, bias=bias)  # each expert is one FeedForward
+        self.experts = nn.ModuleList(FeedForward(n_embd, d_ff, **expert) for _ in range(n_experts))
+        self.shared = FeedForward(n_embd, n_shared * d_ff, **expert) if n_shared else None
         self.aux_loss: Tensor | None = None
         self.tokens_per_expert: Tensor | None = None
 

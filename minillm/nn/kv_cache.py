@@ -20,28 +20,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from minillm.utils.configs import refuse_renamed
+
 __all__ = ["KVCache", "new_caches"]
 
 
+@refuse_renamed
 class KVCache:
     """Pre-allocated (B, n_kv_head, capacity, head_dim) buffers for keys and values.
 
     With grouped-query attention (LlamaConfig.n_kv_head, models/llama.py) only the shared K/V heads
-    are stored, so the cache shrinks by n_head / n_kv_head. ``capacity`` is ``max_len``, or
-    min(max_len, window) with a sliding ``window``.
+    are stored, so the cache shrinks by n_head / n_kv_head. ``capacity`` is ``block_size``, or
+    min(block_size, window) with a sliding ``window``.
 
     The buffers are allocated on the first ``update`` (so batch size, dtype and device come from
     the model); ``length`` counts the positions seen so far (the next token's position), ``stored``
     those still held.
     """
 
-    def __init__(self, max_len: int, window: int | None = None):
-        if not isinstance(max_len, int) or max_len <= 0:
-            raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
+    def __init__(self, block_size: int, *, window: int | None = None):
+        if not isinstance(block_size, int) or block_size <= 0:
+            raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
         if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
             raise ValueError(f"window must be None or an integer >= 1, got {window!r}")
-        self.max_len, self.window = max_len, window
-        self.capacity = max_len if window is None else min(max_len, window)
+        self.block_size, self.window = block_size, window
+        self.capacity = block_size if window is None else min(block_size, window)
         self.length = 0
         self.stored = 0
         self.k: Tensor | None = None
@@ -51,9 +54,9 @@ class KVCache:
         """Append (B, H_kv, T_new, d) keys/values; return the keys/values the new queries may need:
         all (B, H_kv, length, d) so far, or with a window the ≤ W stored ones followed by the new."""
         t_new = k_new.shape[-2]
-        if self.length + t_new > self.max_len:
+        if self.length + t_new > self.block_size:
             raise ValueError(
-                f"KV cache overflow: {self.length} cached + {t_new} new positions > max_len={self.max_len}"
+                f"KV cache overflow: {self.length} cached + {t_new} new positions > block_size={self.block_size}"
             )
         if self.k is None:
             b, h, _, d = k_new.shape
@@ -94,14 +97,15 @@ class KVCache:
     def reorder(self, rows: Tensor) -> None:
         """Keep batch row ``rows[i]`` as row i (beam search: each beam continues some earlier beam)."""
         if self.k is not None:
-            self.k = self.k.index_select(0, rows)  # (B, H, max_len, hd)
+            self.k = self.k.index_select(0, rows)  # (B, H, block_size, hd)
             self.v = self.v.index_select(0, rows)
 
     def __repr__(self) -> str:
         window = "" if self.window is None else f", window={self.window}"
-        return f"KVCache(length={self.length}, max_len={self.max_len}{window})"
+        return f"KVCache(length={self.length}, block_size={self.block_size}{window})"
 
 
-def new_caches(n_layers: int, max_len: int, window: int | None = None) -> list[KVCache]:
+@refuse_renamed
+def new_caches(n_layer: int, block_size: int, *, window: int | None = None) -> list[KVCache]:
     """One empty cache per layer."""
-    return [KVCache(max_len, window) for _ in range(n_layers)]
+    return [KVCache(block_size, window=window) for _ in range(n_layer)]

@@ -23,16 +23,18 @@ from torch import Tensor, nn
 from minillm.nn.attention import MultiHeadAttention
 from minillm.nn.feedforward import FeedForward
 from minillm.nn.kv_cache import KVCache
+from minillm.utils.configs import refuse_renamed
 
 __all__ = ["DecoderLayer", "EncoderLayer", "Residual"]
 
 
+@refuse_renamed
 class Residual(nn.Module):
     """Wraps one sub-layer with dropout, a residual connection and a norm (pre or post)."""
 
-    def __init__(self, d_model: int, dropout: float, norm_first: bool, bias: bool = True):
+    def __init__(self, n_embd: int, dropout: float, *, norm_first: bool, bias: bool = True):
         super().__init__()
-        self.norm = nn.LayerNorm(d_model, bias=bias)
+        self.norm = nn.LayerNorm(n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.norm_first = norm_first
 
@@ -42,13 +44,15 @@ class Residual(nn.Module):
         return self.norm(x + self.dropout(sublayer(x)))
 
 
+@refuse_renamed
 class EncoderLayer(nn.Module):
-    """Self-attention over the whole source, then feed-forward. (B, T, d_model) → same shape."""
+    """Self-attention over the whole source, then feed-forward. (B, T, n_embd) → same shape."""
 
     def __init__(
         self,
-        d_model: int,
-        n_heads: int,
+        n_embd: int,
+        n_head: int,
+        *,
         d_ff: int,
         dropout: float = 0.1,
         activation: str = "relu",
@@ -57,23 +61,25 @@ class EncoderLayer(nn.Module):
         attn_backend: str = "sdpa",
     ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
-        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
-        self.attn_block = Residual(d_model, dropout, norm_first, bias)
-        self.ff_block = Residual(d_model, dropout, norm_first, bias)
+        self.self_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias, attn_backend=attn_backend)
+        self.ff = FeedForward(n_embd, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.attn_block = Residual(n_embd, dropout, norm_first=norm_first, bias=bias)
+        self.ff_block = Residual(n_embd, dropout, norm_first=norm_first, bias=bias)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = self.attn_block(x, lambda h: self.self_attn(h, mask=mask))
-        return self.ff_block(x, self.ff)  # (B, T, d_model)
+        return self.ff_block(x, self.ff)  # (B, T, n_embd)
 
 
+@refuse_renamed
 class DecoderLayer(nn.Module):
     """Masked self-attention, cross-attention to the encoder output, then feed-forward."""
 
     def __init__(
         self,
-        d_model: int,
-        n_heads: int,
+        n_embd: int,
+        n_head: int,
+        *,
         d_ff: int,
         dropout: float = 0.1,
         activation: str = "relu",
@@ -82,12 +88,12 @@ class DecoderLayer(nn.Module):
         attn_backend: str = "sdpa",
     ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, attn_backend=attn_backend)
-        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
-        self.self_attn_block = Residual(d_model, dropout, norm_first, bias)
-        self.cross_attn_block = Residual(d_model, dropout, norm_first, bias)
-        self.ff_block = Residual(d_model, dropout, norm_first, bias)
+        self.self_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias, attn_backend=attn_backend)
+        self.cross_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias, attn_backend=attn_backend)
+        self.ff = FeedForward(n_embd, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.self_attn_block = Residual(n_embd, dropout, norm_first=norm_first, bias=bias)
+        self.cross_attn_block = Residual(n_embd, dropout, norm_first=norm_first, bias=bias)
+        self.ff_block = Residual(n_embd, dropout, norm_first=norm_first, bias=bias)
 
     def forward(
         self,
@@ -97,11 +103,11 @@ class DecoderLayer(nn.Module):
         memory_mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
     ) -> Tensor:
-        """x: (B, T_tgt, d_model) targets; memory: (B, T_src, d_model) encoder output.
+        """x: (B, T_tgt, n_embd) targets; memory: (B, T_src, n_embd) encoder output.
 
         The self-attention is always causal (a target token must not see later targets);
         ``tgt_mask`` may add padding on top. ``memory_mask`` hides source padding.
         """
         x = self.self_attn_block(x, lambda h: self.self_attn(h, causal=True, mask=tgt_mask, kv_cache=kv_cache))
         x = self.cross_attn_block(x, lambda h: self.cross_attn(h, memory, memory, mask=memory_mask))
-        return self.ff_block(x, self.ff)  # (B, T_tgt, d_model)
+        return self.ff_block(x, self.ff)  # (B, T_tgt, n_embd)

@@ -45,7 +45,7 @@ def bits_per_byte(model, tokenizer, text: str) -> float:
     ids = tokenizer.encode(text)
     if len(ids) < 2:
         raise ValueError(f"the text encodes to {len(ids)} token(s); bits per byte needs at least 2")
-    was_training, block = model.training, model.max_len
+    was_training, block = model.training, model.block_size
     model.eval()
     nats, n_bytes = 0.0, 0
     try:

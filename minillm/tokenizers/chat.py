@@ -109,20 +109,20 @@ class ChatFormat:
         check_conversation(messages, self.reserved, ends_with="assistant")
         return self.text(messages[:-1]) + "<|assistant|>", messages[-1]["content"] + END
 
-    def fit_context(self, messages, max_len: int, reply_room: int) -> list[dict]:
+    def fit_context(self, messages, block_size: int, reply_room: int) -> list[dict]:
         """The newest part of a conversation ending with a user turn whose ``prompt`` leaves
-        ``reply_room`` tokens free in ``max_len``: the oldest user/assistant exchanges are dropped,
+        ``reply_room`` tokens free in ``block_size``: the oldest user/assistant exchanges are dropped,
         the system turn is kept. ValueError when even the last user turn cannot fit."""
         messages = check_conversation(messages, self.reserved, ends_with="user")
         system = messages[:1] if messages[0]["role"] == "system" else []
         turns = messages[len(system) :]
         while True:
-            if len(self.prompt(system + turns)) + reply_room <= max_len:
+            if len(self.prompt(system + turns)) + reply_room <= block_size:
                 return system + turns
             if len(turns) == 1:
                 need = len(self.prompt(system + turns)) + reply_room
                 raise ValueError(
                     f"the last message needs {need} tokens with its reply's room ({reply_room}) "
-                    f"but the context holds {max_len}: shorten it"
+                    f"but the context holds {block_size}: shorten it"
                 )
             turns = turns[2:]  # the oldest user question and the assistant's answer

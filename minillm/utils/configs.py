@@ -9,6 +9,8 @@ machinery so each config states only its fields and its own range checks:
                                            plus --config FILE.json with the same flat names
     config_from_args(Cls, args)            explicit flag > --config file > dataclass default
     to_flat_dict(cfg) / from_flat_dict(Cls, d)   the flat view, also what checkpoints store
+    RENAMED, renamed_keys, refuse_renamed  the one rename table (docs/glossary.md#one-name-per-idea):
+                                           old keys still load for a release, old keywords are refused
 
 A field whose type is itself a dataclass (``TrainConfig.model: GPTConfig``) is *composed*: its fields
 appear flat beside the outer ones (``--n-layer``, ``{"n_layer": 4}``), so the flags stay the names a
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
+import warnings
 from pathlib import Path
 
 from minillm.utils.fileio import read_json
 
 __all__ = [
+    "RENAMED",
     "add_config_arguments",
     "check_fields",
     "check_value",
@@ -34,8 +39,54 @@ __all__ = [
     "flat_fields",
     "from_flat_dict",
     "read_config_file",
+    "refuse_renamed",
+    "renamed_keys",
     "to_flat_dict",
 ]
+
+# One name per idea (docs/glossary.md): the names the 2017 encoder-decoder and the nn/ pieces used
+# before this release, and the ones that replaced them. Saved configs with an old key still load for
+# this release (renamed_keys, with a DeprecationWarning); a Python call with an old keyword is a
+# TypeError naming the new one (refuse_renamed).
+RENAMED = {"d_model": "n_embd", "n_heads": "n_head", "max_len": "block_size"}
+
+
+def renamed_keys(values: dict, cls, source: str = "config") -> dict:
+    """``values`` with each old key (RENAMED) that ``cls`` knows only by its new name renamed, and a
+    DeprecationWarning naming the new key; a dict that holds both names of one field is refused."""
+    names = set(flat_fields(cls))
+    out = dict(values)
+    for old, new in RENAMED.items():
+        if old not in out or old in names or new not in names:
+            continue  # not an old key here: a field of its own (a task's max_len), or unknown to cls
+        if new in out:
+            raise ValueError(f"{source}: both {old!r} and its new name {new!r} are given; keep {new!r}")
+        warnings.warn(
+            f"{source}: key {old!r} is now {new!r}; rewrite the file with {new!r} (the old key is read this release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        out[new] = out.pop(old)
+    return out
+
+
+def refuse_renamed(obj):
+    """Decorate a function or a class (its ``__init__``): a keyword the rename table dropped is a
+    TypeError naming its new name, instead of Python's bare "unexpected keyword argument"."""
+    if isinstance(obj, type):
+        obj.__init__ = refuse_renamed(obj.__init__)
+        return obj
+
+    @functools.wraps(obj)
+    def checked(*args, **kwargs):
+        old = [k for k in kwargs if k in RENAMED]
+        if old:
+            name = obj.__qualname__.removesuffix(".__init__")
+            moves = ", ".join(f"{k}= is now {RENAMED[k]}=" for k in old)
+            raise TypeError(f"{name}() got a renamed keyword: {moves} (docs/glossary.md#one-name-per-idea)")
+        return obj(*args, **kwargs)
+
+    return checked
 
 
 def _hints(cls) -> dict:
@@ -165,8 +216,11 @@ def _normalise(value, hint):
     return value
 
 
-def _checked(fields: dict, values: dict, source: str) -> dict:
-    """Refuse unknown names and mistyped values, naming the key; return the values normalised."""
+def _checked(fields: dict, values: dict, source: str, cls=None) -> dict:
+    """Refuse unknown names and mistyped values, naming the key; return the values normalised.
+    With ``cls``, an old key of the rename table is first read under its new name."""
+    if cls is not None:
+        values = renamed_keys(values, cls, source)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
@@ -185,7 +239,7 @@ def from_flat_dict(cls, values: dict, skip=(), base=None, source: str = "config"
     Unknown names are an error listing them; each value is type-checked first, so the error names the
     key (``bias='false' is not a valid bool``) rather than failing later inside the model.
     """
-    return _build(cls, _checked(flat_fields(cls, skip), values, source), base)
+    return _build(cls, _checked(flat_fields(cls, skip), values, source, cls), base)
 
 
 def _build(cls, values: dict, base):
@@ -270,6 +324,6 @@ def config_from_args(cls, args: argparse.Namespace, skip=(), base=None):
     values = {}
     config_path = getattr(args, "config", None)
     if config_path:
-        values = _checked(fields, read_config_file(config_path), f"config file {config_path}")
+        values = _checked(fields, read_config_file(config_path), f"config file {config_path}", cls)
     values.update(_checked(fields, explicit_values(cls, args, skip), "command line"))
     return _build(cls, values, base)

@@ -102,8 +102,8 @@ def test_transformer_param_count_matches_model(n_enc, n_dec, d, share, norm_firs
     cfg = TransformerConfig(
         40,
         40 if share else 55,
-        d_model=d,
-        n_heads=2,
+        n_embd=d,
+        n_head=2,
         n_encoder_layers=n_enc,
         n_decoder_layers=n_dec,
         d_ff=3 * d,
@@ -161,7 +161,7 @@ def test_param_count_equals_the_model_on_every_option(family, kw):
 def test_transformer_param_count_equals_the_model(share, norm_first, act):
     from minillm import Transformer
 
-    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=9 if share else 7, d_model=8, n_heads=2, d_ff=12,
+    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=9 if share else 7, n_embd=8, n_head=2, d_ff=12,
                           n_encoder_layers=2, n_decoder_layers=1, share_embeddings=share, norm_first=norm_first,
                           activation=act)  # fmt: skip
     assert param_count(c) == sum(p.numel() for p in Transformer(c).parameters())

@@ -41,7 +41,7 @@ def test_flops_match_torch_flop_counter(family, act):
 
 def test_transformer_flops_match_counter():
     cfg = TransformerConfig(
-        50, 60, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=3, d_ff=64, attn_backend="naive"
+        50, 60, n_embd=32, n_head=4, n_encoder_layers=2, n_decoder_layers=3, d_ff=64, attn_backend="naive"
     )
     with FlopCounterMode(display=False) as counter:
         Transformer(cfg)(torch.randint(0, 50, (2, 20)), torch.randint(0, 60, (2, 20)))
@@ -263,7 +263,7 @@ def test_pair_counts_are_ints():
 
 
 def test_transformer_forward_flops_by_hand():
-    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=7, d_model=8, n_heads=2, d_ff=12, n_encoder_layers=2,
+    c = TransformerConfig(src_vocab_size=9, tgt_vocab_size=7, n_embd=8, n_head=2, d_ff=12, n_encoder_layers=2,
                           n_decoder_layers=3, activation="swiglu")  # fmt: skip
     # T = 5, B = 2, 10 tokens. Per block: projections 2·10·4·64 = 5120; feed-forward (SwiGLU) 2·10·3·8·12 = 5760;
     # attention 4·2·pairs·8: full 25 pairs -> 1600, causal 15 -> 960. Cross-attention: projections, full pairs.

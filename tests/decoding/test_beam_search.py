@@ -49,7 +49,7 @@ def test_one_beam_is_greedy_and_cache_changes_nothing(use_cache):
 class Toy:
     """A hand-built 'model' whose next-token distribution depends only on the last token: table[last]."""
 
-    max_len, training = 8, False
+    block_size, training = 8, False
 
     def __init__(self, table):
         self.logits = torch.log(torch.tensor(table) + 1e-12)
@@ -79,13 +79,13 @@ def test_transformer_translate_with_beams():
     cfg = TransformerConfig(
         11,
         11,
-        d_model=32,
-        n_heads=4,
+        n_embd=32,
+        n_head=4,
         n_encoder_layers=1,
         n_decoder_layers=1,
         d_ff=64,
         dropout=0.0,
-        max_len=10,
+        block_size=10,
         pad_id=0,
     )
     model = Transformer(cfg).eval()
@@ -103,7 +103,7 @@ def test_training_mode_comes_back_when_the_search_or_translation_raises():
     with pytest.raises(ValueError, match="token ids"):  # 7 is outside the 3-token vocabulary: the forward raises
         beam_search(model, torch.tensor([[0, 7]]), 2)
     assert model.training
-    seq2seq = Transformer(TransformerConfig(11, 11, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1))
+    seq2seq = Transformer(TransformerConfig(11, 11, n_embd=16, n_head=2, n_encoder_layers=1, n_decoder_layers=1))
     seq2seq.train()
     with pytest.raises(ValueError, match="token ids"):
         seq2seq.translate(torch.tensor([[3, 40]]), 4, bos_id=1, num_beams=3)
@@ -157,10 +157,10 @@ def test_a_window_of_one_keeps_only_the_newest_position():
 
 
 def test_repr_names_length_max_len_and_window():
-    assert repr(KVCache(8)) == "KVCache(length=0, max_len=8)"
+    assert repr(KVCache(8)) == "KVCache(length=0, block_size=8)"
     cache = KVCache(8, window=4)
     cache.update(torch.zeros(1, 1, 3, 2), torch.zeros(1, 1, 3, 2))
-    assert repr(cache) == "KVCache(length=3, max_len=8, window=4)"
+    assert repr(cache) == "KVCache(length=3, block_size=8, window=4)"
 
 
 # ---------------------------------------------------------------- beam_search
@@ -185,9 +185,9 @@ class Table:
     """A 'model' whose next-token distribution depends only on the last token: ``table[last]``.
     It records the shape of every input it is fed, and how many padding key columns its mask hides."""
 
-    def __init__(self, table, max_len=8, device="cpu"):
+    def __init__(self, table, block_size=8, device="cpu"):
         self.logits = torch.log(torch.tensor(table) + 1e-12).to(device)
-        self.max_len, self.training, self.fed, self.pads, self.modes = max_len, False, [], [], []
+        self.block_size, self.training, self.fed, self.pads, self.modes = block_size, False, [], [], []
 
     def eval(self):
         self.modes.append("eval")
@@ -228,7 +228,7 @@ def test_beam_search_stops_once_every_beam_has_finished():
 
 
 def test_beam_search_fills_the_context_exactly():
-    model = Table(UNSURE, max_len=8)
+    model = Table(UNSURE, block_size=8)
     assert beam_search(model, torch.zeros(1, 5, dtype=torch.long), 3, num_beams=2).shape == (1, 8)
     with pytest.raises(ValueError, match="exceeds the model's context 8"):
         beam_search(model, torch.zeros(1, 5, dtype=torch.long), 4, num_beams=2)
@@ -241,7 +241,7 @@ def test_length_penalty_must_be_a_finite_number(bad):
 
 
 def test_beam_search_names_itself_in_the_model_check():
-    with pytest.raises(TypeError, match=r"^beam_search\(\) needs a model with `max_len`"):
+    with pytest.raises(TypeError, match=r"^beam_search\(\) needs a model with `block_size`"):
         beam_search(object(), torch.tensor([[0]]), 2)
 
 
@@ -307,7 +307,7 @@ def test_zero_new_tokens_returns_the_prompt():
 
 
 def test_decoders_name_themselves_and_the_eos_range():
-    with pytest.raises(TypeError, match=r"^generate\(\) needs a model with `max_len`"):
+    with pytest.raises(TypeError, match=r"^generate\(\) needs a model with `block_size`"):
         generate(object(), torch.tensor([[0]]), 2)
     for decode in (generate, beam_search):  # Table has no vocab_size: any id >= 0
         with pytest.raises(ValueError, match=r"eos_id must be None or a token id in a token id >= 0, got -1"):
@@ -315,7 +315,7 @@ def test_decoders_name_themselves_and_the_eos_range():
 
 
 def test_the_cache_starts_over_only_once_the_window_is_full():
-    model = Table(FAVOURITE, max_len=4)
+    model = Table(FAVOURITE, block_size=4)
     generate(model, torch.zeros(1, 2, dtype=torch.long), 4)
     # 2 + 1 + 1 = 4 positions fill the cache; the 5th token needs the last 4 again
     assert model.fed == [(1, 2), (1, 1), (1, 1), (1, 4)]
@@ -323,7 +323,7 @@ def test_the_cache_starts_over_only_once_the_window_is_full():
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_left_padding_shrinks_as_the_window_cuts_columns(use_cache):
-    model = Table(FAVOURITE, max_len=4)
+    model = Table(FAVOURITE, block_size=4)
     idx, mask = left_pad([[1], [1, 1, 1]])  # paddings 2 and 0
     generate(model, idx, 3, attention_mask=mask, use_cache=use_cache)
     # widths 3, 4, 5: the last step sees the newest 4 columns, one padding column of row 0 cut off

@@ -127,7 +127,7 @@ def test_training_mode_comes_back_when_generation_raises():
     with pytest.raises(ValueError, match="token ids"):
         generate(model, torch.tensor([[1, 99]]), 3)
     assert not model.training  # restored, not forced on
-    seq2seq = Transformer(TransformerConfig(20, 20, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1))
+    seq2seq = Transformer(TransformerConfig(20, 20, n_embd=16, n_head=2, n_encoder_layers=1, n_decoder_layers=1))
     seq2seq.train()
     with pytest.raises(ValueError, match="token ids"):  # the encoder sees a source token outside its vocabulary
         seq2seq.generate(torch.tensor([[1, 25]]), 3, bos_id=1)
@@ -138,7 +138,7 @@ def test_transformer_generate_cache_equals_no_cache():
     torch.manual_seed(0)
     model = Transformer(
         TransformerConfig(
-            20, 20, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=64, max_len=16, pad_id=0
+            20, 20, n_embd=32, n_head=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=64, block_size=16, pad_id=0
         )
     )
     src = torch.randint(1, 20, (3, 7))
@@ -209,7 +209,7 @@ def test_sample_next_frequencies_follow_softmax_of_logits_over_t(temperature):
 class FixedLogits(nn.Module):
     """A 'model' whose next-token logits are LOGITS whatever the context: isolates generate()'s sampling."""
 
-    max_len = 8
+    block_size = 8
 
     def new_kv_caches(self):
         return None

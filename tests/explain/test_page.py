@@ -69,8 +69,8 @@ def test_grouped_query_and_experts_travel_in_the_page():
 
 def test_encoder_decoder_has_three_maps():
     torch.manual_seed(2)
-    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, d_model=16, n_heads=2, n_encoder_layers=1,
-                                          n_decoder_layers=2, d_ff=16, max_len=16))  # fmt: skip
+    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, n_embd=16, n_head=2, n_encoder_layers=1,
+                                          n_decoder_layers=2, d_ff=16, block_size=16))  # fmt: skip
     seen = read_page(explain(model, TOK, "abcde", target=" edc"))
     assert {k: v.shape for k, v in seen["maps"].items()} == {
         "encoder self-attention": (1, 2, 5, 5),
@@ -130,8 +130,8 @@ def test_bad_input_is_refused_before_the_forward_pass(kw, error, match):
 
 
 def test_an_encoder_decoder_needs_a_target():
-    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, d_model=8, n_heads=1, n_encoder_layers=1,
-                                          n_decoder_layers=1, d_ff=8, max_len=8))  # fmt: skip
+    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, n_embd=8, n_head=1, n_encoder_layers=1,
+                                          n_decoder_layers=1, d_ff=8, block_size=8))  # fmt: skip
     with pytest.raises(ValueError, match="needs target="):
         explain(model, TOK, "abc")
 

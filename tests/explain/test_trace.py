@@ -89,8 +89,8 @@ def test_the_model_is_left_as_it_was():
 
 def test_seq2seq_maps_and_lens():
     torch.manual_seed(2)
-    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, d_model=16, n_heads=2, n_encoder_layers=2,
-                                          n_decoder_layers=3, d_ff=32, max_len=16)).eval()  # fmt: skip
+    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, n_embd=16, n_head=2, n_encoder_layers=2,
+                                          n_decoder_layers=3, d_ff=32, block_size=16)).eval()  # fmt: skip
     src, tgt = TOK.encode("abcdef"), TOK.encode(" fed")
     out = trace_seq2seq(model, src, tgt, top=2)
     assert out["encoder"].shape == (2, 2, 6, 6) and out["decoder"].shape == (3, 2, 4, 4)

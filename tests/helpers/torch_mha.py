@@ -9,7 +9,7 @@ import torch
 
 
 def copy_from_torch(ref: torch.nn.MultiheadAttention, ours) -> None:
-    d = ours.d_model
+    d = ours.n_embd
     with torch.no_grad():
         if ref._qkv_same_embed_dim:
             wq, wk, wv = ref.in_proj_weight.split(d)

@@ -173,8 +173,8 @@ def test_later_family_and_encoder_decoder_pages_render(browser, tmp_path):
     _open(browser, explain(Llama(c), TOK, "a lazy dog").save(tmp_path / "llama.html"))
     assert "query heads 0–1 share K/V head 0" in browser.find_element(By.ID, "gqa").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#experts .expert")) == 2 * 10 * 2  # layers × tokens × k
-    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, d_model=16, n_heads=2, n_encoder_layers=1,
-                                          n_decoder_layers=1, d_ff=16, max_len=16))  # fmt: skip
+    model = Transformer(TransformerConfig(TOK.vocab_size, TOK.vocab_size, n_embd=16, n_head=2, n_encoder_layers=1,
+                                          n_decoder_layers=1, d_ff=16, block_size=16))  # fmt: skip
     _open(browser, explain(model, TOK, "the fox", target=" dog").save(tmp_path / "seq2seq.html"))
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#map option")]
     assert options == ["encoder self-attention", "decoder self-attention", "cross-attention"]

@@ -255,10 +255,10 @@ def test_multi_head_attention_arguments_at_their_edges():
     from minillm.nn.attention import MultiHeadAttention
 
     MultiHeadAttention(1, 1)  # the smallest model
-    for d_model, n_heads in ((0, 1), (8, 0)):
-        name, value = ("d_model", 0) if d_model == 0 else ("n_heads", 0)
+    for n_embd, n_head in ((0, 1), (8, 0)):
+        name, value = ("n_embd", 0) if n_embd == 0 else ("n_head", 0)
         with pytest.raises(ValueError, match=f"{name} must be positive and of type int, got {name}={value}"):
-            MultiHeadAttention(d_model, n_heads)
+            MultiHeadAttention(n_embd, n_head)
     # the later models' options are LlamaConfig fields, run by LlamaAttention (models/llama.py)
     for removed in ("head_dim", "qkv_bias", "qk_norm", "window"):
         with pytest.raises(TypeError, match=f"unexpected keyword argument '{removed}'"):

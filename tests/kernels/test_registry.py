@@ -198,7 +198,7 @@ def test_registry_and_auto():
 @pytest.mark.parametrize("name", BACKEND_NAMES)
 def test_every_registry_name_is_accepted_wherever_a_backend_is_named(name):
     assert GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8, attn_backend=name)
-    assert TransformerConfig(10, 10, d_model=8, n_heads=2, attn_backend=name)
+    assert TransformerConfig(10, 10, n_embd=8, n_head=2, attn_backend=name)
     assert MultiHeadAttention(8, 2, attn_backend=name)
 
 

@@ -16,25 +16,73 @@ def test_transformer_base_is_near_the_papers_65m():
 
 
 def test_transformer_config_validation():
-    with pytest.raises(ValueError, match="d_model=30 is not divisible by n_heads=8"):
-        TransformerConfig(10, 10, d_model=30)
+    with pytest.raises(ValueError, match="n_embd=30 is not divisible by n_head=8"):
+        TransformerConfig(10, 10, n_embd=30)
     with pytest.raises(ValueError, match="share_embeddings needs one vocabulary"):
         TransformerConfig(10, 12, share_embeddings=True)
     with pytest.raises(ValueError, match="pad_id=10"):
         TransformerConfig(10, 10, pad_id=10)
 
 
+# What TransformerConfig(13, 13, d_model=32, n_heads=4, n_encoder_layers=1, n_decoder_layers=2, d_ff=64,
+# dropout=0.0, max_len=24, pad_id=0).to_dict() wrote in the release before the rename (commit 0c7bcf4).
+OLD_DICT = {
+    "src_vocab_size": 13, "tgt_vocab_size": 13, "d_model": 32, "n_heads": 4, "n_encoder_layers": 1,
+    "n_decoder_layers": 2, "d_ff": 64, "dropout": 0.0, "max_len": 24, "norm_first": False,
+    "share_embeddings": False, "activation": "relu", "pad_id": 0, "attn_backend": "sdpa",
+}  # fmt: skip
+
+
+def test_a_dict_of_the_old_names_loads_with_one_warning_per_renamed_key():
+    with pytest.warns(DeprecationWarning) as caught:
+        config = TransformerConfig.from_dict(OLD_DICT, source="old.json")
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 3
+    for old, new in (("d_model", "n_embd"), ("max_len", "block_size"), ("n_heads", "n_head")):
+        assert any(f"old.json: key '{old}' is now '{new}'" in m for m in messages), (old, messages)
+    assert (config.n_embd, config.n_head, config.block_size) == (32, 4, 24)
+    assert config == TransformerConfig(
+        13,
+        13,
+        n_embd=32,
+        n_head=4,
+        n_encoder_layers=1,
+        n_decoder_layers=2,
+        d_ff=64,
+        dropout=0.0,
+        block_size=24,
+        pad_id=0,
+    )
+
+
+def test_to_dict_round_trips_without_a_warning_and_bad_dicts_are_named(recwarn):
+    config = TransformerConfig(9, 9, n_embd=16, n_head=2, block_size=8)
+    assert TransformerConfig.from_dict(config.to_dict()) == config
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+    with pytest.raises(ValueError, match="both 'max_len' and its new name 'block_size'"):
+        TransformerConfig.from_dict({**config.to_dict(), "max_len": 8}, source="x.json")
+    with pytest.raises(ValueError, match=r"x.json: unknown key\(s\) \['n_heds'\]"):
+        TransformerConfig.from_dict({**config.to_dict(), "n_heds": 2}, source="x.json")
+
+
+def test_an_old_keyword_is_a_type_error_naming_the_new_one():
+    with pytest.raises(TypeError, match=r"^TransformerConfig\(\) got a renamed keyword: d_model= is now n_embd="):
+        TransformerConfig(10, 10, d_model=64)
+    with pytest.raises(TypeError, match="n_heads= is now n_head=, max_len= is now block_size="):
+        TransformerConfig(10, 10, n_heads=2, max_len=8)
+
+
 def tiny_transformer(**kw) -> Transformer:
     base = dict(
         src_vocab_size=13,
         tgt_vocab_size=13,
-        d_model=32,
-        n_heads=4,
+        n_embd=32,
+        n_head=4,
         n_encoder_layers=2,
         n_decoder_layers=2,
         d_ff=64,
         dropout=0.0,
-        max_len=24,
+        block_size=24,
         pad_id=0,
     )
     return Transformer(TransformerConfig(**{**base, **kw}))
@@ -56,7 +104,7 @@ def test_transformer_padding_and_causality():
 
 def test_transformer_bad_input():
     model = tiny_transformer()
-    with pytest.raises(ValueError, match="src length 30 exceeds max_len=24"):
+    with pytest.raises(ValueError, match="src length 30 exceeds block_size=24"):
         model(torch.ones(1, 30, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="batch sizes differ"):
         model(torch.ones(2, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))

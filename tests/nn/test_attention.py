@@ -204,7 +204,7 @@ def test_kv_cache_decoding_equals_full_causal_pass(backend):
     mha = MultiHeadAttention(16, 4, attn_backend=backend).eval()
     x = torch.randn(2, 9, 16)
     full = mha(x, causal=True)
-    cache = KVCache(max_len=16)
+    cache = KVCache(block_size=16)
     parts = [mha(x[:, :4], causal=True, kv_cache=cache)]  # prefill 4 tokens
     for i in range(4, 9):  # then one token at a time
         parts.append(mha(x[:, i : i + 1], causal=True, kv_cache=cache))
@@ -234,7 +234,7 @@ def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
         got[backend] = merge(attention(q, k, v, causal=True, backend=backend))
     got["module, cross"] = mha(xq, x, x, causal=True)
     if tq <= tk:  # the cache holds the T_k - T_q earlier positions; the queries are the newest
-        cache = KVCache(max_len=tk)
+        cache = KVCache(block_size=tk)
         if tk > tq:
             mha(x[:, : tk - tq], causal=True, kv_cache=cache)
         got["module, cache"] = mha(x[:, tk - tq :], causal=True, kv_cache=cache)
@@ -243,7 +243,7 @@ def test_three_causal_entry_points_agree(tq, tk, n_kv, seed):
         for name in ("module, cache", "module, full pass"):
             torch.testing.assert_close(got.pop(name), want_self, atol=1e-5, rtol=1e-5, msg=name)
         # LlamaAttention (always causal) rotates the queries at positions tk - tq … tk - 1, the keys at 0 … tk - 1
-        cache = KVCache(max_len=tk)
+        cache = KVCache(block_size=tk)
         if tk > tq:
             gqa(x[:, : tk - tq], kv_cache=cache)
         rotated = {"llama, cache": gqa(x[:, tk - tq :], kv_cache=cache), "llama, full pass": gqa(x)[:, tk - tq :]}
@@ -281,7 +281,7 @@ def test_grouped_query_attention_equals_repeated_kv_heads(backend, n_kv_heads):
     x = torch.randn(2, 7, 32)
     mask = torch.rand(2, 1, 7, 7) < 0.8
     torch.testing.assert_close(gqa(x, mask=mask), full(x, mask=mask))  # LlamaAttention is always causal
-    cache = KVCache(max_len=7)
+    cache = KVCache(block_size=7)
     steps = [gqa(x[:, :3], kv_cache=cache)] + [gqa(x[:, i : i + 1], kv_cache=cache) for i in range(3, 7)]
     assert cache.k.shape[1] == n_kv_heads  # the cache stores only the shared K/V heads
     torch.testing.assert_close(torch.cat(steps, 1), full(x), atol=1e-5, rtol=1e-5)
@@ -301,11 +301,11 @@ def test_padding_mask():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(d_model=30, n_heads=4), "d_model=30 is not divisible by n_heads=4"),
-        (dict(d_model=32, n_heads=4, attn_backend="cuda"), "unknown attn_backend 'cuda'"),
-        (dict(d_model=0, n_heads=1), "must be positive"),
-        (dict(d_model=32, n_heads=4, dropout=1.0), "dropout"),
-        (dict(d_model=32, n_heads=4, dropout=0.1, attn_backend="chunked"), "'chunked' has no attention dropout"),
+        (dict(n_embd=30, n_head=4), "n_embd=30 is not divisible by n_head=4"),
+        (dict(n_embd=32, n_head=4, attn_backend="cuda"), "unknown attn_backend 'cuda'"),
+        (dict(n_embd=0, n_head=1), "must be positive"),
+        (dict(n_embd=32, n_head=4, dropout=1.0), "dropout"),
+        (dict(n_embd=32, n_head=4, dropout=0.1, attn_backend="chunked"), "'chunked' has no attention dropout"),
     ],
 )
 def test_mha_bad_config(kwargs, match):
@@ -346,7 +346,7 @@ def test_mha_refuses_the_later_models_options(removed):
 
 def test_mha_bad_inputs():
     mha = MultiHeadAttention(16, 4)
-    with pytest.raises(ValueError, match=r"query must be \(B, T, d_model=16\)"):
+    with pytest.raises(ValueError, match=r"query must be \(B, T, n_embd=16\)"):
         mha(torch.randn(2, 5, 12))
     with pytest.raises(ValueError, match="query must be"):
         mha(torch.randn(5, 16))
@@ -366,10 +366,10 @@ def test_mha_bad_inputs():
 @pytest.mark.parametrize(
     "kwargs,named",
     [
-        (dict(d_model=64.0, n_heads=4), "d_model=64.0 (float)"),
-        (dict(d_model=64, n_heads=4.0), "n_heads=4.0 (float)"),
-        (dict(d_model=64, n_heads=True), "n_heads=True (bool)"),
-        (dict(d_model=64, n_heads=4, kv_dim=32.0), "kv_dim=32.0 (float)"),
+        (dict(n_embd=64.0, n_head=4), "n_embd=64.0 (float)"),
+        (dict(n_embd=64, n_head=4.0), "n_head=4.0 (float)"),
+        (dict(n_embd=64, n_head=True), "n_head=True (bool)"),
+        (dict(n_embd=64, n_head=4, kv_dim=32.0), "kv_dim=32.0 (float)"),
     ],
 )
 def test_mha_sizes_must_be_ints(kwargs, named):

@@ -27,7 +27,7 @@ from minillm.nn.embeddings import (
 
 
 def test_rope_rotates_each_pair_by_position_times_frequency_by_hand():
-    rope = RoPE(head_dim=4, max_len=8)  # pairs (0, 2) and (1, 3); frequencies 1 and 10000^(-2/4) = 0.01
+    rope = RoPE(head_dim=4, block_size=8)  # pairs (0, 2) and (1, 3); frequencies 1 and 10000^(-2/4) = 0.01
     x = torch.tensor([1.0, 2.0, 3.0, 4.0]).expand(1, 1, 4, 4)  # the same vector at positions 0..3
     y = rope(x)[0, 0, 3]  # position 3: angles 3 and 0.03
     c0, s0, c1, s1 = math.cos(3), math.sin(3), math.cos(0.03), math.sin(0.03)
@@ -49,7 +49,7 @@ def test_rope_tables_match_a_float64_reference_up_to_the_default_max_len(pos):
     cos, sin = _reference(pos, 64)
     torch.testing.assert_close(rope.cos[pos], torch.tensor(cos), atol=2e-6, rtol=0)
     torch.testing.assert_close(rope.sin[pos], torch.tensor(sin), atol=2e-6, rtol=0)
-    base_100 = RoPE(head_dim=64, max_len=pos + 1, base=100.0)
+    base_100 = RoPE(head_dim=64, block_size=pos + 1, base=100.0)
     cos, sin = _reference(pos, 64, base=100.0)
     torch.testing.assert_close(base_100.sin[pos], torch.tensor(sin), atol=2e-6, rtol=0)
 
@@ -58,28 +58,28 @@ def test_rope_default_context_and_no_saved_state():
     rope = RoPE(head_dim=8)
     x = torch.randn(1, 1, 1, 8)
     rope(x, offset=4095)  # the default table covers positions 0..4095
-    with pytest.raises(ValueError, match="RoPE table's max_len=4096"):
+    with pytest.raises(ValueError, match="RoPE table's block_size=4096"):
         rope(x, offset=4096)
     assert rope.state_dict() == {}  # the tables are recomputed, never stored in checkpoints
 
 
 def test_rope_on_any_leading_shape_keeps_the_input_dtype():
-    rope = RoPE(head_dim=4, max_len=8)
+    rope = RoPE(head_dim=4, block_size=8)
     x = torch.randn(2, 5, 4)  # (B, T, hd): no head axis, T != hd
     torch.testing.assert_close(rope(x), rope(x[:, None])[:, 0])
     assert rope(x.to(torch.bfloat16)).dtype == torch.bfloat16  # the tables follow the input, not float32
 
 
 def test_position_tables_fit_exactly_at_the_edge_and_name_themselves():
-    learned, sinus = LearnedPositionalEmbedding(4, 2), SinusoidalPositionalEncoding(2, max_len=4)
+    learned, sinus = LearnedPositionalEmbedding(2, 4), SinusoidalPositionalEncoding(2, 4)  # both (n_embd, block_size)
     x = torch.zeros(1, 4, 2)
     torch.testing.assert_close(learned(x), learned.weight[None])  # default offset 0: positions 0..3
     torch.testing.assert_close(sinus(x), sinus.pe[None])
     torch.testing.assert_close(learned(x[:, :1], offset=3), learned.weight[None, 3:])  # the last position fits
     for module, name in [(learned, "learned position table's"), (sinus, "sinusoidal encoding's")]:
-        with pytest.raises(ValueError, match=f"{name} max_len=4"):
+        with pytest.raises(ValueError, match=f"{name} block_size=4"):
             module(x[:, :2], offset=3)
-        with pytest.raises(ValueError, match="max_len=4"):
+        with pytest.raises(ValueError, match="block_size=4"):
             module(x[:, :1], offset=-1)
 
 
@@ -103,7 +103,7 @@ def test_token_embedding_edges():
         emb(torch.tensor([[-1, 3]]))
     padded = TokenEmbedding(10, 4, padding_idx=0)
     assert torch.all(padded(torch.tensor([[0]])) == 0)
-    assert (padded.vocab_size, padded.d_model, padded.scale) == (10, 4, 2.0)
+    assert (padded.vocab_size, padded.n_embd, padded.scale) == (10, 4, 2.0)
     for bad in [(0, 4), (10, 0)]:
         with pytest.raises(ValueError, match="must be positive"):
             TokenEmbedding(*bad)
@@ -146,7 +146,7 @@ def _transformers_rope():
 def test_rope_hand_values():
     # head_dim 4, base 10000: pair (x0, x2) turns by pos · 1 rad, pair (x1, x3) by pos · 10000^(-2/4) = pos / 100.
     # A flipped exponent sign would turn pair (x1, x3) by pos · 100 instead; a no-op would return x.
-    rope = RoPE(4, max_len=8)
+    rope = RoPE(4, block_size=8)
     x = torch.eye(4)[None, None]  # (1, 1, 4, 4): row t is the basis vector e_t, at position t
     cos, sin = math.cos, math.sin
     expected = torch.tensor(
@@ -163,13 +163,13 @@ def test_rope_hand_values():
     torch.testing.assert_close(rope(e0, offset=5)[0, 0, 0], at_5, atol=1e-6, rtol=0)
 
 
-def _llama_rope(head_dim, max_len, base):
+def _llama_rope(head_dim, block_size, base):
     LlamaConfig, LlamaRotaryEmbedding, _ = _transformers_rope()
     cfg = LlamaConfig(
         hidden_size=head_dim * 2,
         num_attention_heads=2,
         head_dim=head_dim,
-        max_position_embeddings=max_len,
+        max_position_embeddings=block_size,
         rope_theta=base,
     )
     return LlamaRotaryEmbedding(cfg)
@@ -181,7 +181,7 @@ def test_rope_matches_transformers_llama(base, offset):
     torch.manual_seed(0)
     head_dim, t = 16, 20
     q, k = torch.randn(2, 3, t, head_dim), torch.randn(2, 3, t, head_dim)  # (B, H, T, hd)
-    rope = RoPE(head_dim, max_len=64, base=base)
+    rope = RoPE(head_dim, block_size=64, base=base)
     position_ids = torch.arange(offset, offset + t)[None]  # (1, T)
     cos, sin = _llama_rope(head_dim, 64, base)(q, position_ids)  # (1, T, hd) each
     q_ref, k_ref = apply_rotary_pos_emb(q, k, cos, sin)  # unsqueeze_dim=1: heads are dim 1
@@ -196,7 +196,7 @@ def test_attention_applies_rope_to_queries_and_keys():
     torch.manual_seed(0)
     d, h, t = 32, 2, 10
     with pytest.raises(TypeError, match="unexpected keyword argument 'rope'"):
-        MultiHeadAttention(d, h, rope=RoPE(d // h, max_len=32))
+        MultiHeadAttention(d, h, rope=RoPE(d // h, block_size=32))
     mha = llama_attention(n_embd=d, n_head=h, block_size=32, rope_theta=10000.0)
     with torch.no_grad():  # sharpen attention so a missing rotation moves the output visibly
         mha.q_proj.weight.mul_(4)
@@ -224,7 +224,7 @@ def test_attention_applies_rope_to_queries_and_keys():
 
 
 def test_sinusoidal_values_at_hand_computed_points():
-    pe = sinusoidal_table(max_len=50, d_model=8)
+    pe = sinusoidal_table(block_size=50, n_embd=8)
     # PE(pos, 2i) = sin(pos / 10000^(2i/8)), PE(pos, 2i+1) = cos(same)
     assert pe[0].tolist() == [0.0, 1.0] * 4
     assert pe[1, 0].item() == pytest.approx(math.sin(1.0))
@@ -238,7 +238,7 @@ def test_sinusoidal_odd_width_and_offset():
     pe = sinusoidal_table(10, 5)
     assert pe.shape == (10, 5)
     assert pe[2, 4].item() == pytest.approx(math.sin(2 / 10000 ** (4 / 5)))
-    enc = SinusoidalPositionalEncoding(5, max_len=10)
+    enc = SinusoidalPositionalEncoding(5, block_size=10)
     x = torch.zeros(1, 3, 5)
     torch.testing.assert_close(enc(x, offset=4)[0], pe[4:7])
     with pytest.raises(ValueError, match="exceed"):
@@ -256,16 +256,16 @@ def test_token_embedding_scaled_by_sqrt_d_and_checks_ids():
 
 
 def test_learned_positions_add_one_vector_per_position():
-    pos = LearnedPositionalEmbedding(8, 4)
+    pos = LearnedPositionalEmbedding(4, block_size=8)
     x = torch.zeros(2, 3, 4)
     torch.testing.assert_close(pos(x, offset=2), pos.weight[2:5].expand(2, 3, 4))
-    with pytest.raises(ValueError, match="max_len=8"):
+    with pytest.raises(ValueError, match="block_size=8"):
         pos(torch.zeros(1, 9, 4))
 
 
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(1, 20))
 def test_rope_scores_depend_only_on_relative_offset(m, n, shift):
-    rope = RoPE(head_dim=16, max_len=64)
+    rope = RoPE(head_dim=16, block_size=64)
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(16, generator=g), torch.randn(16, generator=g)
 

@@ -17,7 +17,7 @@ from minillm.nn.feedforward import FeedForward
 def test_one_expert_is_the_dense_feedforward_exactly():
     torch.manual_seed(0)
     moe = MoEFeedForward(16, 32, n_experts=1, top_k=1, activation="swiglu")
-    dense = FeedForward(16, 32, "swiglu", bias=False)
+    dense = FeedForward(16, 32, activation="swiglu", bias=False)
     dense.load_state_dict(moe.experts[0].state_dict())
     x = torch.randn(2, 5, 16)
     assert torch.equal(moe(x), dense(x))

@@ -10,7 +10,7 @@ from minillm.nn import FeedForward
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "gelu_tanh", "swiglu"])
 def test_feedforward_by_hand(activation):
-    ff = FeedForward(6, 10, activation).eval()
+    ff = FeedForward(6, 10, activation=activation).eval()
     x = torch.randn(2, 3, 6)
     h = x @ ff.fc1.weight.T + ff.fc1.bias
     act = {
@@ -26,4 +26,4 @@ def test_feedforward_by_hand(activation):
 
 def test_feedforward_bad_activation():
     with pytest.raises(ValueError, match="unknown activation 'tanh'"):
-        FeedForward(4, 8, "tanh")
+        FeedForward(4, 8, activation="tanh")

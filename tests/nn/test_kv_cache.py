@@ -12,17 +12,17 @@ from minillm.nn.kv_cache import KVCache
 
 
 def test_cache_fills_exactly_to_max_len_then_refuses():
-    cache = KVCache(max_len=3)
+    cache = KVCache(block_size=3)
     kv = torch.randn(1, 2, 2, 4)
     cache.update(kv, kv)
-    k, _ = cache.update(kv[:, :, :1], kv[:, :, :1])  # 2 + 1 = max_len: still fits
+    k, _ = cache.update(kv[:, :, :1], kv[:, :, :1])  # 2 + 1 = block_size: still fits
     assert k.shape == (1, 2, 3, 4)
     with pytest.raises(ValueError, match="overflow"):
         cache.update(kv[:, :, :1], kv[:, :, :1])
-    one = KVCache(max_len=1)  # the smallest cache holds one position
+    one = KVCache(block_size=1)  # the smallest cache holds one position
     assert one.update(kv[:, :, :1], kv[:, :, :1])[0].shape == (1, 2, 1, 4)
-    with pytest.raises(ValueError, match="max_len"):
-        KVCache(max_len=0)
+    with pytest.raises(ValueError, match="block_size"):
+        KVCache(block_size=0)
 
 
 # -- decoding --
@@ -101,7 +101,7 @@ def test_decode_step_returns_the_newest_position_only(pos):
 def test_transformer_cached_decoder_logits_equal_full_decode():
     torch.manual_seed(0)
     cfg = TransformerConfig(
-        13, 13, d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=2, d_ff=64, dropout=0.0, max_len=16
+        13, 13, n_embd=32, n_head=2, n_encoder_layers=1, n_decoder_layers=2, d_ff=64, dropout=0.0, block_size=16
     )
     model = sharpen(Transformer(cfg))
     src, tgt = torch.randint(0, 13, (2, 7)), torch.randint(0, 13, (2, 12))

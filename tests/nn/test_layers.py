@@ -20,7 +20,7 @@ def _copy_ff_norms(ref, ours, blocks):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_layer_matches_torch(norm_first):
     ref = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
-    ours = EncoderLayer(32, 4, 64, dropout=0.1, norm_first=norm_first).eval()
+    ours = EncoderLayer(32, 4, d_ff=64, dropout=0.1, norm_first=norm_first).eval()
     copy_from_torch(ref.self_attn, ours.self_attn)
     _copy_ff_norms(ref, ours, [ours.attn_block, ours.ff_block])
     x = torch.randn(2, 6, 32)
@@ -33,7 +33,7 @@ def test_encoder_layer_matches_torch(norm_first):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_matches_torch(norm_first):
     ref = torch.nn.TransformerDecoderLayer(32, 4, 64, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
-    ours = DecoderLayer(32, 4, 64, dropout=0.1, norm_first=norm_first).eval()
+    ours = DecoderLayer(32, 4, d_ff=64, dropout=0.1, norm_first=norm_first).eval()
     copy_from_torch(ref.self_attn, ours.self_attn)
     copy_from_torch(ref.multihead_attn, ours.cross_attn)
     _copy_ff_norms(ref, ours, [ours.self_attn_block, ours.cross_attn_block, ours.ff_block])

@@ -10,12 +10,15 @@ import pytest
 
 from minillm.models import GPTConfig, LlamaConfig
 from minillm.utils.configs import (
+    RENAMED,
     add_config_arguments,
     check_fields,
     check_value,
     config_from_args,
     flat_fields,
     from_flat_dict,
+    refuse_renamed,
+    renamed_keys,
     to_flat_dict,
 )
 
@@ -164,3 +167,106 @@ def test_optional_bool_fields_are_on_off_flags():
     assert config_from_args(LlamaConfig, parser.parse_args(["--bias", "--no-qkv-bias"])).qkv_bias is False
     assert config_from_args(LlamaConfig, parser.parse_args([])).qkv_bias is False  # None: as bias (False)
     assert config_from_args(LlamaConfig, parser.parse_args(["--bias"])).qkv_bias is True
+
+
+# -- the rename table ----------------------------------------------------------------------------
+
+
+@dataclass
+class Renamed:
+    n_embd: int = 8
+    block_size: int = 4
+
+
+@dataclass
+class OwnMaxLen:  # a field that is called max_len and means something else (a task's string length)
+    max_len: int = 3
+
+
+def test_the_rename_table_is_the_glossarys():
+    assert RENAMED == {"d_model": "n_embd", "n_heads": "n_head", "max_len": "block_size"}
+
+
+def test_old_keys_are_read_under_their_new_names_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="f.json: key 'd_model' is now 'n_embd'"):
+        assert renamed_keys({"d_model": 16, "block_size": 2}, Renamed, "f.json") == {"n_embd": 16, "block_size": 2}
+    with pytest.warns(DeprecationWarning, match="key 'max_len' is now 'block_size'"):
+        assert from_flat_dict(Renamed, {"max_len": 6}) == Renamed(8, 6)
+    with pytest.raises(ValueError, match="f.json: both 'd_model' and its new name 'n_embd' are given"):
+        renamed_keys({"d_model": 16, "n_embd": 16}, Renamed, "f.json")
+
+
+def test_a_field_that_keeps_an_old_name_and_a_class_without_the_new_name_are_left_alone(recwarn):
+    assert renamed_keys({"max_len": 5}, OwnMaxLen) == {"max_len": 5}
+    assert from_flat_dict(OwnMaxLen, {"max_len": 5}) == OwnMaxLen(5)
+    assert renamed_keys({"n_heads": 2}, Renamed) == {"n_heads": 2}  # Renamed has no n_head: unknown there
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_heads'\]"):
+        from_flat_dict(Renamed, {"n_heads": 2})
+
+
+def test_a_config_file_with_an_old_key_loads_with_a_warning(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"max_len": 7}))
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, Renamed)
+    with pytest.warns(DeprecationWarning, match="old.json: key 'max_len' is now 'block_size'"):
+        assert config_from_args(Renamed, parser.parse_args(["--config", str(path)])) == Renamed(8, 7)
+
+
+def test_an_old_keyword_is_a_type_error_naming_the_new_one():
+    @refuse_renamed
+    def table(block_size, n_embd=2):
+        return block_size, n_embd
+
+    @refuse_renamed
+    @dataclass
+    class Config:
+        n_head: int = 1
+
+    assert table(3, n_embd=4) == (3, 4) and Config(n_head=2).n_head == 2  # new names pass through
+    with pytest.raises(TypeError, match=r"^.*table\(\) got a renamed keyword: max_len= is now block_size=, "):
+        table(max_len=3, d_model=4)
+    with pytest.raises(TypeError, match=r"Config\(\) got a renamed keyword: n_heads= is now n_head="):
+        Config(n_heads=2)
+
+
+def _renamed_entry_points():
+    from minillm.nn.attention import MultiHeadAttention
+    from minillm.nn.embeddings import (
+        LearnedPositionalEmbedding,
+        RoPE,
+        SinusoidalPositionalEncoding,
+        TokenEmbedding,
+        sinusoidal_table,
+    )
+    from minillm.nn.experts import MoEFeedForward
+    from minillm.nn.feedforward import FeedForward
+    from minillm.nn.kv_cache import KVCache, new_caches
+    from minillm.nn.layers import DecoderLayer, EncoderLayer, Residual
+
+    return [
+        (MultiHeadAttention, (), dict(d_model=16, n_heads=4), "d_model= is now n_embd=, n_heads= is now n_head="),
+        (EncoderLayer, (), dict(d_model=16, n_head=4, d_ff=8), "d_model= is now n_embd="),
+        (DecoderLayer, (16,), dict(n_heads=4, d_ff=8), "n_heads= is now n_head="),
+        (Residual, (), dict(d_model=16, dropout=0.0, norm_first=True), "d_model= is now n_embd="),
+        (FeedForward, (), dict(d_model=16, d_ff=8), "d_model= is now n_embd="),
+        (MoEFeedForward, (), dict(d_model=16, d_ff=8, n_experts=2), "d_model= is now n_embd="),
+        (TokenEmbedding, (10,), dict(d_model=4), "d_model= is now n_embd="),
+        (SinusoidalPositionalEncoding, (4,), dict(max_len=8), "max_len= is now block_size="),
+        (LearnedPositionalEmbedding, (4,), dict(max_len=8), "max_len= is now block_size="),
+        (RoPE, (4,), dict(max_len=8), "max_len= is now block_size="),
+        (sinusoidal_table, (), dict(max_len=8, d_model=4), "max_len= is now block_size=, d_model= is now n_embd="),
+        (KVCache, (), dict(max_len=8), "max_len= is now block_size="),
+        (new_caches, (2,), dict(max_len=8), "max_len= is now block_size="),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "args", "old", "message"), _renamed_entry_points(), ids=lambda v: getattr(v, "__name__", "")
+)
+def test_every_nn_entry_point_names_the_new_keyword(entry, args, old, message):
+    with pytest.raises(TypeError, match=rf"^{entry.__name__}\(\) got a renamed keyword: {message}"):
+        entry(*args, **old)
+    new = {RENAMED.get(k, k): v for k, v in old.items()}
+    assert entry(*args, **new) is not None  # the same call under the new names works
