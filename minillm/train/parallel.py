@@ -36,10 +36,8 @@ import functools
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.tensor import DTensor, distribute_tensor
-from torch.utils.checkpoint import checkpoint
 
-from minillm.train.step import make_optimizer
+from minillm.train.step import is_dtensor, make_optimizer
 
 __all__ = [
     "PARALLEL_MODES",
@@ -118,6 +116,8 @@ def data_rank(mode: str, rank: int, world_size: int, model_config) -> tuple[int,
 def apply_activation_checkpointing(model: nn.Module) -> None:
     """Each block keeps only its input for backward and recomputes the rest (same dropout masks: the
     RNG state is saved and restored). The blocks' parameter names do not change."""
+    from torch.utils.checkpoint import checkpoint
+
     for block in model.blocks:
         block.forward = functools.partial(checkpoint, block.forward, use_reentrant=False)
 
@@ -223,7 +223,7 @@ def _reshard(model: nn.Module) -> None:
 
 
 def _full(value, order):
-    if isinstance(value, DTensor):
+    if is_dtensor(value):
         value = value.full_tensor()
     return value if order is None or value.dim() == 0 else value[order.argsort()]  # AdamW's step is a scalar
 
@@ -263,7 +263,9 @@ def load_optimizer_state(optimizer, state: dict, model: nn.Module) -> None:
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for i, s in state["state"].items():
         p = params[i]
-        if isinstance(p, DTensor):
+        if is_dtensor(p):
+            from torch.distributed.tensor import distribute_tensor
+
             order = _tp_order(names[id(p)], model)
             s = {k: v if v.dim() == 0 else distribute_tensor(v if order is None else v[order], p.device_mesh,
                                                             p.placements) for k, v in s.items()}  # fmt: skip

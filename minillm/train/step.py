@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.distributed.tensor import DTensor
 
 from minillm.train.schedule import cosine_lr
 
@@ -41,6 +41,7 @@ __all__ = [
     "autocast",
     "clip_grad_norm",
     "default_warmup",
+    "is_dtensor",
     "lr_at",
     "make_optimizer",
     "param_groups",
@@ -111,15 +112,22 @@ def autocast(device_type: str, dtype: torch.dtype | None):
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
 
 
+def is_dtensor(t) -> bool:
+    """Whether ``t`` is a sharded DTensor (minillm/train/parallel.py). None can exist before
+    torch.distributed.tensor is imported, so a run that never shards never pays for that import."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(t, module.DTensor)
+
+
 def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> Tensor:
     """Scale the gradients so their global norm is at most ``max_norm`` (0: only measure); returns
     the norm before clipping. A sharded gradient (a DTensor, minillm/train/parallel.py) counts whole:
     its shards' squares are summed across the ranks."""
     grads = [p.grad for p in params if p.grad is not None]
-    if not any(isinstance(g, DTensor) for g in grads):
+    if not any(is_dtensor(g) for g in grads):
         return nn.utils.clip_grad_norm_(params, max_norm) if max_norm else nn.utils.get_total_norm(grads)
     norms = [torch.linalg.vector_norm(g) for g in grads]
-    total = torch.linalg.vector_norm(torch.stack([n.full_tensor() if isinstance(n, DTensor) else n for n in norms]))
+    total = torch.linalg.vector_norm(torch.stack([n.full_tensor() if is_dtensor(n) else n for n in norms]))
     if max_norm:
         coef = torch.clamp(max_norm / (total + 1e-6), max=1.0).item()  # clip_grad_norm_'s rule
         for g in grads:
