@@ -69,13 +69,23 @@ def runs(tmp_path_factory):
         "runs": [
             {**base, "out_dir": str(root / m), "parallel": m, "activation_checkpointing": m == "tp"} for m in MODES
         ],
-        # fsdp's step-3 checkpoint continued under tp, tp's under zero1
+        # step-3 checkpoints continued under another mode, and fsdp's under fsdp
         "resume": [
             [str(root / "fsdp"), 3, {**base, "out_dir": str(root / "fsdp-then-tp"), "parallel": "tp", "resume": True}],
             [
                 str(root / "tp"),
                 3,
                 {**base, "out_dir": str(root / "tp-then-zero1"), "parallel": "zero1", "resume": True},
+            ],
+            [
+                str(root / "zero1"),
+                3,
+                {**base, "out_dir": str(root / "zero1-then-fsdp"), "parallel": "fsdp", "resume": True},
+            ],
+            [
+                str(root / "fsdp"),
+                3,
+                {**base, "out_dir": str(root / "fsdp-then-fsdp"), "parallel": "fsdp", "resume": True},
             ],
         ],
         "llama": str(root),
@@ -125,13 +135,21 @@ def test_gpt_mode_matches_one_process(runs, mode):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run_dir", ["fsdp-then-tp", "tp-then-zero1"])
+@pytest.mark.parametrize("run_dir", ["fsdp-then-tp", "tp-then-zero1", "zero1-then-fsdp"])
 def test_resume_under_another_mode(runs, run_dir):
     root, run, single = runs
     assert run.returncode == 0, run.stderr[-3000:]
     model, _ = load(root / run_dir / "ckpt-0000006")
     for name, p in single.model.state_dict().items():  # the weights and AdamW moments travelled whole
         torch.testing.assert_close(model.state_dict()[name], p, **WEIGHT_TOL, msg=name)
+
+
+@pytest.mark.slow
+def test_resume_under_the_same_mode_is_bit_identical(runs):
+    root, run, _ = runs
+    assert run.returncode == 0, run.stderr[-3000:]
+    straight, resumed = (load_file(root / d / "ckpt-0000006" / "model.safetensors") for d in ("fsdp", "fsdp-then-fsdp"))
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)  # the same sums in the same order
 
 
 @pytest.mark.slow
