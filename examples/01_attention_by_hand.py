@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_printoptions(precision=3)
     words = ["the", "cat", "sat", "down"]
     d = 4
-    print("sentence:", " ".join(words), f"  (d_model = {d})")
+    print("sentence:", " ".join(words), f"  (n_embd = {d})")
 
     x = torch.randn(len(words), d)  # 1. one embedding vector per token
     show("1. embeddings x", x)
@@ -101,14 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     if png:
         print(f"\nheat map: {png}")
 
-    mha = MultiHeadAttention(d_model=d, n_heads=2, bias=False, attn_backend="naive")
+    mha = MultiHeadAttention(n_embd=d, n_head=2, bias=False, attn_backend="naive")
     with torch.no_grad():  # give both heads the same maps as above, so head outputs are comparable
         mha.q_proj.weight.copy_(w_q.T)
         mha.k_proj.weight.copy_(w_k.T)
         mha.v_proj.weight.copy_(w_v.T)
         mha.out_proj.weight.copy_(torch.eye(d))
     y, head_weights = mha(x[None], need_weights=True)
-    print(f"\nMultiHeadAttention(d_model={d}, n_heads=2): each head attends in its own {d // 2}-dim subspace")
+    print(f"\nMultiHeadAttention(n_embd={d}, n_head=2): each head attends in its own {d // 2}-dim subspace")
     for h in range(2):
         show(f"  head {h} weights", head_weights[0, h])
     show("  concatenated heads → out_proj (identity here)", y[0])

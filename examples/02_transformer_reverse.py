@@ -60,13 +60,13 @@ def main(argv=None) -> float:
     config = TransformerConfig(
         src_vocab_size=task.vocab_size,
         tgt_vocab_size=task.vocab_size,
-        d_model=128,
-        n_heads=4,
+        n_embd=128,
+        n_head=4,
         n_encoder_layers=2,
         n_decoder_layers=2,
         d_ff=512,
         dropout=0.0,
-        max_len=32,
+        block_size=32,
         share_embeddings=True,
         pad_id=PAD,
     )
@@ -74,7 +74,7 @@ def main(argv=None) -> float:
     print(f"task: {args.task} digit strings of length 1..{args.max_len}")
     print(
         f"model: post-norm encoder-decoder, {model.num_parameters():,} parameters "
-        f"(d_model={config.d_model}, heads={config.n_heads}, "
+        f"(n_embd={config.n_embd}, heads={config.n_head}, "
         f"layers={config.n_encoder_layers}+{config.n_decoder_layers})"
     )
 

@@ -10,11 +10,11 @@ parameter budget, optimizer, steps and batches:
                    counts only the target tokens (the source positions' labels are -100)
 
 Both are pre-norm with ReLU; each branch keeps its own paper's input part: the encoder-decoder
-scales its embeddings by √d_model and adds the fixed sinusoidal table (Vaswani et al. 2017), the
+scales its embeddings by √n_embd and adds the fixed sinusoidal table (Vaswani et al. 2017), the
 GPT learns one vector per position and initialises every embedding at std 0.02 (GPT-2). The
 sinusoidal table beside GPT-2's small, unscaled embeddings is a trap: its vectors have norm ≈ 8 where
 a token's has ≈ 0.23, the digits are drowned, and the GPT stalls (loss 1.64, 2 % exact match in the
-quick run). That is why GPTConfig(pos_embedding="sinusoidal") scales tokens by √d_model as the 2017
+quick run). That is why GPTConfig(pos_embedding="sinusoidal") scales tokens by √n_embd as the 2017
 paper does (99 % in the same run; docs/transformer.md).
 
     python examples/11_two_branches.py                 # reverse, a few minutes on 2 CPU cores
@@ -71,13 +71,13 @@ def encoder_decoder(task: DigitTask, d: int, heads: int, layers: int, d_ff: int)
     config = TransformerConfig(
         src_vocab_size=task.vocab_size,
         tgt_vocab_size=task.vocab_size,
-        d_model=d,
-        n_heads=heads,
+        n_embd=d,
+        n_head=heads,
         n_encoder_layers=layers,
         n_decoder_layers=layers,
         d_ff=d_ff,
         dropout=0.0,
-        max_len=2 * task.max_len + 4,
+        block_size=2 * task.max_len + 4,
         norm_first=True,
         share_embeddings=True,
         pad_id=PAD,
@@ -184,7 +184,7 @@ def main(argv=None) -> dict:
     )
     for name, model, loss_fn, score, layers in branches:
         n = model.num_parameters()
-        print(f"\n[{name}] {n:,} parameters ({layers}, d_model 128, 4 heads, d_ff 512)")
+        print(f"\n[{name}] {n:,} parameters ({layers}, n_embd 128, 4 heads, d_ff 512)")
         seconds, loss = train(model, loss_fn, task, args)
         acc = score(model, task, src_eval, tgt_eval)
         print(f"[{name}] held-out exact match {acc:.1%} on {args.eval_size}; training {seconds:.0f} s")

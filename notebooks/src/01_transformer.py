@@ -61,8 +61,8 @@ print(w[0].round(decimals=2))
 # %%
 from minillm import MultiHeadAttention
 
-mha = MultiHeadAttention(d_model=32, n_heads=4)
-x = torch.randn(2, 5, 32)  # (B, T, d_model)
+mha = MultiHeadAttention(n_embd=32, n_head=4)
+x = torch.randn(2, 5, 32)  # (B, T, n_embd)
 print("output shape:", tuple(mha(x).shape), "| parameters:", sum(p.numel() for p in mha.parameters()))
 
 # %% [markdown]
@@ -100,13 +100,13 @@ steps, batch_size = (30, 32) if QUICK else (400, 64)
 config = TransformerConfig(
     src_vocab_size=task.vocab_size,
     tgt_vocab_size=task.vocab_size,
-    d_model=32 if QUICK else 64,
-    n_heads=4,
+    n_embd=32 if QUICK else 64,
+    n_head=4,
     n_encoder_layers=2,
     n_decoder_layers=2,
     d_ff=128 if QUICK else 256,
     dropout=0.0,
-    max_len=16,
+    block_size=16,
     share_embeddings=True,
     pad_id=PAD,
 )
