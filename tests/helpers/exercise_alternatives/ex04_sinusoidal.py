@@ -5,10 +5,10 @@ import math
 import torch
 
 
-def sinusoidal_table(max_len, d_model):
-    table = torch.empty(max_len, d_model)
-    for pos in range(max_len):
-        for j in range(d_model):
-            angle = pos * math.exp(-(j - j % 2) * math.log(10000.0) / d_model)
+def sinusoidal_table(block_size, n_embd):
+    table = torch.empty(block_size, n_embd)
+    for pos in range(block_size):
+        for j in range(n_embd):
+            angle = pos * math.exp(-(j - j % 2) * math.log(10000.0) / n_embd)
             table[pos, j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
     return table
