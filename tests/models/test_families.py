@@ -28,6 +28,13 @@ def test_a_config_names_its_family_and_comes_back_from_its_dict(config):
         config_from_dict({**fields, "colour": 1}, "my.json")
     with pytest.raises(ValueError, match=r"my.json: .*n_layer must be a positive integer"):
         config_from_dict({**fields, "n_layer": 0}, "my.json")
+    renamed = {k: v for k, v in fields.items() if k not in ("n_embd", "block_size")}
+    with pytest.warns(DeprecationWarning) as caught:  # old keys read through the one rename table
+        assert config_from_dict({**renamed, "d_model": config.n_embd, "max_len": 8}, "my.json") == config
+    assert sorted(str(w.message).split(";")[0] for w in caught) == [
+        "my.json: key 'd_model' is now 'n_embd'",
+        "my.json: key 'max_len' is now 'block_size'",
+    ]
 
 
 def test_named_shapes_pick_their_family():

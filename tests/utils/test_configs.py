@@ -263,7 +263,7 @@ def _renamed_entry_points():
 
 
 @pytest.mark.parametrize(
-    ("entry", "args", "old", "message"), _renamed_entry_points(), ids=lambda v: getattr(v, "__name__", "")
+    ("entry", "args", "old", "message"), _renamed_entry_points(), ids=[e[0].__name__ for e in _renamed_entry_points()]
 )
 def test_every_nn_entry_point_names_the_new_keyword(entry, args, old, message):
     with pytest.raises(TypeError, match=rf"^{entry.__name__}\(\) got a renamed keyword: {message}"):
