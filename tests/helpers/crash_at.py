@@ -12,6 +12,10 @@ carries no hook for them. ``POINT@STEP`` kills the run:
   the trash is deleted;
 - ``mid-metrics``: half-way through writing the first metrics.jsonl record of step STEP (a torn
   line, as a full disk or a crash leaves one).
+
+``hold@STEP`` kills nothing: after optimizer step STEP the run waits (holding its run lock) until the
+file named by ``CRASH_AT_RELEASE`` exists, so a test can start a second run against a live one
+however slowly the machine starts processes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import signal
 import sys
 from pathlib import Path
 
-POINTS = ("mid-step", "mid-save", "after-rename", "mid-cleanup", "mid-metrics")
+POINTS = ("mid-step", "mid-save", "after-rename", "mid-cleanup", "mid-metrics", "hold")
 
 
 def _die() -> None:
@@ -40,7 +44,22 @@ def install(point: str, step: int) -> None:
     """Wrap the function that runs just before ``point`` so that it kills the process afterwards."""
     if point not in POINTS:
         raise SystemExit(f"unknown fault point {point!r}; choose one of {POINTS}")
-    if point == "mid-step":
+    if point == "hold":
+        import time
+
+        from minillm.train.trainer import Trainer
+
+        train_step, release = Trainer.train_step, Path(os.environ["CRASH_AT_RELEASE"])
+
+        def train_step_then_wait(self, *args, **kw):
+            out = train_step(self, *args, **kw)
+            deadline = time.monotonic() + 300
+            while self.step == step and not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return out
+
+        Trainer.train_step = train_step_then_wait
+    elif point == "mid-step":
         from minillm.train.trainer import Trainer
 
         train_step = Trainer.train_step

@@ -136,14 +136,17 @@ def test_random_sigkill_then_resume_is_bit_identical(seed, data_dir, tmp_path, s
 
 
 @pytest.mark.slow
-def test_two_concurrent_runs_one_refused_no_mixed_files(data_dir, tmp_path, straight):
-    first = _train(data_dir, tmp_path)
+def test_two_concurrent_runs_one_refused_no_mixed_files(data_dir, tmp_path, straight, monkeypatch):
+    release = tmp_path.parent / f"{tmp_path.name}-release"
+    monkeypatch.setenv("CRASH_AT_RELEASE", str(release))
+    first = _train(data_dir, tmp_path, fault="hold@5")  # holds its lock after step 5 until released
     deadline = time.monotonic() + 60
     while not (tmp_path / LOCK_NAME).exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     second = _train(data_dir, tmp_path)
     assert second.wait(300) == 2
     assert second.stderr.read().count("in use by another minillm run") == 1
+    release.touch()
     assert first.wait(300) == 0
     mine, theirs = _final_weights(tmp_path), _final_weights(straight)
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
