@@ -66,8 +66,16 @@ class RLVRTrainer(GRPOTrainer):
 
     config: RLVRConfig
 
-    def __init__(self, policy, reward_model, prompt_sampler, tokenizer, eos_id: int, config: RLVRConfig | None = None,
-                 log: Callable[[str], None] = print):  # fmt: skip
+    def __init__(
+        self,
+        policy,
+        reward_model,
+        prompt_sampler,
+        tokenizer,
+        eos_id: int,
+        config: RLVRConfig | None = None,
+        log: Callable[[str], None] = print,
+    ):
         config = config or RLVRConfig()
         if not isinstance(config, RLVRConfig):
             raise TypeError(f"config must be an RLVRConfig, got {type(config).__name__}")

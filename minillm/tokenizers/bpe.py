@@ -30,7 +30,7 @@ import regex
 from minillm.tokenizers.ids import check_text, check_token_ids
 from minillm.tokenizers.jsonfile import JSONFile
 
-__all__ = ["SPLIT_PATTERN", "SPLIT_PATTERNS", "BPETokenizer"]
+__all__ = ["SPLIT_PATTERN", "SPLIT_PATTERNS", "BPETokenizer", "compile_pattern"]
 
 # GPT-2's split (openai/gpt-2, src/encoder.py): contractions, letter runs, number runs (kept whole:
 # " 1891" is one chunk), other non-space runs, whitespace. Every character falls in one branch, so the
