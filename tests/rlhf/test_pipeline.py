@@ -167,9 +167,10 @@ def test_reward_model_learns_the_labelers_ranking(seed, record_property):
     after = trainer.accuracy(held_out)
     record_property("accuracy", float(after))
     assert before < 0.6  # zero-initialised head: all rewards equal, no pair is "right"
-    # Chance is 0.5; the noisy labels agree with the true score on 0.92 of these pairs. Over default/avx2/avx512
-    # x 1 thread x seeds 0-2: 0.817 to 0.823 (minimum 0.817, default); the floor, 0.75, leaves 0.067.
-    assert after >= 0.75, f"held-out pairwise accuracy {after:.2f}"
+    # Chance is 0.5. Under the strict true score (share of places right) the accuracy varies more from seed to
+    # seed than it did: over avx2/avx512 x 1 thread x seeds 0-2, 0.658 to 0.873 (minimum 0.658, avx2 seed 0).
+    # The floor, 0.6, leaves 0.058.
+    assert after >= 0.6, f"held-out pairwise accuracy {after:.2f}"
     assert sum(losses[-10:]) / 10 < losses[0]
 
 
@@ -217,8 +218,8 @@ def test_ppo_raises_the_reward_models_score(seed, record_property):
     held_out = [TASK.sample_digits(random.Random(10_000 + i)) for i in range(200)]
     before, after = (evaluate_policy(p, sft, rm, TASK, held_out, seed=7)["rm"] for p in (sft, policy))
     record_property("rm_gain", float(after - before))
-    # Gain over default/avx2/avx512 x 1 and 2 threads x seeds 0-2 (seed 2 at 1 thread only): 0.45 to 1.97,
-    # minimum 0.45 (seed 1, default, 1 thread). The floor, 0.2, leaves 0.25 below it.
+    # Gain with the strict true score (demonstrations with slips at 0.3): over avx2/avx512 x 1 thread x
+    # seeds 0-2, 0.47 to 3.80, minimum 0.474 (seed 0, avx512). The floor, 0.2, leaves 0.27 below it.
     assert after > before + 0.2, f"held-out RM score {before:.2f} (SFT) -> {after:.2f} (PPO)"
     assert {"kl", "entropy", "clip_frac", "approx_kl", "value_loss", "explained_variance", "true_score"} <= set(hist[0])
 
