@@ -1,23 +1,29 @@
-"""Example 06 — the report's three RLHF steps (§1.2.2-1) on a laptop CPU, plus DPO and reward hacking.
+"""Example 06 — the report's three RLHF steps (§1.2.2-1) on a laptop CPU, plus DPO, GRPO and reward hacking.
 
 Task: reply to "\\n3142>" with the digits sorted, "1234\\n". A synthetic labeler stands in for
-humans: it writes demonstrations (with occasional slips) and ranks replies by a hidden true score
-plus noise (minillm/rlhf/tasks.py). Because the true score is known, we can see what each stage
-really achieved, not only what the reward model believes.
+humans: it writes demonstrations (a share of them with a slip: two digits swapped, one dropped or
+doubled) and ranks replies by a hidden true score — the share of places right — plus noise
+(minillm/rlhf/tasks.py). Because the true score is known, we can see what each stage really
+achieved, not only what the reward model believes.
 
-  1. SFT: a small GPT imitates the labeler's demonstrations (prompt tokens masked out of the loss).
+  1. SFT: a small GPT imitates the labeler's demonstrations, slips included (prompt tokens masked out
+     of the loss).
   2. Reward model: the SFT policy samples K = 4 replies per prompt, the labeler ranks them, and a
      copy of the policy with a scalar head learns the ranking (all K-choose-2 pairs).
   3. PPO: starting from SFT, sample, score with the reward model, pay β·KL to the SFT reference.
-  +  the same PPO with β = 0 (no KL leash), and DPO on the best-vs-worst pairs of the rankings.
+  +  the same PPO with β = 0 (no KL leash: reward hacking); DPO on the best-vs-worst pairs of the
+     rankings; GRPO (no value model: each reply is compared with 3 siblings to the same prompt) with
+     as many rollouts as PPO, against the reward model and against the task's own checker (a rule
+     reward, as DeepSeek-R1's).
 
-    python examples/06_rlhf_pipeline.py            # ~1 min on 2 CPU cores
-    python examples/06_rlhf_pipeline.py --quick    # ~35 s smoke run
+    python examples/06_rlhf_pipeline.py            # ~2 min on 2 CPU cores
+    python examples/06_rlhf_pipeline.py --quick    # ~1 min smoke run
 
 Every flag is a field of minillm.rlhf.PipelineConfig (``minillm rlhf`` runs the same stages through
-``run_pipeline``). Prints one table (true score, reward-model score and KL to SFT of each policy on
-held-out prompts); writes each stage's weights (safetensors, atomically, as each stage succeeds),
-the PPO records as JSONL and the PPO curves as a PNG next to ``--out``.
+``run_pipeline``). Prints two tables (true score, reward-model score and KL to SFT of each policy on
+held-out prompts; time and bytes held by PPO and GRPO); writes each stage's weights (safetensors,
+atomically, as each stage succeeds), the PPO and GRPO records as JSONL and their curves as a PNG
+next to ``--out``.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from pathlib import Path
 import torch
 
 from minillm import GPT
+from minillm.adapt.quantize import weight_bytes
 from minillm.rlhf import (
     DPOTrainer,
+    GRPOTrainer,
     PipelineConfig,
     PPOTrainer,
     RewardModel,
@@ -43,13 +51,36 @@ from minillm.rlhf import (
     SortTask,
     SyntheticLabeler,
 )
-from minillm.rlhf.evaluate import demonstration_score, evaluate_policy, summary_table, true_pair_accuracy
+from minillm.rlhf.evaluate import (
+    POLICY_LABELS,
+    demonstration_score,
+    evaluate_policy,
+    summary_table,
+    true_pair_accuracy,
+)
 from minillm.rlhf.pipeline import make_rankings, preference_pairs, save_stage
 from minillm.utils.configs import add_config_arguments, config_from_args
 from minillm.utils.plotting import pyplot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
 from tools.results import write_results
+
+
+def state_bytes(trainer) -> int:
+    """Bytes of the weights and AdamW moments a PPO or GRPO trainer holds (each tensor once): policy,
+    reference, a learned reward model, PPO's critic."""
+    held = [trainer.policy, trainer.ref] + ([trainer.rm] if isinstance(trainer.rm, RewardModel) else [])
+    optimizers = [trainer.policy_step.optimizer]
+    if hasattr(trainer, "critic"):  # PPO's value model and its optimizer
+        held, optimizers = held + [trainer.critic], optimizers + [trainer.critic_step.optimizer]
+    moments = sum(t.numel() * t.element_size() for o in optimizers for s in o.state.values() for t in s.values())
+    return sum(weight_bytes(m) for m in held) + moments
+
+
+def train_timed(trainer) -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    records = trainer.train()
+    return records, time.perf_counter() - start
 
 
 def main(argv=None) -> dict:
@@ -79,20 +110,27 @@ def main(argv=None) -> dict:
     rm = RewardModel.from_policy(sft)
     rm_trainer = RewardModelTrainer(rm, train_r, tok, eos, c.reward())
     rm_trainer.train()
+    rm.eval()
     rm_acc, rm_true_acc = rm_trainer.accuracy(test_r), true_pair_accuracy(rm, test_r, task)
     save_stage(rm, f"{args.out}_reward_model.safetensors")
     print(f"[2] reward model: held-out pairwise accuracy {rm_acc:.1%} vs labels, {rm_true_acc:.1%} vs true score")
 
-    # 3. PPO against the reward model, with the KL leash to SFT (β > 0) and without it (β = 0).
-    ppo = PPOTrainer(copy.deepcopy(sft), rm, task.sample_prompt, tok, eos, c.ppo(c.kl_coef, c.target_kl), task.score)
-    ppo_records = ppo.train()
-    hacked = PPOTrainer(copy.deepcopy(sft), rm, task.sample_prompt, tok, eos, c.ppo(0.0, 0.0), task.score)
-    hacked_records = hacked.train()
-    for name, trainer, records in (("ppo", ppo, ppo_records), ("ppo_beta0", hacked, hacked_records)):
+    # 3. PPO against the reward model, with the KL leash to SFT (β > 0) and without it (β = 0); GRPO with as
+    #    many rollouts, against the reward model and against the task's own checker (a rule reward).
+    sample = task.sample_prompt
+    trainers = {
+        "ppo": PPOTrainer(copy.deepcopy(sft), rm, sample, tok, eos, c.ppo(c.kl_coef, c.target_kl), task.score),
+        "ppo_beta0": PPOTrainer(copy.deepcopy(sft), rm, sample, tok, eos, c.ppo(0.0, 0.0), task.score),
+        "grpo": GRPOTrainer(copy.deepcopy(sft), rm, sample, tok, eos, c.grpo(), task.score),
+        "grpo_rule": GRPOTrainer(copy.deepcopy(sft), task.score, sample, tok, eos, c.grpo(), task.score),
+    }
+    records, seconds = {}, {}
+    for name, trainer in trainers.items():
+        records[name], seconds[name] = train_timed(trainer)
         save_stage(trainer.policy, f"{args.out}_{name}.safetensors")
-        lines = "".join(json.dumps(r) + "\n" for r in records)
+        lines = "".join(json.dumps(r) + "\n" for r in records[name])
         Path(f"{args.out}_{name}.jsonl").write_text(lines, encoding="utf-8")
-    print(f"[3] PPO (β={c.kl_coef}, target KL {c.target_kl}) and PPO with β = 0: {time.time() - start:.0f} s")
+    print(f"[3] PPO (β={c.kl_coef}, target KL {c.target_kl}), PPO with β = 0, GRPO: {time.time() - start:.0f} s")
 
     # +. DPO on the best and worst reply of each training ranking: no reward model, no sampling.
     dpo = copy.deepcopy(sft)
@@ -103,49 +141,52 @@ def main(argv=None) -> dict:
 
     # Held-out evaluation: replies sampled at temperature 1 on prompts no stage saw.
     held_out = [task.sample_digits(random.Random(10_000 + i)) for i in range(c.n_eval)]
-    policies = {"sft": sft, "ppo": ppo.policy, "dpo": dpo, "ppo_beta0": hacked.policy}
+    policies = {"sft": sft, "dpo": dpo} | {name: t.policy for name, t in trainers.items()}
     evaluation = {name: evaluate_policy(m, sft, rm, task, held_out, seed=c.seed + 7) for name, m in policies.items()}
     evaluation |= {
         "demos_true": demonstration_score(task, held_out, c.error_rate),
         "rm_accuracy": rm_acc,
         "rm_true_accuracy": rm_true_acc,
     }
+    cost = {name: {"time_s": seconds[name], "state_bytes": state_bytes(trainers[name])} for name in trainers}
+    evaluation["cost"] = cost
     print(f"\nheld-out prompts: {len(held_out)}, replies sampled at temperature 1, seed {c.seed}")
     print(summary_table(evaluation))
-    print(f"final β of the PPO run: {ppo.kl_coef:.3f}; total {time.time() - start:.0f} s")
-    labels = {"sft": "SFT (reference)", "ppo": "PPO", "dpo": "DPO", "ppo_beta0": "PPO, β = 0"}
+    print(f"final β of the PPO run: {trainers['ppo'].kl_coef:.3f}")
+    print(f"\n{'trainer':<18} {'time':>7} {'weights + Adam':>15}")
+    cost_rows = []
+    for name in ("ppo", "grpo", "grpo_rule"):
+        label, seconds, size = POLICY_LABELS[name], cost[name]["time_s"], cost[name]["state_bytes"] / 1e6
+        print(f"{label:<18} {seconds:>6.1f}s {size:>12.2f} MB")
+        cost_rows.append([label, f"{size:.2f} MB"])  # the time is printed, not tabled: it is the machine's load
+    print(f"total {time.time() - start:.0f} s")
     rows = [["labeler demos", f"{evaluation['demos_true']:.3f}", "", ""]]
     rows += [
         [label, f"{r['true']:.3f}", f"{r['rm']:.2f}", f"{r['kl']:.2f}"]
-        for k, label in labels.items()
+        for k, label in POLICY_LABELS.items()
         for r in [evaluation[k]]
     ]
-    rows.append(
-        [
-            f"reward model accuracy: {evaluation['rm_accuracy']:.1%} (labels), {evaluation['rm_true_accuracy']:.1%} (true)",
-            "",
-            "",
-            "",
-        ]
-    )
-    columns = ["policy", "true score", "RM score", "KL to SFT"]  # the README's table (tools/update_tables.py)
+    accuracy = f"{evaluation['rm_accuracy']:.1%} (labels), {evaluation['rm_true_accuracy']:.1%} (true)"
+    rows.append([f"reward model accuracy: {accuracy}", "", "", ""])
+    columns = ["policy", "true score", "RM score", "KL to SFT"]  # docs/rlhf.md's tables (tools/update_tables.py)
     write_results("06", columns, rows, seed=c.seed, quick=c.quick, figures=evaluation)
-    plot(ppo_records, hacked_records, f"{args.out}.png")
+    write_results("06-cost", ["trainer", "weights + Adam"], cost_rows, seed=c.seed, quick=c.quick, figures=cost)
+    plot(records, f"{args.out}.png")
     return evaluation
 
 
-def plot(records, records_beta0, out: str) -> None:
-    """Reward-model score, true score and KL per PPO step, with and without the KL penalty."""
+def plot(records: dict, out: str) -> None:
+    """Reward-model score, true score and KL per rollout of PPO (β > 0 and β = 0) and GRPO."""
     plt = pyplot()
     if plt is None:  # it has said why
         return
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for recs, label in ((records, "PPO, β > 0"), (records_beta0, "PPO, β = 0")):
-        steps = [r["step"] for r in recs]
+    for name in ("ppo", "ppo_beta0", "grpo"):
+        steps = [r["step"] for r in records[name]]
         for ax, key in zip(axes, ("rm_score", "true_score", "kl")):
-            ax.plot(steps, [r[key] for r in recs], label=label)
+            ax.plot(steps, [r[key] for r in records[name]], label=POLICY_LABELS[name])
     for ax, title in zip(axes, ["reward-model score", "true score (hidden)", "KL to SFT per reply"]):
-        ax.set(title=title, xlabel="PPO step (one rollout each)")
+        ax.set(title=title, xlabel="rollout (64 replies each)")
         ax.legend()
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)

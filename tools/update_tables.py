@@ -60,7 +60,7 @@ def run_seeds(script: Path, seeds: list[int]) -> None:
             print(f"running {' '.join([name, *flags])} ...", flush=True)
             env = dict(os.environ, MINILLM_RESULTS_DIR=str(Path(tmp) / f"seed{seed}"))
             subprocess.run([sys.executable, name, *flags], cwd=ROOT, env=env, check=True)
-            for path in sorted((Path(tmp) / f"seed{seed}").glob("*.json")):  # example 10 writes three tables
+            for path in sorted((Path(tmp) / f"seed{seed}").glob("*.json")):  # example 06 writes two tables (06, 06-cost)
                 runs.setdefault(path.stem, []).append(json.loads(path.read_text(encoding="utf-8")))
         for key, key_runs in runs.items():
             text = json.dumps(merge_seeds(key_runs), indent=2, ensure_ascii=False) + "\n"

@@ -56,9 +56,10 @@ print(f"DPO loss when policy = reference: {loss.item():.4f} (ln 2 = {math.log(2)
 # ## The whole pipeline on a toy task
 #
 # The prompt is a digit string, "\n3142>", the wished-for reply the sorted digits, "1234\n". A hidden
-# *true score* judges replies; the labeler writes demonstrations with slips and ranks replies with
-# noise, never revealing the score. Because we know the true score, we can see whether PPO improved
-# the policy or only learned to please the reward model (β = 0: no KL leash).
+# *true score* (the share of places holding the right digit) judges replies; the labeler writes
+# demonstrations with slips and ranks replies with noise, never revealing the score. Because we know
+# the true score, we can see whether PPO, GRPO and DPO improved the policy or only learned to please
+# the reward model (β = 0: no KL leash).
 #
 # `QUICK` runs every stage for a handful of steps (numbers are then noise); `PipelineConfig(quick=True)`
 # takes about half a minute, `PipelineConfig()` a few minutes and gives the chapter's table.
@@ -77,7 +78,7 @@ results = run_pipeline(config)
 # %%
 evaluation = results["evaluation"]
 print(f"{'policy':10s} {'true score':>10s} {'RM score':>9s} {'KL to SFT':>9s}  example")
-for name in ("sft", "ppo", "ppo_beta0", "dpo"):
+for name in ("sft", "ppo", "grpo", "grpo_rule", "dpo", "ppo_beta0"):
     e = evaluation[name]
     print(f"{name:10s} {e['true']:10.3f} {e['rm']:9.3f} {e['kl']:9.2f}  {e['example']!r}")
 print(
