@@ -63,7 +63,7 @@ class PipelineConfig:
     n_eval: int = 1000  # held-out prompts (a mean true score to about ±0.01)
     seed: int = 0
     out_dir: str = ""  # where stage weights and records go; "" writes nothing
-    quick: bool = False  # a ~25 s smoke run: sets the six sizes in QUICK (given sizes are replaced)
+    quick: bool = False  # a smoke run of about a minute: sets the six sizes in QUICK (given sizes are replaced)
 
     def __post_init__(self):
         check_fields(self)
