@@ -170,9 +170,12 @@ def test_example_06_quick_pipeline_runs_and_the_kl_leash_holds(tmp_path, load_ex
     assert res["rm_true_accuracy"] >= 0.7
     assert res["ppo_beta0"]["kl"] > res["ppo"]["kl"]
     assert res["sft"]["kl"] == pytest.approx(0.0, abs=1e-4)
-    assert (tmp_path / "rlhf_ppo.jsonl").read_text().count("\n") == 12
-    for stage in ("sft", "reward_model", "ppo", "ppo_beta0", "dpo"):
+    for stage in ("ppo", "ppo_beta0", "grpo", "grpo_rule"):
+        assert (tmp_path / f"rlhf_{stage}.jsonl").read_text().count("\n") == 12  # one record per rollout
+    for stage in ("sft", "reward_model", "ppo", "ppo_beta0", "grpo", "grpo_rule", "dpo"):
         assert (tmp_path / f"rlhf_{stage}.safetensors").stat().st_size > 0
+    cost = res["cost"]  # no value model and no second optimizer; no reward model held with the rule
+    assert cost["grpo_rule"]["state_bytes"] < cost["grpo"]["state_bytes"] < cost["ppo"]["state_bytes"]
 
 
 @pytest.mark.learning
@@ -202,7 +205,7 @@ def test_example_12_quick_quantized_weights(load_example, capsys):
 def test_example_14_quick_writes_the_explorer_page(tmp_path, load_example, capsys):
     from minillm.explain import read_page
 
-    res = load_example("14_explain.py")["main"](["--quick", "--out", str(tmp_path / "page.html")])
+    res = load_example("16_explain.py")["main"](["--quick", "--out", str(tmp_path / "page.html")])
     seen = read_page(res["path"])
     t = len(seen["data"]["tokens"])
     assert seen["maps"]["self-attention"].shape == (4, 4, t, t) and res["previous"].shape == (4, 4)

@@ -8,8 +8,17 @@ import pytest
 import torch
 
 from minillm import GPT, GPTConfig
-from minillm.rlhf import GRPOConfig, GRPOTrainer, RewardModel, SortTask, grpo_advantages, grpo_loss
-from minillm.rlhf.evaluate import sample_replies
+from minillm.rlhf import (
+    GRPOConfig,
+    GRPOTrainer,
+    RewardModel,
+    SFTConfig,
+    SFTTrainer,
+    SortTask,
+    grpo_advantages,
+    grpo_loss,
+)
+from minillm.rlhf.evaluate import sampled_true_score
 from minillm.rlhf.sampling import pack_replies
 from minillm.rlhf.stage import RECORD_KEYS
 
@@ -114,28 +123,27 @@ def test_config_and_trainer_bad_inputs():
 @pytest.mark.learning
 @pytest.mark.slow
 def test_grpo_learns_with_a_verifiable_reward(seed, record_property):
-    """From a random policy, 60 GRPO rollouts against the task's own score function (a rule, no reward model)
-    raise the mean true score on 200 held-out prompts, compared with the same policy before training on the same
-    prompts and sampling seed. (30 rollouts compared by their own first and last three batches of 8 prompts gave
-    +0.01 on AVX-512 with seed 2, +0.19 on AVX2: one batch is too few prompts and 30 rollouts too few steps.)"""
+    """From a policy fine-tuned on the labeler's sloppy demonstrations (half with a slip), 40 GRPO rollouts
+    against the task's own score function (a rule, no reward model) raise the mean true score on 200 held-out
+    prompts, compared with the SFT policy it started from on the same prompts and sampling seed. (From a random
+    policy the strict score, the share of places right, is near 0 for every reply of a group, so the advantages
+    vanish: 60 rollouts gained -0.006 to 0.037.)"""
     torch.manual_seed(seed)
-    task = SortTask(3, 4)
+    task, rng = SortTask(3, 4), random.Random(seed)
     policy = GPT(GPTConfig(vocab_size=task.tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32))
-    untrained = copy.deepcopy(policy)
-    sizes = {"max_steps": 60, "batch_size": 8, "group_size": 4, "minibatch_size": 16, "epochs": 2}
-    cfg = GRPOConfig(**sizes, lr=2e-3, kl_coef=0.0, seed=seed)
+    demos = [(task.prompt(d), task.demonstration(d, rng, 0.5)) for d in (task.sample_digits(rng) for _ in range(500))]
+    sft_config = SFTConfig(max_steps=150, batch_size=32, lr=3e-3, seed=seed)
+    SFTTrainer(policy, demos, task.tokenizer, task.eos_id, sft_config).train()
+    sft = copy.deepcopy(policy)
+    sizes = {"max_steps": 40, "batch_size": 8, "group_size": 4, "minibatch_size": 16, "epochs": 2}
+    cfg = GRPOConfig(**sizes, lr=1e-3, kl_coef=0.0, seed=seed)
     GRPOTrainer(policy, task.score, task.sample_prompt, task.tokenizer, task.eos_id, cfg, task.score).train()
     held_out = [task.sample_digits(random.Random(10_000 + i)) for i in range(200)]
-
-    def true_score(model) -> float:
-        replies = sample_replies(model, task, held_out, torch.Generator().manual_seed(7))
-        return sum(task.score(task.prompt(d), r) for d, r in zip(held_out, replies)) / len(held_out)
-
-    before, after = true_score(untrained), true_score(policy)
+    before, after = (sampled_true_score(m, task, held_out, seed=7) for m in (sft, policy))
     record_property("gain", float(after - before))
-    # Gain over default/avx2/avx512 x 1 thread x seeds 0-2 (and 2 threads on one cell): 0.26 to 0.34, about
-    # 0.39 -> 0.69; minimum 0.259 (seed 2, avx2). The floor, 0.15, leaves 0.11.
-    assert after >= before + 0.15, (before, after)
+    # Gain over avx2/avx512 x 1 thread x seeds 0-2: 0.045 to 0.080 (minimum 0.045, seed 1 under both). The floor,
+    # 0.02, leaves 0.025; the held-out mean of 200 prompts moves about ±0.02 with the sampling alone.
+    assert after >= before + 0.02, (before, after)
 
 
 def test_records_carry_the_rollout_diagnostics():
