@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
         refused = str(e)
     f32 = rows["float32"]["loss"]
     table = [
-        [name, f"{r['bytes']:,}", f"{r['loss']:.4f}", f"{r['loss'] - f32:+.4f}" if name != "float32" else ""]
+        [name, f"{r['bytes']:,}", f"{r['loss']:.4f}", f"{r['loss'] - f32:.4f}" if name != "float32" else ""]
         + [f"{r['true']:.3f}", f"{r['tokens_s']:.0f}"]
         for name, r in rows.items()
     ]
