@@ -126,7 +126,7 @@ def test_default_targets_are_the_attention_projections_of_either_family():
 @pytest.mark.slow
 def test_lora_sft_learns_the_sort_task(seed, record_property):
     """LoRA SFT (rank 8 on every linear layer) from a base trained on reversal learns sorting: the held-out
-    loss on sorted replies falls from the base's (> 2) by at least 1.5 (example 10 measures 3.39 → 0.18)."""
+    loss on sorted replies falls from the base's (> 2) by at least 1.5 (example 10, seeds 0-2: 5.2-6.8 → 0.05-0.08)."""
     from minillm.rlhf import SFTConfig, SFTTrainer, SortTask
     from minillm.rlhf.sft import sft_batch
 
