@@ -156,9 +156,9 @@ def main(argv=None) -> dict:
     print(f"\n{'trainer':<18} {'time':>7} {'weights + Adam':>15}")
     cost_rows = []
     for name in ("ppo", "grpo", "grpo_rule"):
-        label, seconds, size = POLICY_LABELS[name], cost[name]["time_s"], cost[name]["state_bytes"] / 1e6
-        print(f"{label:<18} {seconds:>6.1f}s {size:>12.2f} MB")
-        cost_rows.append([label, f"{size:.2f} MB"])  # the time is printed, not tabled: it is the machine's load
+        label, wall, size = POLICY_LABELS[name], cost[name]["time_s"], cost[name]["state_bytes"] / 1e6
+        print(f"{label:<18} {wall:>6.1f}s {size:>12.2f} MB")
+        cost_rows.append([label, f"{size:.2f} MB"])  # the time is printed, not tabled: on a shared CPU it is the load
     print(f"total {time.time() - start:.0f} s")
     rows = [["labeler demos", f"{evaluation['demos_true']:.3f}", "", ""]]
     rows += [
