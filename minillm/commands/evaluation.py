@@ -8,7 +8,8 @@ Generic parts work on any checkpoint (report §1.2: a model is measured on data 
                                                     (needs a tokenizer with the chat tokens)
     minillm eval --ckpt DIR --world                 the assistant's report card (rlhf/report_card.py)
                                                     for a checkpoint `minillm assistant` wrote: its
-                                                    world is rebuilt from the saved seed and size
+                                                    world is rebuilt from the saved seed and size;
+                                                    KL to SFT when OUT/sft lies beside the checkpoint
 
 ``--json OUT`` writes every figure. ``minillm assistant`` prints the card of every stage side by side.
 """
@@ -56,12 +57,13 @@ def read_qa(path: str | Path) -> list[tuple[str, str]]:
 
 def _world_card(ckpt: str, model, chat) -> dict:
     from minillm.data.world import make_world
+    from minillm.models.loading import load
     from minillm.models.pretrained import read_checkpoint_state
     from minillm.rlhf.assistant import AssistantConfig, heldout_text, made_up_names
     from minillm.rlhf.knowledge import question_sets
     from minillm.rlhf.report_card import assistant_card
 
-    _, state = read_checkpoint_state(ckpt)
+    path, state = read_checkpoint_state(ckpt)
     saved = state.get("configs", {}).get("assistant")
     if not isinstance(saved, dict):
         raise ValueError(  # noqa: TRY004 (a user error: the CLI's one-line ValueError)
@@ -71,7 +73,12 @@ def _world_card(ckpt: str, model, chat) -> dict:
     c = AssistantConfig(**{k: v for k, v in saved.items() if k != "quick"})
     world = make_world(c.n_people, c.seed)
     sets = question_sets(world, made_up_names(world, c)[2], c.n_eval, c.seed)
-    return assistant_card({"model": model}, model, chat, sets, heldout_text(world, c), c.seed)["model"]
+    sft_run = path.parent.parent / "sft"  # `minillm assistant` writes OUT/<stage>/ckpt-*: the SFT model beside it
+    ref = load(sft_run)[0] if sft_run.is_dir() else None
+    card = assistant_card({"model": model}, ref or model, chat, sets, heldout_text(world, c), c.seed)["model"]
+    if ref is None:
+        del card["kl_to_sft"]  # no SFT model beside this checkpoint to compare with
+    return card
 
 
 def run(args) -> int:
@@ -106,7 +113,8 @@ def run(args) -> int:
         card = _world_card(args.ckpt, model, chat)
         figures["card"] = card
         for key, label, fmt in ROWS:
-            print(f"{label:<38}{fmt.format(card[key]):>10}")
+            if key in card:
+                print(f"{label:<38}{fmt.format(card[key]):>10}")
     if args.json:
         text = json.dumps(figures, indent=1, ensure_ascii=False)
         atomic_write(args.json, lambda t: Path(t).write_text(text, encoding="utf-8"))
