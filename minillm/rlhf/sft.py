@@ -7,7 +7,7 @@ is trained only to produce the response:
     loss = mean over response tokens t of  -log p(y_t | prompt, y_<t)
 
 Prompt and padding positions get the target -100, which GPT.forward's cross-entropy ignores,
-so they contribute exactly zero gradient (tests/test_rlhf.py checks it).
+so they contribute exactly zero gradient (tests/rlhf/test_sft.py checks it).
 """
 
 from __future__ import annotations
