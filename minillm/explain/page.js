@@ -105,7 +105,7 @@
   const facts = [
     data.model.class + " (" + data.model.family + ")",
     (cfg.n_layer || (cfg.n_encoder_layers + "+" + cfg.n_decoder_layers)) + " layers",
-    selfMap.heads + " heads" + (selfMap.kv_heads < selfMap.heads ? ", " + selfMap.kv_heads + " K/V heads" : ""),
+    selfMap.heads + " heads" + (selfMap.n_kv_head < selfMap.heads ? ", " + selfMap.n_kv_head + " K/V heads" : ""),
     "width " + width,
     "vocabulary " + data.vocab_size,
     data.model.parameters.toLocaleString("en") + " parameters",
@@ -188,7 +188,7 @@
   }
   function headName(m, h) {
     if (h < 0) return "mean of heads";
-    if (m.kv_heads < m.heads) return "head " + h + " (K/V head " + Math.floor(h / (m.heads / m.kv_heads)) + ")";
+    if (m.n_kv_head < m.heads) return "head " + h + " (K/V head " + Math.floor(h / (m.heads / m.n_kv_head)) + ")";
     return "head " + h;
   }
   function setupAttention() {
@@ -201,9 +201,9 @@
     for (let h = 0; h < m.heads; h++) heads.push([h, headName(m, h)]);
     options(document.getElementById("head"), heads, state.head);
     const gqa = document.getElementById("gqa");
-    if (m.kv_heads < m.heads) {
-      const g = m.heads / m.kv_heads, groups = [];
-      for (let j = 0; j < m.kv_heads; j++) groups.push("query heads " + j * g + "–" + ((j + 1) * g - 1) + " share K/V head " + j);
+    if (m.n_kv_head < m.heads) {
+      const g = m.heads / m.n_kv_head, groups = [];
+      for (let j = 0; j < m.n_kv_head; j++) groups.push("query heads " + j * g + "–" + ((j + 1) * g - 1) + " share K/V head " + j);
       gqa.textContent = "Grouped-query attention: " + groups.join("; ") + ". Thumbnails of one group share a frame colour.";
     } else {
       gqa.textContent = m.name + ": " + m.heads + " heads, each with its own keys and values. Click a thumbnail to open it.";
@@ -217,7 +217,7 @@
       c.width = m.t_k; c.height = m.t_q;
       c.className = "thumb" + (h === state.head ? " chosen" : "");
       c.title = headName(m, h);
-      if (m.kv_heads < m.heads && h >= 0) c.style.borderColor = "hsl(" + (Math.floor(h / (m.heads / m.kv_heads)) * 67 % 360) + ",70%,45%)";
+      if (m.n_kv_head < m.heads && h >= 0) c.style.borderColor = "hsl(" + (Math.floor(h / (m.heads / m.n_kv_head)) * 67 % 360) + ",70%,45%)";
       const ctx = c.getContext("2d"), img = ctx.createImageData(m.t_k, m.t_q);
       for (let q = 0; q < m.t_q; q++) for (let k = 0; k < m.t_k; k++) {
         const o = 4 * (q * m.t_k + k), off = hidden(m, q, k), v = off ? 0 : Math.sqrt(shown(m, state.layer, h, q, k));

@@ -53,7 +53,7 @@ def _unb64(text: str, dtype: str, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype).reshape(shape)
 
 
-def _pack_map(name: str, weights: torch.Tensor, rows: str, cols: str, causal: bool, kv_heads: int, window=None):
+def _pack_map(name: str, weights: torch.Tensor, rows: str, cols: str, causal: bool, n_kv_head: int, window=None):
     """(L, H, T_q, T_k) weights → one map of the page: uint16, the lower triangle only where causal."""
     layers, heads, t_q, t_k = weights.shape
     w = np.rint(weights.clamp(0, 1).numpy() * WEIGHT_SCALE).astype("<u2")  # (L, H, T_q, T_k)
@@ -62,7 +62,7 @@ def _pack_map(name: str, weights: torch.Tensor, rows: str, cols: str, causal: bo
         w = w[..., below[0], below[1]]  # (L, H, T_q (T_q + 1) / 2): the cells a query may see
     return {
         "name": name, "rows": rows, "cols": cols, "causal": causal, "window": window,
-        "layers": layers, "heads": heads, "kv_heads": kv_heads, "t_q": t_q, "t_k": t_k, "data": _b64(w, "<u2"),
+        "layers": layers, "heads": heads, "n_kv_head": n_kv_head, "t_q": t_q, "t_k": t_k, "data": _b64(w, "<u2"),
     }  # fmt: skip
 
 

@@ -61,7 +61,7 @@ def test_grouped_query_and_experts_travel_in_the_page():
     page = explain(Llama(c), TOK, "abcabcab")
     seen = read_page(page)
     m = page.data["maps"][0]
-    assert (m["heads"], m["kv_heads"], m["window"], m["causal"]) == (4, 2, 4, True)
+    assert (m["heads"], m["n_kv_head"], m["window"], m["causal"]) == (4, 2, 4, True)
     assert seen["chosen"].shape == (2, 8, 2) and seen["chosen"].max() < 3
     np.testing.assert_allclose(seen["gates"].sum(-1), 1.0, rtol=1e-6)
     assert seen["maps"]["self-attention"][0, 0, 7, :4].max() == 0  # outside the window of 4
