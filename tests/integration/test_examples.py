@@ -166,7 +166,8 @@ def test_example_06_quick_pipeline_runs_and_the_kl_leash_holds(tmp_path, load_ex
     res = load_example("06_rlhf_pipeline.py")["main"](["--quick", "--out", str(tmp_path / "rlhf"), "--seed", str(seed)])
     record_property("rm_true_accuracy", float(res["rm_true_accuracy"]))
     record_property("kl_ratio_beta0", float(res["ppo_beta0"]["kl"] / max(res["ppo"]["kl"], 1e-9)))
-    # Measured with seed 0 (quick): RM 80.9 % vs true score; KL to SFT 3.2 (β > 0) vs 6.5 (β = 0).
+    # Over avx2/avx512 x 1 thread x seeds 0-2 (quick, the strict true score): RM accuracy vs the true score at
+    # least 0.748 (floor 0.7: margin 0.048); KL of β = 0 over PPO's at least 1.37 times (floor: above it).
     assert res["rm_true_accuracy"] >= 0.7
     assert res["ppo_beta0"]["kl"] > res["ppo"]["kl"]
     assert res["sft"]["kl"] == pytest.approx(0.0, abs=1e-4)
@@ -184,7 +185,7 @@ def test_example_10_quick_lora_teaches_sorting(load_example, seed, record_proper
     res = load_example("10_lora.py")["main"](["--quick", "--seed", str(seed)])
     base, lora, full = res["base (reverses)"], res["LoRA r=8, all linear"], res["full SFT"]
     record_property("lora_loss_drop", float(base["loss"] - lora["loss"]))
-    # measured (seed 0, before the split): held-out loss 3.39 (base) -> 0.14 (full SFT), 0.18 (LoRA, all linear)
+    # loss drop over avx2/avx512 x 1 thread x seeds 0-2 (quick): at least 3.18 (floor 2.0: margin 1.18)
     assert lora["loss"] <= base["loss"] - 2.0  # adapters alone teach sorting
     assert lora["trainable"] * 4 < full["trainable"] and lora["adam_bytes"] * 4 < full["adam_bytes"]
     assert res["LoRA r=8, attention"]["trainable"] < lora["trainable"]
