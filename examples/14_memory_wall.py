@@ -50,6 +50,9 @@ from minillm.models.families import build_model
 from minillm.models.gpt import GPTConfig
 from minillm.train.parallel import apply_activation_checkpointing, data_rank, make_parallel_optimizer, shard_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
+
 CONFIG = GPTConfig(vocab_size=64, block_size=64, n_layer=4, n_head=4, n_embd=64)
 BATCH = 8  # sequences of 64 tokens per step, the global batch
 MODES = ("ddp", "zero1", "fsdp", "tp", "tp+fsdp")  # tp+fsdp needs N >= 4: a 2 x 2 mesh
@@ -209,6 +212,14 @@ def main(argv=None) -> list[dict]:
     (out / "results.json").write_text(
         json.dumps({"rows": rows, "checkpointing_flops": flops, "checkpointing_time": secs})
     )
+    table = [
+        [r["mode"], r["n"], "yes" if r["checkpointing"] else "no"]
+        + [f"{r['measured'][k] / r['estimate'][k]:.2f}" for k in PARTS]
+        for r in rows
+    ]
+    figures = {"checkpointing_flops": flops, "rows": rows}
+    write_results("14", ["mode", "N", "ckpt", *(f"{k}: measured / calculator" for k in PARTS)], table,
+                  seed=0, quick=args.quick, figures=figures)  # fmt: skip
     _plot(rows, out / "memory_per_rank.png")
     print(f"wrote {out}/results.json and memory_per_rank.png in {time.time() - started:.0f} s")
     return rows

@@ -17,7 +17,9 @@ docs/explain.md embeds the page of the full run (regenerated with --out docs/ass
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ from minillm.data import python_docs_text
 from minillm.decoding import top_k_filter, top_p_filter
 from minillm.explain import explain, read_page
 from minillm.train.step import TrainStep, make_optimizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not the library
+from tools.results import write_results
 
 PROMPT = "The return statement leaves the current function call with"
 
@@ -89,6 +94,9 @@ def main(argv=None) -> dict:
         print(
             f"  temperature {temperature}, top-k {top_k}, top-p {top_p}: {int((probs > 0).sum())} can be drawn; {shown}"
         )
+    rows = [[f"layer {layer + 1}", *(f"{w:.2f}" for w in row)] for layer, row in enumerate(previous)]
+    columns = ["weight on the previous character", *(f"head {h + 1}" for h in range(previous.shape[1]))]
+    write_results("16", columns, rows, seed=args.seed, quick=args.quick, figures={"train_loss": float(loss)})
     return {"path": path, "previous": previous, "loss": loss, "seconds": time.time() - start}
 
 
