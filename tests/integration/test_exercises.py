@@ -148,13 +148,13 @@ MISTAKES = [
         "sin and cos are swapped",
     ),
     ("ex04_sinusoidal", [("10000.0 ** (-", "10000.0 ** (")], "the exponent's sign"),
-    ("ex04_sinusoidal", [("torch.cos(pos * freq)[:, : d_model // 2]", "torch.cos(pos * freq)")], "d_model = 7 is odd"),
+    ("ex04_sinusoidal", [("torch.cos(pos * freq)[:, : n_embd // 2]", "torch.cos(pos * freq)")], "n_embd = 7 is odd"),
     (
         "ex04_sinusoidal",
         [
             (
-                "-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model",
-                "-torch.arange(0, (d_model + 1) // 2, dtype=torch.float64) / d_model",
+                "-torch.arange(0, n_embd, 2, dtype=torch.float64) / n_embd",
+                "-torch.arange(0, (n_embd + 1) // 2, dtype=torch.float64) / n_embd",
             )
         ],
         "the exponent is i/d, not 2i/d",
@@ -165,15 +165,15 @@ MISTAKES = [
         [
             ("    table[:, 0::2] = torch.sin(pos * freq)\n", ""),
             (
-                "    table[:, 1::2] = torch.cos(pos * freq)[:, : d_model // 2]\n",
-                "    table = torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=-1)[:, :d_model]\n",
+                "    table[:, 1::2] = torch.cos(pos * freq)[:, : n_embd // 2]\n",
+                "    table = torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=-1)[:, :n_embd]\n",
             ),
         ],
         "halves were concatenated",
     ),
     (
         "ex04_sinusoidal",
-        [("torch.arange(max_len, dtype", "torch.arange(1, max_len + 1, dtype")],
+        [("torch.arange(block_size, dtype", "torch.arange(1, block_size + 1, dtype")],
         "the positions start at 1",
     ),
     ("ex05_top_p", [("before >= p", "before + probs >= p")], "the token that crosses p was dropped"),
