@@ -58,6 +58,11 @@ BAD = [
     (["explain", "--ckpt", "{tmp}", "--prompt", "x", "--out", "{tmp}/out/page.html"], "minillm explain"),
     (["explain", "--ckpt", "{tmp}/nowhere", "--prompt", "", "--out", "{tmp}/out/page.html"], "minillm explain"),
     (["explain", "--ckpt", "{tmp}/nowhere", "--prompt", "x", "--out", "{tmp}/p.html", "--top-p", "0"], "minillm explain"),
+    (["assistant", "--n-people", "0", "--out-dir", "{tmp}/out"], "minillm assistant"),
+    (["assistant", "--n-people", "abc"], "minillm assistant"),
+    (["chat", "--ckpt", "{tmp}/nowhere"], "minillm chat"),
+    (["eval", "--ckpt", "{tmp}/nowhere"], "minillm eval"),
+    (["eval", "--ckpt", "{tmp}/nowhere", "--world", "--json", "{tmp}/out/card.json"], "minillm eval"),
     (["nosuch"], "minillm"),
 ]
 
