@@ -160,6 +160,7 @@ def worker(out: Path) -> None:
                          "measured": {k: max(r[k] for r in every) for k in PARTS}})  # fmt: skip
     if rank == 0:
         (out / f"n{world}.json").write_text(json.dumps(rows))
+    dist.barrier()  # every rank done before any tears the group down (gloo aborts a peer that is still talking)
     dist.destroy_process_group()
 
 
