@@ -184,35 +184,6 @@ def _sample(args) -> int:
     return 0
 
 
-def _explain(args) -> int:
-    from pathlib import Path
-
-    from minillm.decoding.generation import check_sampling
-    from minillm.explain import explain
-    from minillm.models.loading import load
-    from minillm.utils.fileio import check_writable_dir
-
-    check_sampling(args.temperature, args.top_k, args.top_p)  # every flag before the model is loaded
-    if args.top < 1:
-        raise ValueError(f"--top must be an integer >= 1, got {args.top}")
-    if not args.prompt:
-        raise ValueError("--prompt is empty: give the text to look inside the model with")
-    out = Path(args.out)
-    check_writable_dir(out.parent, "--out's directory")
-    model, tok = load(args.ckpt)
-    if tok is None:
-        raise ValueError(f"{args.ckpt} has no minillm tokenizer.json, so the prompt cannot be encoded")
-    page = explain(model, tok, args.prompt, top=args.top, temperature=args.temperature, top_k=args.top_k,
-                   top_p=args.top_p, title=f"minillm explain: {args.ckpt}")  # fmt: skip
-    page.save(out)
-    m = page.data["maps"][0]
-    print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {len(page.data['tokens'])} tokens, "
-        f"{m['layers']} layers x {m['heads']} heads; open it in a browser (it needs no network)"
-    )
-    return 0
-
-
 def _encode_prompt(tok, prompt: str | None) -> tuple[str, list[int]]:
     """The prompt's ids. A prompt the user typed must encode; the default "\n" falls back to token 0
     for a vocabulary without newlines (a corpus of one line)."""
@@ -251,7 +222,7 @@ def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParse
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
-    from minillm.commands import chat, costs_report, demo, evaluation, triton_compile
+    from minillm.commands import chat, costs_report, demo, evaluation, explain, triton_compile
     from minillm.commands.bench import attention as bench_attention
     from minillm.commands.bench import components as bench_components
     from minillm.commands.bench import gpu as bench_gpu
@@ -321,14 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
 
-    p = _command(sub, "explain", _explain, "one offline HTML page: attention, logit lens, next-token sampling")
-    p.add_argument("--ckpt", required=True, help="a ckpt-* directory or a run directory (newest checkpoint)")
-    p.add_argument("--prompt", required=True, help="the text to run the model on (at most its context)")
-    p.add_argument("--out", required=True, help="the HTML file to write")
-    p.add_argument("--top", type=int, default=5, help="tokens per logit-lens cell")
-    p.add_argument("--temperature", type=float, default=1.0, help="the sampling controls' start values")
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=1.0)
+    explain.add_arguments(
+        _command(sub, "explain", explain.run, "one offline HTML page: attention, logit lens, next-token sampling")
+    )
     return parser
 
 

@@ -210,23 +210,6 @@ def test_sample_uses_the_trained_run(data_dir, tmp_path, capsys):
     assert "tokenizer.json" in capsys.readouterr().err  # the checkpoint lists it: incomplete without it
 
 
-def test_explain_writes_one_page_from_the_run(data_dir, tmp_path, capsys):
-    from minillm.explain import read_page
-
-    out, page = tmp_path / "run", tmp_path / "pages" / "page.html"
-    assert main(["train", "--data-dir", str(data_dir), "--out-dir", str(out), *TINY]) == 0
-    capsys.readouterr()
-    assert main(["explain", "--ckpt", str(out), "--prompt", "the cat", "--out", str(page), "--top-k", "3"]) == 0
-    assert f"wrote {page}" in capsys.readouterr().out
-    seen = read_page(page)
-    assert [t["text"] for t in seen["data"]["tokens"]] == list("the cat")
-    assert seen["maps"]["self-attention"].shape == (1, 2, 7, 7) and seen["data"]["sampling"]["top_k"] == 3
-    for prompt, words in (("€", "cannot be encoded"), ("the cat sat", "11 tokens long but the model's context holds 8")):
-        assert main(["explain", "--ckpt", str(out), "--prompt", prompt, "--out", str(tmp_path / "x.html")]) == 2
-        assert words in capsys.readouterr().err
-    assert not (tmp_path / "x.html").exists()
-
-
 def test_a_closed_pipe_is_not_an_error():
     """`minillm costs report | head -1`: the reader leaves before the report is written; exit 0, no error."""
     proc = subprocess.Popen(
