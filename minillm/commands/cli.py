@@ -222,7 +222,7 @@ def _command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParse
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand, each with its flags; ``args.func(args)`` runs the chosen one."""
-    from minillm.commands import chat, costs_report, demo, evaluation, explain, triton_compile
+    from minillm.commands import assistant, chat, costs_report, demo, evaluation, explain, triton_compile
     from minillm.commands.bench import attention as bench_attention
     from minillm.commands.bench import components as bench_components
     from minillm.commands.bench import gpu as bench_gpu
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     triton_compile.add_arguments(_command(kernels, "compile", _kernels_compile, "compile for a GPU ahead of time"))
 
     _add_rlhf(_command(sub, "rlhf", None, "the RLHF pipeline of report §1.2.2: SFT → reward model → PPO / DPO"))
-    _add_assistant(
+    assistant.add_arguments(
         _command(sub, "assistant", None, "a tiny assistant end to end (report §1.2.2), with its report card")
     )
     chat.add_arguments(
@@ -313,30 +313,6 @@ def _rlhf(args) -> int:
 
     out = run_pipeline(config_from_args(PipelineConfig, args))  # explicit flag > --config file > default
     print(summary_table(out["evaluation"]))
-    return 0
-
-
-def _add_assistant(p: argparse.ArgumentParser) -> None:
-    from minillm.rlhf.assistant import AssistantConfig
-    from minillm.utils.configs import add_config_arguments
-
-    add_config_arguments(p, AssistantConfig)  # one flag per field: --n-people, --augment/--no-augment, --quick, ...
-    p.set_defaults(func=_assistant, prog=p.prog)
-
-
-def _assistant(args) -> int:
-    from minillm.rlhf.assistant import AssistantConfig, run_assistant
-    from minillm.rlhf.report_card import format_card
-    from minillm.utils.configs import config_from_args
-
-    config = config_from_args(AssistantConfig, args)  # every size checked before any work
-    out = run_assistant(config)
-    print(format_card(out["card"]))
-    if out["rm_accuracy"] is not None:
-        print(f"reward model held-out pair accuracy: {out['rm_accuracy']:.1%}")
-    if config.out_dir:
-        last = "ppo" if config.rlhf else "sft"
-        print(f"wrote {config.out_dir}/report_card.json; chat with: minillm chat --ckpt {config.out_dir}/{last}")
     return 0
 
 
