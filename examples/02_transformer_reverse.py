@@ -47,7 +47,7 @@ def main(argv=None) -> float:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-len", type=int, default=12, help="longest digit string")
+    p.add_argument("--max-digits", type=int, default=12, help="longest digit string")
     p.add_argument("--eval-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
@@ -56,7 +56,7 @@ def main(argv=None) -> float:
         args.steps, args.eval_size, args.lr = 100, 200, 2e-3  # fewer, larger steps
 
     torch.manual_seed(args.seed)
-    task = DigitTask(args.task, min_len=1, max_len=args.max_len)
+    task = DigitTask(args.task, min_digits=1, max_digits=args.max_digits)
     config = TransformerConfig(
         src_vocab_size=task.vocab_size,
         tgt_vocab_size=task.vocab_size,
@@ -71,7 +71,7 @@ def main(argv=None) -> float:
         pad_id=PAD,
     )
     model = Transformer(config)
-    print(f"task: {args.task} digit strings of length 1..{args.max_len}")
+    print(f"task: {args.task} digit strings of length 1..{args.max_digits}")
     print(
         f"model: post-norm encoder-decoder, {model.num_parameters():,} parameters "
         f"(n_embd={config.n_embd}, heads={config.n_head}, "
@@ -97,7 +97,7 @@ def main(argv=None) -> float:
 
     acc = exact_match(model, task, args.eval_size, seed=10_000 + args.seed)
     src, _ = make_digit_batch(task, 3, torch.Generator().manual_seed(123))
-    out = model.translate(src, max_new_tokens=args.max_len + 1, bos_id=BOS, eos_id=EOS)
+    out = model.translate(src, max_new_tokens=args.max_digits + 1, bos_id=BOS, eos_id=EOS)
     for b in range(3):
         print(f"  {task.decode(src[b].tolist()):>12s}  ->  {task.decode(out[b].tolist())}")
     seconds = time.time() - start

@@ -77,7 +77,7 @@ def encoder_decoder(task: DigitTask, d: int, heads: int, layers: int, d_ff: int)
         n_decoder_layers=layers,
         d_ff=d_ff,
         dropout=0.0,
-        block_size=2 * task.max_len + 4,
+        block_size=2 * task.max_digits + 4,
         norm_first=True,
         share_embeddings=True,
         pad_id=PAD,
@@ -93,7 +93,7 @@ def decoder_only(task: DigitTask, d: int, heads: int, d_ff: int, budget: int) ->
     def make(n_layer: int) -> GPT:
         config = GPTConfig(
             vocab_size=task.vocab_size,
-            block_size=2 * task.max_len + 4,
+            block_size=2 * task.max_digits + 4,
             n_layer=n_layer,
             n_head=heads,
             n_embd=d,
@@ -152,21 +152,21 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-len", type=int, default=12, help="longest digit string")
+    p.add_argument("--max-digits", type=int, default=12, help="longest digit string")
     p.add_argument("--eval-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a short run for smoke tests")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.eval_size, args.max_len, args.batch_size = 200, 100, 4, 32
-    task = DigitTask(args.task, min_len=1, max_len=args.max_len)
+        args.steps, args.eval_size, args.max_digits, args.batch_size = 200, 100, 4, 32
+    task = DigitTask(args.task, min_digits=1, max_digits=args.max_digits)
     src_eval, tgt_eval = make_digit_batch(task, args.eval_size, torch.Generator().manual_seed(10_000 + args.seed))
 
     torch.manual_seed(args.seed)
     enc_dec = encoder_decoder(task, d=128, heads=4, layers=2, d_ff=512)
     torch.manual_seed(args.seed)
     gpt = decoder_only(task, d=128, heads=4, d_ff=512, budget=enc_dec.num_parameters())
-    print(f"task: {args.task} digit strings of length 1..{args.max_len}; {args.steps} steps of {args.batch_size}")
+    print(f"task: {args.task} digit strings of length 1..{args.max_digits}; {args.steps} steps of {args.batch_size}")
 
     def enc_dec_loss(batch):
         src, tgt = batch

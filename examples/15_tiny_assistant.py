@@ -69,14 +69,18 @@ def main(argv=None) -> dict:
     card = out["card"]
     print()
     print(format_card(card))
-    print(f"reward model held-out pair accuracy: {out['rm_accuracy']:.1%}; pipeline {seconds:.0f} s")
+    if out["rm_accuracy"] is not None:  # None with --no-rlhf: no reward model was trained
+        print(f"reward model held-out pair accuracy: {out['rm_accuracy']:.1%}")
+    print(f"pipeline {seconds:.0f} s")
 
     from minillm.data.world import make_world
     from minillm.rlhf.assistant import made_up_names
 
     world = make_world(c.n_people, c.seed)
-    print("\na conversation with the PPO model (held-out person, in English and Chinese; then a made-up person):")
-    dialogue = converse(out["models"]["ppo"], out["chat"], world.held_out, [n[0] for n in made_up_names(world, c)[2]])
+    last = "ppo" if "ppo" in out["models"] else "sft"
+    print(f"\na conversation with the {last.upper()} model", end=" ")
+    print("(held-out person, in English and Chinese; then a made-up person):")
+    dialogue = converse(out["models"][last], out["chat"], world.held_out, [n[0] for n in made_up_names(world, c)[2]])
     for q, a in dialogue:
         print(f"  you> {q}\n  assistant> {a}")
 

@@ -24,17 +24,19 @@ TASKS = tuple(RULES)
 
 @dataclass
 class DigitTask:
-    """A digit-string task; lengths are drawn uniformly from [min_len, max_len]."""
+    """A digit-string task; lengths are drawn uniformly from [min_digits, max_digits]."""
 
     task: str = "reverse"
-    min_len: int = 1
-    max_len: int = 12
+    min_digits: int = 1
+    max_digits: int = 12
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
-        if not 1 <= self.min_len <= self.max_len:
-            raise ValueError(f"need 1 <= min_len <= max_len, got min_len={self.min_len}, max_len={self.max_len}")
+        if not 1 <= self.min_digits <= self.max_digits:
+            raise ValueError(
+                f"need 1 <= min_digits <= max_digits, got min_digits={self.min_digits}, max_digits={self.max_digits}"
+            )
 
     vocab_size = 13
 
@@ -47,16 +49,16 @@ class DigitTask:
 
 
 def make_digit_batch(task: DigitTask, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Random (src, tgt) pair of (B, max_len + 1) and (B, max_len + 2) padded tensors.
+    """Random (src, tgt) pair of (B, max_digits + 1) and (B, max_digits + 2) padded tensors.
 
     src = digits + <eos>; tgt = <bos> + answer digits + <eos>. Pad with 0.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    src = torch.full((batch_size, task.max_len + 1), PAD, dtype=torch.long)
-    tgt = torch.full((batch_size, task.max_len + 2), PAD, dtype=torch.long)
-    lengths = torch.randint(task.min_len, task.max_len + 1, (batch_size,), generator=generator)
-    digits = torch.randint(0, 10, (batch_size, task.max_len), generator=generator)
+    src = torch.full((batch_size, task.max_digits + 1), PAD, dtype=torch.long)
+    tgt = torch.full((batch_size, task.max_digits + 2), PAD, dtype=torch.long)
+    lengths = torch.randint(task.min_digits, task.max_digits + 1, (batch_size,), generator=generator)
+    digits = torch.randint(0, 10, (batch_size, task.max_digits), generator=generator)
     for b in range(batch_size):
         n = int(lengths[b])
         d = digits[b, :n].tolist()

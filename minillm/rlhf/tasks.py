@@ -47,14 +47,14 @@ def true_score(prompt_digits: str, reply: str) -> float:
 
 @dataclass
 class SortTask:
-    """Prompts of ``min_len``..``max_len`` random digits; replies end with a newline (EOS)."""
+    """Prompts of ``min_digits``..``max_digits`` random digits; replies end with a newline (EOS)."""
 
-    min_len: int = 3
-    max_len: int = 6
+    min_digits: int = 3
+    max_digits: int = 6
 
     def __post_init__(self):
-        if not 1 <= self.min_len <= self.max_len:
-            raise ValueError(f"need 1 <= min_len <= max_len, got {self.min_len}, {self.max_len}")
+        if not 1 <= self.min_digits <= self.max_digits:
+            raise ValueError(f"need 1 <= min_digits <= max_digits, got {self.min_digits}, {self.max_digits}")
         self.tokenizer = CharTokenizer(ALPHABET)
         self.eos_id = self.tokenizer.stoi["\n"]
 
@@ -62,7 +62,7 @@ class SortTask:
         return f"\n{digits}>"
 
     def sample_digits(self, rng: random.Random) -> str:
-        return "".join(rng.choice("0123456789") for _ in range(rng.randint(self.min_len, self.max_len)))
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(self.min_digits, self.max_digits)))
 
     def demonstration(self, digits: str, rng: random.Random, error_rate: float = 0.0) -> str:
         """A labeler-written reply: the sorted digits, at ``error_rate`` with one slip — two digits

@@ -95,7 +95,7 @@ from minillm import Transformer, TransformerConfig
 from minillm.data.tasks import BOS, EOS, PAD, DigitTask, make_digit_batch
 from minillm.train.step import TrainStep, make_optimizer
 
-task = DigitTask("reverse", min_len=1, max_len=4 if QUICK else 6)
+task = DigitTask("reverse", min_digits=1, max_digits=4 if QUICK else 6)
 steps, batch_size = (30, 32) if QUICK else (400, 64)
 config = TransformerConfig(
     src_vocab_size=task.vocab_size,

@@ -15,5 +15,5 @@ def test_digit_task_batches():
         assert t[0] == 1 and t[len(digits) + 1] == 2
     with pytest.raises(ValueError, match="unknown task"):
         DigitTask("add")
-    with pytest.raises(ValueError, match="min_len"):
+    with pytest.raises(ValueError, match="min_digits"):
         DigitTask("copy", 5, 3)
