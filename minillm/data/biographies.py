@@ -9,12 +9,18 @@ are here:
 
     biographies(person, lang, rng, augment=False)   one biography (fixed order, pronouns after
                                                     the first sentence)
-    biographies(person, lang, rng, augment=True)    each sentence's wording, its order and
-                                                    name-or-pronoun drawn afresh
+    biographies(person, lang, rng, augment=True)    each sentence's wording and its order drawn
+                                                    afresh, and every sentence naming the person
+                                                    (the paper's "fullname" variant: each fact
+                                                    then follows the name, as in a question)
 
 The Chinese templates are written as Chinese sentences (他毕业于河畔大学。), not word-for-word
 translations. Questions come in two sets of phrasings per attribute and language: ``TUNED``
-(used for instruction tuning) and ``HELD_OUT`` (asked only at evaluation). Docs: docs/assistant.md.
+(used for instruction tuning) and ``HELD_OUT`` (asked only at evaluation). The expected reply,
+``answer(person, attribute, lang)``, restates the fact in a sentence ("Zhang Wei was born in
+Chengdu."): the name first, then the fact, the order the biographies stored it in — at laptop
+scale a bare value ("Chengdu") is extracted for held-out people about five times less often
+(docs/assistant.md). Docs: docs/assistant.md.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import random
 
 from minillm.data.world import ATTRIBUTES, Person, value
 
-__all__ = ["HELD_OUT", "REFUSAL", "SENTENCES", "TUNED", "biography", "question"]
+__all__ = ["HELD_OUT", "REFUSAL", "SENTENCES", "TUNED", "answer", "biography", "question"]
 
 REFUSAL = {"en": "I don't know.", "zh": "我不知道。"}
 
@@ -106,8 +112,8 @@ def _sentence(template: str, person: Person, attribute: str, lang: str, use_name
 
 def biography(person: Person, lang: str, rng: random.Random, augment: bool = False) -> str:
     """One biography of ``person`` in ``lang``: every attribute once. Without ``augment``: the
-    attributes in ATTRIBUTES order, the name first and pronouns after; with it: a random order
-    and each sentence naming the person or not at random (the first always names them)."""
+    attributes in ATTRIBUTES order, the name first and pronouns after; with it: a random order,
+    a random wording of each sentence, and the name in every sentence."""
     if lang not in SENTENCES:
         raise ValueError(f"unknown language {lang!r}; known: {sorted(SENTENCES)}")
     order = list(ATTRIBUTES)
@@ -116,9 +122,17 @@ def biography(person: Person, lang: str, rng: random.Random, augment: bool = Fal
     sentences = []
     for i, attribute in enumerate(order):
         template = rng.choice(SENTENCES[lang][attribute])
-        use_name = i == 0 or (augment and rng.random() < 0.5)
+        use_name = i == 0 or augment
         sentences.append(_sentence(template, person, attribute, lang, use_name))
     return (" " if lang == "en" else "").join(sentences)
+
+
+def answer(person: Person, attribute: str, lang: str) -> str:
+    """The reply the labeler expects about a real person: the fact in the first wording of
+    SENTENCES, naming the person ("Zhang Wei was born in Chengdu." / "张伟出生在成都。")."""
+    if lang not in SENTENCES:
+        raise ValueError(f"unknown language {lang!r}; known: {sorted(SENTENCES)}")
+    return _sentence(SENTENCES[lang][attribute][0], person, attribute, lang, True)
 
 
 def question(name: str, attribute: str, lang: str, rng: random.Random, held_out: bool = False) -> str:

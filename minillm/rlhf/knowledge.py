@@ -25,8 +25,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from minillm.data.biographies import REFUSAL, question
-from minillm.data.world import ATTRIBUTES, LANGS, Person, World, check_positive_int, value
+from minillm.data.biographies import REFUSAL, answer, question
+from minillm.data.world import ATTRIBUTES, LANGS, Person, World, check_positive_int
 
 __all__ = ["QUESTION_SETS", "Question", "WorldLabeler", "is_refusal", "question_sets", "questions_about"]
 
@@ -38,7 +38,7 @@ class Question:
     """One question: the user's text, the answer the labeler expects, and what it is about."""
 
     text: str
-    reference: str  # the attribute's value, or the refusal for a made-up person
+    reference: str  # the fact restated (biographies.answer), or the refusal for a made-up person
     lang: str
     attribute: str
     real: bool
@@ -65,7 +65,7 @@ def questions_about(
     for lang in langs:
         for a in attributes:
             if isinstance(person, Person):
-                name, reference, real = person.name(lang), value(person, a, lang), True
+                name, reference, real = person.name(lang), answer(person, a, lang), True
             else:
                 name, reference, real = person[LANGS.index(lang)], REFUSAL[lang], False
             out.append(Question(question(name, a, lang, rng, held_out), reference, lang, a, real))

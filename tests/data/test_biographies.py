@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from minillm.data.biographies import HELD_OUT, SENTENCES, TUNED, biography, question
+from minillm.data.biographies import HELD_OUT, SENTENCES, TUNED, answer, biography, question
 from minillm.data.world import ATTRIBUTES, make_world, value
 from minillm.tokenizers import BPETokenizer
 from minillm.tokenizers.chat import CHAT_TOKENS
@@ -31,6 +31,19 @@ def test_without_augmentation_the_order_is_fixed_and_with_it_the_order_varies():
     augmented = {biography(p, "en", rng, augment=True) for _ in range(20)}
     starts = {b.split(p.name_en, 1)[1][:12] for b in augmented}
     assert len(augmented) > 10 and len(starts) > 2
+    assert all(b.count(p.name_en) == len(ATTRIBUTES) for b in augmented)  # every sentence names the person
+    assert plain[0].count(p.name_en) == 1 and ("He " in plain[0] or "She " in plain[0])  # once, then pronouns
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_answer_restates_one_fact_naming_the_person(lang):
+    p = make_world(5, seed=2).people[3]
+    for a in ATTRIBUTES:
+        reply = answer(p, a, lang)
+        assert reply.startswith(p.name(lang)) and value(p, a, lang) in reply
+        assert reply == SENTENCES[lang][a][0].format(s=p.name(lang), p="", pl="", v=value(p, a, lang))
+        assert all(value(p, b, lang) not in reply for b in ATTRIBUTES if b != a)
+    assert answer(p, "birth_city", "en") == f"{p.name_en} was born in {value(p, 'birth_city', 'en')}."
 
 
 def test_the_chinese_is_written_in_chinese_and_both_languages_round_trip_through_a_bpe():
@@ -59,5 +72,7 @@ def test_unknown_language_or_attribute_is_named():
     p = make_world(1).people[0]
     with pytest.raises(ValueError, match="unknown language 'de'"):
         biography(p, "de", random.Random(0))
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        answer(p, "major", "fr")
     with pytest.raises(ValueError, match="no questions for attribute 'age'"):
         question("Li Wei", "age", "en", random.Random(0))

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from minillm.data.biographies import HELD_OUT, TUNED
-from minillm.data.world import imaginary_names, make_world, value
+from minillm.data.biographies import HELD_OUT, TUNED, answer
+from minillm.data.world import imaginary_names, make_world
 from minillm.rlhf.knowledge import QUESTION_SETS, Question, WorldLabeler, is_refusal, question_sets, questions_about
 
 
@@ -31,7 +31,7 @@ def test_the_sets_ask_the_right_people_in_the_right_phrasings_and_languages():
         return next(p for n, p in by_name.items() if n in q.text)
 
     for q in sets["tuned"]:
-        assert who(q) in tuned and q.lang in who(q).languages and q.reference == value(who(q), q.attribute, q.lang)
+        assert who(q) in tuned and q.lang in who(q).languages and q.reference == answer(who(q), q.attribute, q.lang)
     for q in sets["held_out_people"]:
         assert who(q) in held and q.lang in who(q).languages
     for q in sets["held_out_phrasings"]:
