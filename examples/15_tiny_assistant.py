@@ -15,9 +15,9 @@ Language Models, Part 3.1"), so every stage is measured on held-out data:
 Then the same pre-training and SFT *without* biography augmentation (one biography per person,
 repeated as often): the paper's finding is that held-out people are then near chance.
 
-    python examples/15_tiny_assistant.py            # the full run (the target: <= 30 min on 2 cores)
+    python examples/15_tiny_assistant.py            # the full run (~28 min on 2 idle cores)
     python examples/15_tiny_assistant.py --quick    # a smoke run for the tests (~2 min)
-    minillm chat --ckpt out/15_assistant/ppo         # talk to the result
+    minillm chat --ckpt out/15_assistant/sft         # talk to it (the SFT model: RLHF does not help yet)
 
 Every flag but --compare/--no-compare is a field of minillm.rlhf.assistant.AssistantConfig
 (``minillm assistant`` runs the same stages). Writes checkpoints and report_card.json under --out-dir.
