@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from minillm.data.world import make_world
+from collections import Counter
+
+from minillm.data.world import ATTRIBUTES, make_world, value
 from minillm.models.gpt import GPT
 from minillm.models.loading import load
 from minillm.rlhf.assistant import AssistantConfig, heldout_text
@@ -33,6 +35,18 @@ def quick(tmp_path_factory):
     return out, figures
 
 
+def best_constant_guess(world, n_people: int) -> float:
+    """Exact match on the held-out people of a model that copies the name without a slip and, knowing
+    none of their facts, says each attribute's most common value among them (per language): the most
+    a model that never read their biographies (no pre-training) could score."""
+    counts = {}
+    for p in world.held_out[:n_people]:
+        for lang in p.languages:
+            for a in ATTRIBUTES:
+                counts.setdefault((a, lang), Counter())[value(p, a, lang)] += 1
+    return sum(c.most_common(1)[0][1] for c in counts.values()) / sum(sum(c.values()) for c in counts.values())
+
+
 @pytest.mark.learning
 def test_the_quick_pipeline_stores_knowledge_and_learns_to_answer(quick, record_property):
     """What the quick run learns, each against a baseline from the same run: pre-training stores the
@@ -48,9 +62,16 @@ def test_the_quick_pipeline_stores_knowledge_and_learns_to_answer(quick, record_
     untrained_bpb = bits_per_byte(untrained, tok, heldout_text(make_world(config.n_people, SEED), config))
     for key in ("bits_per_byte", "em_tuned", "em_held_out_people", "hallucination", "refusal"):
         record_property(key, card["sft"][key])
-    # Measured on one cell only (seed 0, default kernels, 1 thread; the grid was not run: the CPU was
-    # shared): base 1.174 bits per byte, SFT 15.7 % on tuned people. The floors leave wide margins:
-    # bits per byte under 0.6 of an untrained model's (4.16 here), tuned exact match >= 5 %.
+    # A held-out floor would have to beat what no pre-training can give (a perfect name copy and each
+    # attribute's commonest value: 14.7 % here, 8.5 % at the full run's 1,000 people); the quick run's
+    # 50 tuned people teach their own answers, not a lookup (held-out 2.8 %), where the full run
+    # reaches 69.3 % (docs/assistant.md). Recorded beside that bound, not asserted.
+    bound = best_constant_guess(make_world(config.n_people, SEED), config.n_eval)
+    record_property("held_out_bound_without_pretraining", bound)
+    # Measured (quick): base bits per byte 1.064 / 0.986 / 1.068 for seeds 0 / 1 / 2 (avx512, 1 thread),
+    # seed 0 the same to the last digit under avx2, default and 2 threads; an untrained model scores
+    # 3.65 / 3.55 / 3.70, so the largest ratio is 0.29 (floor 0.6: twice that). SFT exact match on tuned
+    # people 26.1 % / 31.5 % / 26.7 % (seed 0 the same in every cell); floor 5 %, a fifth of the minimum.
     assert card["base"]["bits_per_byte"] < 0.6 * untrained_bpb, (card["base"]["bits_per_byte"], untrained_bpb)
     assert card["base"]["em_tuned"] == 0.0  # the pre-trained model has not learned to answer yet
     assert card["sft"]["em_tuned"] >= 0.05, card["sft"]["em_tuned"]
