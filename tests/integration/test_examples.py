@@ -65,6 +65,7 @@ def test_readme_python_blocks_run(capsys, record_property):
     out = capsys.readouterr().out
     loss = float(re.search(r"loss (\d+\.\d+)", out).group(1))
     record_property("below_0.1", float(0.1 - loss))  # it memorises 32 characters: ln(vocab) = 2.3 at the start
+    # Measured: at most 0.027 over default/avx2/avx512 x 2 threads x seeds 0-2; the floor 0.1 is ~4x that.
     assert loss < 0.1
 
 

@@ -31,7 +31,7 @@ def test_trainer_learns_and_writes_metrics(data_dir, tmp_path, seed, record_prop
     first, last = np.mean(trainer.loss_history[:5]), np.mean(trainer.loss_history[-5:])
     record_property("drop", float(first - last))
     # from ~ln(vocab) toward the text's entropy: a drop of at least 1.29 over default/avx2/avx512 x 1 thread x
-    # seeds 0-2; the floor asks for 1.0
+    # seeds 0-2, 1.268 at 2 threads; the floor asks for 1.0
     assert last < first - 1.0, (first, last)
     assert result["val_loss"] < first
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
