@@ -132,6 +132,8 @@ def answer(person: Person, attribute: str, lang: str) -> str:
     SENTENCES, naming the person ("Zhang Wei was born in Chengdu." / "张伟出生在成都。")."""
     if lang not in SENTENCES:
         raise ValueError(f"unknown language {lang!r}; known: {sorted(SENTENCES)}")
+    if attribute not in ATTRIBUTES:
+        raise ValueError(f"unknown attribute {attribute!r}; known: {ATTRIBUTES}")
     return _sentence(SENTENCES[lang][attribute][0], person, attribute, lang, True)
 
 

@@ -74,5 +74,7 @@ def test_unknown_language_or_attribute_is_named():
         biography(p, "de", random.Random(0))
     with pytest.raises(ValueError, match="unknown language 'fr'"):
         answer(p, "major", "fr")
+    with pytest.raises(ValueError, match="unknown attribute 'age'"):
+        answer(p, "age", "en")
     with pytest.raises(ValueError, match="no questions for attribute 'age'"):
         question("Li Wei", "age", "en", random.Random(0))
