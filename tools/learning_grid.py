@@ -14,6 +14,7 @@ and over the whole grid: the number a floor is set from (minus a stated margin).
     python tools/learning_grid.py                            # the full grid: hours on 2 cores
     python tools/learning_grid.py -k ppo --threads 1 tests/rlhf/test_pipeline.py
     python tools/learning_grid.py --caps default avx2 -m "learning and not slow"
+    python tools/learning_grid.py --merge out/a.json out/b.json   # one table from several runs
 
 Writes ``out/learning_grid.json`` (every cell's figures and outcomes) beside the printed table.
 """
@@ -67,6 +68,41 @@ def run_cell(cap: str, threads: int, seed: int, marker: str, keyword: str | None
         return cases
 
 
+def print_table(cells: dict) -> None:
+    """Per test and figure: the minimum over seeds in each capability/threads column, and over all cells."""
+    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for cell, cases in cells.items():
+        cap, threads, _ = cell.split("/")
+        for name, row in cases.items():
+            for fig, value in row.items():
+                if fig not in ("outcome", "time_s"):
+                    key, col = (name, fig), f"{cap}/{threads}"
+                    table[key][col] = min(value, table[key].get(col, value))
+    columns = list(dict.fromkeys(cell.rsplit("/", 1)[0] for cell in sorted(cells)))
+    seeds = sorted({int(cell.rsplit("/", 1)[1]) for cell in cells})
+    print(f"\nminimum over seeds {seeds} per capability/threads, and over the grid")
+    print(f"{'test :: figure':<70} " + " ".join(f"{c:>11}" for c in columns) + f" {'grid min':>9}")
+    for (name, fig), mins in sorted(table.items()):
+        cells_text = " ".join(f"{mins[c]:>11.3f}" if c in mins else f"{'-':>11}" for c in columns)
+        print(f"{(name + ' :: ' + fig)[-70:]:<70} {cells_text} {min(mins.values()):>9.3f}")
+    runs = defaultdict(set)  # which cells each test ran in: a gap in the grid shows here
+    for cell, cases in cells.items():
+        for name in cases:
+            runs[name].add(cell)
+    print("\ncells per test (capability/threads/seed):")
+    for name, where in sorted(runs.items()):
+        print(f"  {name}: {len(where)}")
+
+
+def merge(paths: list[str]) -> dict:
+    """The cells of several ``--out`` files in one dict; a test run twice in one cell keeps the later run."""
+    cells: dict[str, dict] = defaultdict(dict)
+    for path in paths:
+        for cell, cases in json.loads(Path(path).read_text())["cells"].items():
+            cells[cell].update(cases)
+    return dict(cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--caps", nargs="+", help="ATEN_CPU_CAPABILITY values (default: default, avx2 and this CPU's own)")
@@ -75,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-m", dest="marker", default="learning", help="pytest marker expression")
     p.add_argument("-k", dest="keyword", help="pytest -k expression")
     p.add_argument("--out", default="out/learning_grid.json")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="run nothing: print the table of earlier --out files")
     p.add_argument("paths", nargs="*", help="test files (default: all; naming them saves collecting the rest)")
     args = p.parse_args(argv)
+    if args.merge:
+        cells = merge(args.merge)
+        print_table(cells)
+        return 1 if any(r["outcome"] == "failed" for c in cells.values() for r in c.values()) else 0
     caps = args.caps or list(dict.fromkeys(["default", "avx2", native_capability()]))
     cells = {}
     for cap in caps:
@@ -90,21 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{cap:>8} threads={threads} seed={seed}: {len(cases)} tests, failed: {failed or 'none'}",
                     flush=True,
                 )
-    # per test and figure: min over seeds within each (cap, threads), and over everything
-    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for cell, cases in cells.items():
-        cap, threads, _ = cell.split("/")
-        for name, row in cases.items():
-            for fig, value in row.items():
-                if fig not in ("outcome", "time_s"):
-                    key, col = (name, fig), f"{cap}/{threads}"
-                    table[key][col] = min(value, table[key].get(col, value))
-    columns = [f"{cap}/{t}" for cap in caps for t in args.threads]
-    print(f"\nminimum over seeds {args.seeds} per capability/threads, and over the grid")
-    print(f"{'test :: figure':<70} " + " ".join(f"{c:>11}" for c in columns) + f" {'grid min':>9}")
-    for (name, fig), mins in sorted(table.items()):
-        cells_text = " ".join(f"{mins[c]:>11.3f}" if c in mins else f"{'-':>11}" for c in columns)
-        print(f"{(name + ' :: ' + fig)[-70:]:<70} {cells_text} {min(mins.values()):>9.3f}")
+    print_table(cells)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"caps": caps, "threads": args.threads, "seeds": args.seeds, "cells": cells}, indent=1))
