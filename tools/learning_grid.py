@@ -120,21 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if any(r["outcome"] == "failed" for c in cells.values() for r in c.values()) else 0
     caps = args.caps or list(dict.fromkeys(["default", "avx2", native_capability()]))
     cells = {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for cap in caps:
         for threads in args.threads:
             for seed in args.seeds:
                 cells[f"{cap}/{threads}/{seed}"] = cases = run_cell(
                     cap, threads, seed, args.marker, args.keyword, args.paths
                 )
+                record = {"caps": caps, "threads": args.threads, "seeds": args.seeds, "cells": cells}
+                out.write_text(json.dumps(record, indent=1))  # after every cell: a stopped grid keeps what ran
                 failed = [name for name, row in cases.items() if row["outcome"] == "failed"]
                 print(
                     f"{cap:>8} threads={threads} seed={seed}: {len(cases)} tests, failed: {failed or 'none'}",
                     flush=True,
                 )
     print_table(cells)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"caps": caps, "threads": args.threads, "seeds": args.seeds, "cells": cells}, indent=1))
     print(f"\nevery cell: {out}")
     return 1 if any(r["outcome"] == "failed" for c in cells.values() for r in c.values()) else 0
 
