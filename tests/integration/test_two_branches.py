@@ -57,10 +57,12 @@ def test_same_parameter_budget():
 def test_quick_run_learns_in_both_branches(seed, record_property):
     figures = EX["main"](["--quick", "--seed", str(seed)])
     assert set(figures) == {"encoder-decoder", "decoder-only GPT"}
-    # measured quick run: both 100 % exact match; an untrained model scores ~0 % (chance is 1 in
-    # 10**length) and a model that learned only the lengths and <eos> still gets ~1.7 nats per digit
+    # Exact match over default/avx2/avx512 x 1 thread and avx512 x 2 threads, seeds 0-2: decoder-only 100 % in every
+    # cell, encoder-decoder at least 96 % (floor 80 %: margin 16 points). An untrained model scores ~0 % (chance
+    # is 1 in 10**length) and a model that learned only the lengths and <eos> still gets ~1.7 nats per digit.
     for name, f in figures.items():
         record_property(f"{name} exact_match", float(f["exact_match"]))
+        record_property(f"{name} below_final_loss_floor", float(0.1 * math.log(13) - f["final_loss"]))
         assert f["exact_match"] >= 0.8, (name, f)
         assert f["final_loss"] < 0.1 * math.log(13), (name, f)  # ln(vocab) at random init
 
