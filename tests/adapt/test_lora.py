@@ -126,8 +126,8 @@ def test_default_targets_are_the_attention_projections_of_either_family():
 @pytest.mark.slow
 def test_lora_sft_learns_the_sort_task(seed, record_property):
     """LoRA SFT (rank 8 on every linear layer) from a base trained on reversal learns sorting: the held-out
-    loss on sorted replies falls from the base's (> 2) by at least 1.5. The drop over default/avx2/avx512 x 1 thread
-    and avx512 x 2 threads, seeds 0-2: at least 2.345 (floor 1.5: margin 0.845)."""
+    loss on sorted replies falls from the base's (> 2) by at least 1.5. The drop over
+    default/avx2/avx512 x 1 and 2 threads x seeds 0-2: at least 2.345 (floor 1.5: margin 0.845)."""
     from minillm.rlhf import SFTConfig, SFTTrainer, SortTask
     from minillm.rlhf.sft import sft_batch
 

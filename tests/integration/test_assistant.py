@@ -69,7 +69,7 @@ def test_the_quick_pipeline_stores_knowledge_and_learns_to_answer(quick, record_
     bound = best_constant_guess(make_world(config.n_people, SEED), config.n_eval)
     record_property("held_out_bound_without_pretraining", bound)
     # Measured (quick): base bits per byte 1.064 / 0.986 / 1.068 for seeds 0 / 1 / 2, the same to the last
-    # digit under default, avx2 and avx512 at 1 thread and avx512 at 2 threads; an untrained model scores
+    # digit under default, avx2 and avx512 at 1 and 2 threads; an untrained model scores
     # 3.65 / 3.55 / 3.70, so the largest ratio is 0.29 (floor 0.6: twice that). SFT exact match on tuned
     # people 26.1 % / 31.5 % / 26.7 % (the same in every cell); floor 5 %, a fifth of the minimum.
     assert card["base"]["bits_per_byte"] < 0.6 * untrained_bpb, (card["base"]["bits_per_byte"], untrained_bpb)

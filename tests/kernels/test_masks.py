@@ -151,7 +151,7 @@ def test_example_09_quick_measures_the_caches(tmp_path, seed, record_property):
     assert res["GQA"]["kv_bytes"] * 4 == res["MHA"]["kv_bytes"] == res["MQA"]["kv_bytes"] * 8
     assert res["MoE"]["params"] > 2 * res["MHA"]["params"]
     record_property("below_4", float(4.0 - max(r["val_loss"] for r in res.values())))
-    # 10 quick steps: every variant moves off ln(vocab) ≈ 4.6 at random init. Over default/avx2/avx512 x 1 thread and
-    # avx512 x 2 threads, seeds 0-2: the worst variant's val loss at most 3.454 (floor 4.0: margin 0.546).
+    # 10 quick steps: every variant moves off ln(vocab) ≈ 4.6 at random init. Over default/avx2/avx512 x 1 and 2
+    # threads x seeds 0-2: the worst variant's val loss at most 3.454 (floor 4.0: margin 0.546).
     for r in res.values():
         assert r["val_loss"] < 4.0

@@ -142,7 +142,7 @@ def test_grpo_learns_with_a_verifiable_reward(seed, record_property):
     before, after = (sampled_true_score(m, task, held_out, seed=7) for m in (sft, policy))
     record_property("gain", float(after - before))
     # Gain over default/avx2/avx512 x 1 thread x seeds 0-2: 0.045 to 0.080 (minimum 0.045, seed 1 under all
-    # three; avx512 x 2 threads: also 0.045). The floor, 0.02, leaves 0.025; the held-out mean of 200 prompts
+    # three, at 1 and at 2 threads). The floor, 0.02, leaves 0.025; the held-out mean of 200 prompts
     # moves about ±0.02 with the sampling alone.
     assert after >= before + 0.02, (before, after)
 
