@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor
 
-from minillm.decoding.generation import check_decoding_inputs
+from minillm.decoding.generation import check_decoding_inputs, input_major_weights
 
 __all__ = ["beam_search", "check_num_beams"]
 
@@ -77,29 +77,30 @@ def beam_search(
     was_training = getattr(model, "training", False)
     model.eval()
     try:  # the caller's training mode comes back even if a step raises
-        for _ in range(max_new_tokens):
-            logits = model.decode_step(pending if caches is not None else out, caches)[:, -1]  # (B·k, V)
-            logp = torch.log_softmax(logits.float(), dim=-1).view(b, k, -1)  # (B, k, V)
-            if eos_id is not None:  # a finished beam may only "continue" with eos, at no cost
-                frozen = torch.full_like(logp[0, 0], float("-inf"))
-                frozen[eos_id] = 0.0
-                logp = torch.where(finished[:, :, None], frozen, logp)
-            vocab = logp.shape[-1]
-            candidates = (scores[:, :, None] + logp).view(b, k * vocab)  # (B, k·V)
-            scores, flat = candidates.topk(k, dim=-1)  # (B, k) each
-            beam, token = flat // vocab, flat % vocab  # which beam each survivor extends, with which token
-            source = (rows + beam).view(-1)  # (B·k,) flat rows to copy
-            out = torch.cat([out.index_select(0, source), token.view(-1, 1)], dim=1)  # (B·k, T + t)
-            finished = finished.gather(1, beam)
-            lengths = lengths.gather(1, beam) + (~finished).float()
-            if eos_id is not None:
-                finished = finished | (token == eos_id)
-            if caches is not None:
-                for cache in caches:
-                    cache.reorder(source)
-            pending = token.view(-1, 1)  # (B·k, 1)
-            if eos_id is not None and bool(finished.all()):
-                break
+        with input_major_weights(model, max_new_tokens):  # faster one-row products (generation.py)
+            for _ in range(max_new_tokens):
+                logits = model.decode_step(pending if caches is not None else out, caches)[:, -1]  # (B·k, V)
+                logp = torch.log_softmax(logits.float(), dim=-1).view(b, k, -1)  # (B, k, V)
+                if eos_id is not None:  # a finished beam may only "continue" with eos, at no cost
+                    frozen = torch.full_like(logp[0, 0], float("-inf"))
+                    frozen[eos_id] = 0.0
+                    logp = torch.where(finished[:, :, None], frozen, logp)
+                vocab = logp.shape[-1]
+                candidates = (scores[:, :, None] + logp).view(b, k * vocab)  # (B, k·V)
+                scores, flat = candidates.topk(k, dim=-1)  # (B, k) each
+                beam, token = flat // vocab, flat % vocab  # which beam each survivor extends, with which token
+                source = (rows + beam).view(-1)  # (B·k,) flat rows to copy
+                out = torch.cat([out.index_select(0, source), token.view(-1, 1)], dim=1)  # (B·k, T + t)
+                finished = finished.gather(1, beam)
+                lengths = lengths.gather(1, beam) + (~finished).float()
+                if eos_id is not None:
+                    finished = finished | (token == eos_id)
+                if caches is not None:
+                    for cache in caches:
+                        cache.reorder(source)
+                pending = token.view(-1, 1)  # (B·k, 1)
+                if eos_id is not None and bool(finished.all()):
+                    break
     finally:
         model.train(was_training)
     normalised = scores / lengths.clamp(min=1.0) ** length_penalty  # (B, k)

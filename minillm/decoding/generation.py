@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextlib import contextmanager
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "check_decoding_inputs",
     "check_sampling",
     "generate",
+    "input_major_weights",
     "left_pad",
     "left_padding",
     "padding_inputs",
@@ -180,6 +182,35 @@ def padding_inputs(pad: Tensor, past: int, stored: int, t_new: int) -> dict[str,
     return {"pos": pos, "mask": mask}
 
 
+MIN_TOKENS_FOR_LAYOUT = 32  # shorter decodes skip the copies of input_major_weights (they cost ~25 steps)
+
+
+@contextmanager
+def input_major_weights(model, max_new_tokens: int):
+    """While a decode lasts, every CPU ``nn.Linear`` of ``model`` that widens (in_features <= out_features:
+    Q/K/V, the feed-forward's first layer, the output layer) holds its weight input-major: the same
+    values, laid out (in, out) in memory as GPT-2's own Conv1D stores them, still seen as (out, in).
+
+    Each step multiplies a few rows by every matrix, and a CPU BLAS streams a widening matrix up to
+    1.8x faster laid out that way (benchmarks/README.md, "Weight layout"). The copies cost about 25
+    steps' worth of those products, so a decode of fewer than ``MIN_TOKENS_FOR_LAYOUT`` tokens skips
+    them; each weight gets its own storage back on exit, even after an error. Training keeps
+    nn.Linear's row-major layout: a non-contiguous parameter breaks ``.view`` and safetensors' save."""
+    swapped = []
+    if max_new_tokens >= MIN_TOKENS_FOR_LAYOUT and not torch.is_grad_enabled() and isinstance(model, nn.Module):
+        for m in model.modules():
+            w = m.weight if type(m) is nn.Linear and m.out_features >= m.in_features else None
+            # a plain CPU tensor not laid out yet (a tied or nested one is skipped the second time)
+            if w is not None and type(w.data) is Tensor and w.device.type == "cpu" and w.is_contiguous():
+                swapped.append((w, w.data))
+                w.data = w.data.t().contiguous().t()
+    try:
+        yield
+    finally:
+        for w, data in swapped:
+            w.data = data
+
+
 @torch.no_grad()  # decoding needs no gradients
 def generate(
     model,
@@ -212,34 +243,35 @@ def generate(
     was_training = model.training
     model.eval()
     try:  # the caller's training mode comes back even if a step raises
-        block_size = model.block_size
-        caches = model.new_kv_caches() if use_cache else None
-        out, pending = idx, idx  # pending: tokens the model has not seen yet
-        finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
-        for _ in range(max_new_tokens):
-            if caches is None:
-                if pad is not None:  # columns cut off on the left take their padding with them
-                    cut = (pad - max(out.shape[1] - block_size, 0)).clamp_min(0)
-                    extra = padding_inputs(cut, 0, 0, min(out.shape[1], block_size))
-                logits = model.decode_step(out[:, -block_size:], None, **extra)  # (B, T, V)
-            else:
-                if caches[0].length + pending.shape[1] > block_size:  # window full: start the cache over
-                    for cache in caches:
-                        cache.reset()
-                    pending = out[:, -block_size:]
-                if pad is not None:  # the cache holds out's columns from `first` on (since its last reset)
-                    first = out.shape[1] - pending.shape[1] - caches[0].length
-                    cut = (pad - first).clamp_min(0)
-                    extra = padding_inputs(cut, caches[0].length, caches[0].stored, pending.shape[1])
-                logits = model.decode_step(pending, caches, **extra)  # (B, T_pending, V)
-            next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
-            if eos_id is not None:
-                next_token = next_token.masked_fill(finished, eos_id)
-                finished |= next_token == eos_id
-            out = torch.cat([out, next_token[:, None]], dim=1)  # (B, T + 1)
-            pending = next_token[:, None]  # (B, 1)
-            if eos_id is not None and bool(finished.all()):
-                break
+        with input_major_weights(model, max_new_tokens):  # faster one-row products (above)
+            block_size = model.block_size
+            caches = model.new_kv_caches() if use_cache else None
+            out, pending = idx, idx  # pending: tokens the model has not seen yet
+            finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+            for _ in range(max_new_tokens):
+                if caches is None:
+                    if pad is not None:  # columns cut off on the left take their padding with them
+                        cut = (pad - max(out.shape[1] - block_size, 0)).clamp_min(0)
+                        extra = padding_inputs(cut, 0, 0, min(out.shape[1], block_size))
+                    logits = model.decode_step(out[:, -block_size:], None, **extra)  # (B, T, V)
+                else:
+                    if caches[0].length + pending.shape[1] > block_size:  # window full: start the cache over
+                        for cache in caches:
+                            cache.reset()
+                        pending = out[:, -block_size:]
+                    if pad is not None:  # the cache holds out's columns from `first` on (since its last reset)
+                        first = out.shape[1] - pending.shape[1] - caches[0].length
+                        cut = (pad - first).clamp_min(0)
+                        extra = padding_inputs(cut, caches[0].length, caches[0].stored, pending.shape[1])
+                    logits = model.decode_step(pending, caches, **extra)  # (B, T_pending, V)
+                next_token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B,)
+                if eos_id is not None:
+                    next_token = next_token.masked_fill(finished, eos_id)
+                    finished |= next_token == eos_id
+                out = torch.cat([out, next_token[:, None]], dim=1)  # (B, T + 1)
+                pending = next_token[:, None]  # (B, 1)
+                if eos_id is not None and bool(finished.all()):
+                    break
     finally:
         model.train(was_training)
     return out

@@ -418,3 +418,54 @@ def test_an_empty_batch_is_refused_naming_its_shape():
     for kw in ({}, {"attention_mask": torch.ones(0, 3, dtype=torch.bool)}):
         with pytest.raises(ValueError, match=r"empty batch: shape \(0, 3\) has B = 0 rows"):
             generate(_gpt(), idx, 2, **kw)
+
+
+# -- input_major_weights: the decode-time layout of widening weights ----------------------------
+
+
+def test_input_major_weights_lays_out_widening_weights_and_gives_their_storage_back():
+    from minillm.decoding.generation import input_major_weights
+
+    model = _gpt(block_size=64)
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    before = {n: (m.weight.data_ptr(), m.weight.clone()) for n, m in layers.items()}
+    with torch.no_grad(), input_major_weights(model, 32):
+        for n, m in layers.items():
+            widens = m.out_features >= m.in_features  # qkv (32 → 96), fc1 (32 → 128), lm_head (32 → 50)
+            assert m.weight.is_contiguous() != widens, n
+            assert m.weight.stride() == ((1, m.out_features) if widens else (m.in_features, 1)), n
+            assert torch.equal(m.weight, before[n][1]), n  # the same values, another layout
+        assert model.wte.weight is model.lm_head.weight  # still tied: the Parameter was kept, its storage moved
+        with input_major_weights(model, 32):  # nested: nothing laid out twice
+            pass
+        assert not model.lm_head.weight.is_contiguous()
+    for n, m in layers.items():
+        assert m.weight.data_ptr() == before[n][0] and m.weight.is_contiguous(), n  # its own storage back
+    with pytest.raises(RuntimeError, match="stop"), torch.no_grad(), input_major_weights(model, 32):
+        raise RuntimeError("stop")
+    assert all(m.weight.data_ptr() == before[n][0] for n, m in layers.items())  # back after an error too
+
+
+def test_input_major_weights_skips_short_decodes_and_gradients():
+    from minillm.decoding.generation import MIN_TOKENS_FOR_LAYOUT, input_major_weights
+
+    model = _gpt()
+    with torch.no_grad(), input_major_weights(model, MIN_TOKENS_FOR_LAYOUT - 1):  # copies would not pay off
+        assert model.lm_head.weight.is_contiguous()
+    with input_major_weights(model, MIN_TOKENS_FOR_LAYOUT):  # autograd on: leave the parameters alone
+        assert model.lm_head.weight.is_contiguous()
+    with torch.no_grad(), input_major_weights(model, MIN_TOKENS_FOR_LAYOUT):
+        assert not model.lm_head.weight.is_contiguous()
+
+
+@pytest.mark.parametrize("pos", POSITIONS)
+def test_a_long_decode_in_the_input_major_layout_gives_the_greedy_tokens(pos):
+    """40 greedy tokens (laid out) equal the argmax chain of full forwards (row-major, no cache)."""
+    model = _gpt(pos, block_size=64).eval()
+    seq = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(3))
+    got = generate(model, seq, 40, temperature=0.0)
+    with torch.no_grad():
+        for _ in range(40):
+            seq = torch.cat([seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(got, seq)
+    assert all(m.weight.is_contiguous() for m in model.modules() if isinstance(m, nn.Linear))
