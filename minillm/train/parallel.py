@@ -70,8 +70,6 @@ def check_parallel(mode: str, model_config, world_size: int, batch_size: int, gr
     if mode == "tp+fsdp":
         if world_size < 4:
             raise ValueError(f"--parallel tp+fsdp needs a mesh of at least 2 x 2 processes, got {world_size}")
-        if getattr(c, "qk_norm", False):  # its gain's gradient is summed over the tensor-parallel ranks by a hook
-            raise ValueError("--parallel tp+fsdp does not support qk_norm (use tp or fsdp)")
     t = tensor_parallel_size(mode, world_size, c)
     if t > 1:
         n_kv = getattr(c, "n_kv_head", c.n_head)
@@ -132,7 +130,7 @@ def qkv_rows_by_rank(n_embd: int, world_size: int) -> torch.Tensor:
 
 
 def _tensor_parallel(model: nn.Module, mesh) -> None:
-    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, SequenceParallel, parallelize_module
 
     world_size = mesh.size()
     col, row = ColwiseParallel(), RowwiseParallel()
@@ -150,17 +148,11 @@ def _tensor_parallel(model: nn.Module, mesh) -> None:
         else:
             plan.update({"attn.q_proj": col, "attn.k_proj": col, "attn.v_proj": col})
             attn.n_kv_head //= world_size
-            for norm in (attn.q_norm, attn.k_norm):  # one gain for every head: each rank sees only its heads,
-                for p in norm.parameters() if norm is not None else ():  # so the gradient is a sum over ranks
-                    p.register_hook(functools.partial(_sum_over_ranks, group=mesh.get_group()))
+            if attn.q_norm is not None:  # one gain for every head, each rank holding some heads (axis 1):
+                heads = SequenceParallel(sequence_dim=1, use_local_output=True)  # replicated, gradient summed
+                plan.update({"attn.q_norm": heads, "attn.k_norm": heads})
         attn.n_head //= world_size  # this rank's heads
         parallelize_module(block, mesh, plan)
-
-
-def _sum_over_ranks(grad: torch.Tensor, group) -> torch.Tensor:
-    grad = grad.clone()
-    dist.all_reduce(grad, group=group)
-    return grad
 
 
 def shard_model(model: nn.Module, mode: str, world_size: int, device: torch.device) -> nn.Module:

@@ -5,7 +5,7 @@ argv[1] is a JSON file: {"runs": [TrainConfig dicts], "resume": [[from_dir, step
 "llama": out_dir}. Each run trains GPT-2 through the Trainer (`minillm train`'s path); each resume copies
 ckpt-<step> of an earlier run into a fresh directory and continues it under its own mode; "llama" trains
 the later family through train/parallel.py and train/step.py directly (the Trainer builds GPT-2 only) and
-writes the gathered weights. Rank 0 writes every run's losses. The runs share one process group: torchrun's
+writes the gathered weights (under each of "llama_modes", by default zero1, fsdp and tp). Rank 0 writes every run's losses. The runs share one process group: torchrun's
 rendezvous does not let a process join a second one after leaving the first, so the CLI, which leaves it
 at exit, runs in its own launch (tests/helpers/ddp_worker.py, failing_rank.py)."""
 
@@ -40,7 +40,7 @@ def train_llama(mode: str, world_size: int, rank: int, checkpointing: bool) -> t
     ddp = forward if mode in ("ddp", "zero1") and world_size > 1 else None
     opt = make_parallel_optimizer(model, mode if world_size > 1 else None, 3e-3, 0.1, (0.9, 0.95))
     step = TrainStep(model, opt, lr=3e-3, max_steps=4, warmup_steps=1, grad_accum=2, ddp=ddp)
-    r, slices = data_rank(mode, rank, world_size, LlamaConfig(**LLAMA))
+    r, slices = data_rank(mode, rank, world_size, LlamaConfig(**LLAMA)) if world_size > 1 else (0, 1)
     per = 8 // slices
     g = torch.Generator().manual_seed(1)
     losses = []
@@ -71,7 +71,7 @@ def main() -> None:
         trainer.train()
     if "llama" in plan:
         out = Path(plan["llama"])
-        for mode in ("zero1", "fsdp", "tp"):
+        for mode in plan.get("llama_modes", ("zero1", "fsdp", "tp")):
             state, losses = train_llama(mode, info.world_size, info.rank, checkpointing=mode == "fsdp")
             if info.is_main:
                 save_file({k: v.contiguous() for k, v in state.items()}, str(out / f"llama-{mode}.safetensors"))

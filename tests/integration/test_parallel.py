@@ -108,6 +108,7 @@ def mesh_runs(runs):
         "runs": [{**base, "out_dir": str(root / "tp+fsdp"), "parallel": "tp+fsdp", "activation_checkpointing": True}],
         "resume": [[str(root / "tp+fsdp"), 3, {**base, "out_dir": str(root / "mesh-then-fsdp"), "parallel": "fsdp",
                                                 "resume": True}]],
+        "llama": str(root), "llama_modes": ["tp+fsdp"],  # QK-norm gains replicated over a 2 x 2 mesh
     }  # fmt: skip
     (root / "plan4.json").write_text(json.dumps(plan))
     run = _torchrun(HELPERS / "parallel_worker.py", str(root / "plan4.json"), nproc=4, timeout=600)
@@ -167,6 +168,23 @@ def test_llama_mode_matches_one_process(runs, mode):
     for name, p in state.items():
         torch.testing.assert_close(got[name], p, **WEIGHT_TOL, msg=name)
     assert build_model(LlamaConfig(**LLAMA)).load_state_dict(got)  # the whole model, as one process has it
+
+
+@pytest.mark.slow
+def test_llama_on_a_tensor_by_fully_sharded_mesh_matches_one_process(mesh_runs):
+    """Grouped-query, QK-norm, SwiGLU: the per-head norm gains are whole on every rank of the mesh and
+    their gradient the sum over the tensor-parallel ranks (train/parallel.py)."""
+    root, run, _ = mesh_runs
+    assert run.returncode == 0, run.stderr[-3000:]
+    sys.path.insert(0, str(HELPERS))
+    from parallel_worker import train_llama
+
+    state, losses = train_llama("tp+fsdp", 1, 0, checkpointing=False)
+    assert json.loads((root / "llama-tp+fsdp.json").read_text()) == pytest.approx(losses, **LOSS_TOL)
+    got = load_file(root / "llama-tp+fsdp.safetensors")
+    assert set(got) == set(state)
+    for name, p in state.items():
+        torch.testing.assert_close(got[name], p, **WEIGHT_TOL, msg=name)
 
 
 @pytest.mark.slow

@@ -40,7 +40,6 @@ GPT_TINY = GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=8)
         ("zero1", GPT_TINY, 3, 8, 1, "batch_size=8 must be divisible by data-parallel processes x grad_accum = 3 x 1"),
         ("fsdp", GPT_TINY, 2, 8, 3, "data-parallel processes x grad_accum = 2 x 3"),
         ("tp+fsdp", GPT_TINY, 2, 8, 1, "needs a mesh of at least 2 x 2 processes, got 2"),
-        ("tp+fsdp", LlamaConfig(n_head=4, n_embd=16, d_ff=32, qk_norm=True), 4, 8, 1, "does not support qk_norm"),
         ("tp+fsdp", GPTConfig(n_head=3, n_embd=12), 4, 8, 1, "n_head=3 and n_kv_head=3 must be divisible by 2"),
         (
             "tp+fsdp",
@@ -74,6 +73,7 @@ def test_data_rank_by_hand():
 def test_tensor_parallel_needs_no_batch_split():
     check_parallel("tp", GPT_TINY, 2, 3, 1)  # both ranks read all 3 rows
     check_parallel("ddp", GPT_TINY, 1, 3, 1)  # one process: plain training
+    check_parallel("tp+fsdp", LlamaConfig(n_head=4, n_embd=16, d_ff=32, qk_norm=True), 4, 8, 1)  # QK-norm too
 
 
 def test_cli_refuses_a_mode_without_torchrun_before_any_work(tmp_path_factory, tmp_path, capsys, monkeypatch):
