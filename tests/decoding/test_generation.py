@@ -469,3 +469,11 @@ def test_a_long_decode_in_the_input_major_layout_gives_the_greedy_tokens(pos):
             seq = torch.cat([seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
     assert torch.equal(got, seq)
     assert all(m.weight.is_contiguous() for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def test_padding_inputs_are_made_on_the_device_of_pad():
+    """The mask and positions come out on pad's device (meta here, where a CPU column index would fail
+    as it would beside CUDA tensors)."""
+    got = padding_inputs(torch.tensor([0, 2], device="meta"), past=3, stored=2, t_new=1)
+    assert got["mask"].device.type == "meta" and got["mask"].shape == (2, 1, 1, 3)
+    assert got["pos"].device.type == "meta" and got["pos"].shape == (2, 1)

@@ -272,13 +272,45 @@ def test_mixed_dtypes_are_refused_naming_each_dtype():
 
 
 @pytest.mark.parametrize("backend", ["naive", "chunked", "sdpa"])
-def test_mixed_dtypes_under_autocast_run_in_the_autocast_dtype(backend):
+@pytest.mark.parametrize("odd", ["q", "k", "v"])
+def test_mixed_dtypes_under_autocast_run_in_the_autocast_dtype(backend, odd):
+    """One of q, k, v in bf16, the others in fp32 (or the reverse): all three are cast to the autocast dtype,
+    as torch's own kernel casts, whether q is the odd one or not (the kernels take their output dtype from q)."""
+    q, k, v = (t.detach() for t in _inputs(5, 5))
+    want = attention(q, k, v, causal=True, backend=backend)
+    for low, high in ((torch.bfloat16, torch.float32), (torch.float32, torch.bfloat16)):
+        args = [t.to(low if name == odd else high) for name, t in zip("qkv", (q, k, v))]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = attention(*args, causal=True, backend=backend)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), want, atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("backend", ["naive", "chunked", "sdpa"])
+def test_inputs_of_one_dtype_under_autocast_reach_the_kernel_as_they_are(backend):
+    """attention() casts only mixed dtypes; fp32 inputs under autocast are the kernel's to handle (sdpa
+    computes in bf16 as torch's kernel does, the explicit ones in fp32)."""
     q, k, v = (t.detach() for t in _inputs(5, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = attention(q.bfloat16(), k, v, causal=True, backend=backend)  # as torch's own kernel casts
-    assert out.dtype == torch.bfloat16
-    want = attention(q, k, v, causal=True, backend=backend)
-    torch.testing.assert_close(out.float(), want, atol=5e-2, rtol=5e-2)
+        out = attention(q, k, v, causal=True, backend=backend)
+        want = BACKENDS[backend].fn(q, k, v, causal=True)
+    assert out.dtype == want.dtype == (torch.bfloat16 if backend == "sdpa" else torch.float32)
+    torch.testing.assert_close(out, want, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["naive", "chunked", "sdpa"])
+@pytest.mark.parametrize("leading", [(), (3,)], ids=["T,d", "H,T,d"])
+def test_inputs_without_batch_or_heads(backend, leading):
+    """(T, d) and (H, T, d) inputs give the rows of the (1, 1, T, d) result; a NaN query row stays NaN."""
+    q, k, v = (t.detach()[0, 0].expand(*leading, -1, -1).clone() for t in _inputs(4, 6))  # (T, d) or (H, T, d)
+    q[..., 2, 0] = float("nan")
+    out = attention(q, k, v, causal=True, backend=backend)
+    want = attention(
+        q.reshape(1, -1, 4, 16), k.reshape(1, -1, 6, 16), v.reshape(1, -1, 6, 16), causal=True, backend=backend
+    )
+    assert out.shape == q.shape
+    torch.testing.assert_close(out, want.reshape(q.shape), equal_nan=True)
+    assert torch.equal(out.isnan().any(-1), torch.arange(4).expand_as(out[..., 0]) == 2)
 
 
 def _nan_backends():
@@ -286,14 +318,30 @@ def _nan_backends():
     return ["naive", "sdpa", "chunked", "auto"] + (["triton"] if BACKENDS["triton"].unavailable(q) is None else [])
 
 
-# (T_q, T_k, causal, masked): plain, causal, a KV-cache step (T_q < T_k), a padding mask with a row that sees nothing
-NAN_CASES = [(6, 6, False, False), (6, 6, True, False), (3, 7, True, False), (6, 6, True, True)]
+# (T_q, T_k, causal, masked): plain, causal, a KV-cache step (T_q < T_k), one key only, a padding mask with a row
+# that sees nothing, as bools and as a float mask (-inf = hidden)
+NAN_CASES = [
+    (6, 6, False, False),
+    (6, 6, True, False),
+    (3, 7, True, False),
+    (4, 1, False, False),
+    (6, 6, True, True),
+    (6, 6, True, "float"),
+]
 
 
 @pytest.mark.parametrize("backend", _nan_backends())
 @pytest.mark.parametrize("tq,tk,causal,masked", NAN_CASES)
-def test_a_nan_query_row_stays_in_its_row(backend, tq, tk, causal, masked):
+def test_a_nan_query_row_stays_in_its_row(backend, tq, tk, causal, masked, request):
     """sdpa once returned 0 there: torch's CPU flash kernel treats a NaN row like a row with no key."""
+    if masked == "float" and backend in ("naive", "chunked"):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="known bug: naive and chunked add a float mask to the scores and find a hidden row by its -inf "
+                "maximum; NaN + -inf is NaN, so a hidden row with a NaN query comes out NaN (sdpa, or a bool mask: 0)",
+            )
+        )
     if backend == "triton" and masked:
         pytest.skip("triton takes no mask")
     q, k, v = (t.detach() for t in _inputs(tq, tk, heads=4, kv_heads=2))
@@ -301,6 +349,8 @@ def test_a_nan_query_row_stays_in_its_row(backend, tq, tk, causal, masked):
     if masked:
         mask = torch.ones(2, 1, tq, tk, dtype=torch.bool)
         mask[1, :, 4] = False  # query 4 of row 1 sees no key: it stays 0 even with a NaN in it
+        if masked == "float":
+            mask = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
     bad = q.clone()
     bad[1, 2, 1, 3] = float("nan")
     bad[1, 0, tq - 2, 0] = float("nan")  # in the dead row when masked

@@ -2,13 +2,17 @@
 learns. The input checks and the loss both families share: tests/models/test_lm.py. The encoder-decoder
 Transformer is tests/models/test_transformer.py."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers.decoders import POSITIONS, decoder
 
 from minillm import GPT, GPTConfig
+from minillm.kernels import BACKENDS
 from minillm.models import Llama, LlamaConfig
+from minillm.models.gpt import CausalSelfAttention
 from minillm.nn.embeddings import RoPE
 
 
@@ -94,6 +98,7 @@ def test_gpt_backends_agree_on_logits_and_gradients(backend):
         (GPTConfig, dict(n_layer=0), "n_layer must be a positive integer"),
         (LlamaConfig, dict(n_layer=0), "n_layer must be a positive integer"),
         (GPTConfig, dict(dropout=-0.1), "dropout"),
+        (GPTConfig, dict(dropout=1.0), r"dropout must be in \[0, 1\)"),  # p = 1 would drop every weight
         (LlamaConfig, dict(dropout=-0.1), "dropout"),
         (GPTConfig, dict(attn_backend="flash"), "unknown attn_backend"),
         (LlamaConfig, dict(attn_backend="flash"), "unknown attn_backend"),
@@ -167,3 +172,86 @@ def test_gpt_block_is_causal_and_pre_norm(family):
             lin.weight.zero_()
             lin.bias.zero_()
     torch.testing.assert_close(block(x), x)
+
+
+# -- the config reaches every layer --
+
+
+def test_gpt_without_biases_has_no_bias_anywhere():
+    """bias=False reaches Q/K/V, the output projection, both LayerNorms of each block, the feed-forward
+    and ln_f; the output layer never has one (it is the tied token matrix)."""
+    with_bias, without = tiny_gpt(bias=True), tiny_gpt(bias=False)
+    biases = [n for n, _ in with_bias.named_parameters() if n.endswith("bias")]
+    per_block = ["ln_1", "attn.qkv_proj", "attn.out_proj", "ln_2", "mlp.fc1", "mlp.fc2"]
+    assert biases == [f"blocks.{i}.{m}.bias" for i in range(2) for m in per_block] + ["ln_f.bias"]
+    assert [n for n, _ in without.named_parameters() if n.endswith("bias")] == []
+    assert with_bias.lm_head.bias is None
+
+
+def test_gpt_sinusoidal_table_is_a_buffer_not_saved_state():
+    """The 2017 table is recomputed from the config, so a checkpoint does not carry it."""
+    model = tiny_gpt("sinusoidal")
+    assert "wpe_table" in dict(model.named_buffers())
+    assert not any("wpe" in name for name in model.state_dict())
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa"])
+def test_gpt_attention_dropout_runs_in_training_only(backend):
+    torch.manual_seed(0)
+    cfg = {"vocab_size": 8, "block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 16, "attn_backend": backend}
+    attn = CausalSelfAttention(GPTConfig(**cfg, dropout=0.5))
+    plain = CausalSelfAttention(GPTConfig(**cfg)).eval()
+    plain.load_state_dict(attn.state_dict())
+    x = torch.randn(2, 6, 16)
+    attn.eval()
+    torch.testing.assert_close(attn(x), plain(x))  # eval: no dropout
+    attn.train()
+    a, b = attn(x), attn(x)
+    assert not torch.allclose(a, plain(x), atol=1e-3)  # training: weights dropped ...
+    assert not torch.allclose(a, b, atol=1e-3)  # ... at random
+
+
+@pytest.mark.parametrize("backend", ["naive", "sdpa", "chunked"])
+def test_gpt_the_named_backend_is_the_kernel_that_runs(backend, monkeypatch):
+    """Backend "naive" is the explicit softmax(QKᵀ/√d)V written in models/gpt.py (no kernel runs); any other
+    name runs that kernel of minillm.kernels."""
+    calls = []
+    for name, kernel in list(BACKENDS.items()):
+
+        def spy(*args, _name=name, _fn=kernel.fn, **options):
+            calls.append(_name)
+            return _fn(*args, **options)
+
+        monkeypatch.setitem(BACKENDS, name, dataclasses.replace(kernel, fn=spy))
+    config = GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=2, n_embd=16, attn_backend=backend)
+    CausalSelfAttention(config).eval()(torch.randn(1, 4, 16))
+    assert calls == ([] if backend == "naive" else [backend])
+
+
+def test_gpt_forward_checks_its_kv_caches_before_any_work():
+    """The caches count toward the context, there must be one per block, and a sliding cache would drop
+    keys GPT-2 still attends to: each refused by name (not an IndexError or a silently wrong output)."""
+    from minillm.nn.kv_cache import KVCache
+
+    model = tiny_gpt().eval()  # block_size 16, 2 blocks
+    caches = model.new_kv_caches()
+    with torch.no_grad():
+        model(torch.zeros(1, 16, dtype=torch.long), kv_caches=caches)
+        with pytest.raises(ValueError, match=r"length 17 exceeds block_size=16 \(16 cached \+ 1 new\)"):
+            model(torch.zeros(1, 1, dtype=torch.long), kv_caches=caches)
+        with pytest.raises(ValueError, match="need one KV cache per block: got 1, have 2 blocks"):
+            model(torch.zeros(1, 3, dtype=torch.long), kv_caches=[KVCache(16)])
+        with pytest.raises(ValueError, match="drops keys"):
+            model(torch.zeros(1, 3, dtype=torch.long), kv_caches=[KVCache(16, window=2) for _ in range(2)])
+
+
+def test_gpt_naive_attention_builds_its_mask_on_the_inputs_device():
+    """The explicit path's causal mask is made on the device of x (meta here: a mask left on the CPU
+    would fail there as it would on a GPU)."""
+    config = GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=2, n_embd=16, attn_backend="naive")
+    with torch.device("meta"):
+        attn = CausalSelfAttention(config)
+    x = torch.zeros(2, 4, 16, device="meta")
+    assert attn(x).shape == (2, 4, 16) and attn(x).device.type == "meta"
+    padding = torch.ones(2, 1, 1, 4, dtype=torch.bool, device="meta")
+    assert attn(x, mask=padding).device.type == "meta"

@@ -518,3 +518,47 @@ def test_lora_projections_are_not_stacked_in_training():
     x = torch.randn(2, 5, 16)
     assert torch.is_grad_enabled()
     torch.testing.assert_close(mha(x, causal=True), merged(x, causal=True), atol=1e-5, rtol=1e-5)
+
+
+def test_mha_bias_false_reaches_all_four_projections():
+    mha = MultiHeadAttention(12, 3, bias=False, kv_dim=6)
+    assert [n for n, _ in mha.named_parameters() if n.endswith("bias")] == []
+    assert sorted(n for n, _ in MultiHeadAttention(12, 3).named_parameters() if n.endswith("bias")) == [
+        "k_proj.bias",
+        "out_proj.bias",
+        "q_proj.bias",
+        "v_proj.bias",
+    ]
+    assert type(mha.head_dim) is int and mha.head_dim == 4  # a size, not 4.0
+
+
+def test_mha_with_only_int8_weights_runs():
+    """Quantized without biases the layer has no floating-point parameter left to compare dtypes with: it
+    runs (the int8 weights are dequantized to the input's dtype) instead of failing on the check."""
+    from minillm.adapt.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 2, bias=False).eval()
+    x = torch.randn(2, 5, 16)
+    want = mha(x, causal=True)
+    quantized = quantize_int8(mha)
+    assert not any(p.is_floating_point() for p in quantized.parameters())
+    torch.testing.assert_close(quantized(x, causal=True), want, atol=2e-2, rtol=0)
+
+
+def test_mha_value_of_another_dtype_is_named():
+    cross = MultiHeadAttention(16, 4, kv_dim=8)
+    with pytest.raises(ValueError, match=r"^value is torch.float64 but this layer's weights are torch.float32"):
+        cross(torch.randn(2, 5, 16), torch.randn(2, 3, 8), torch.randn(2, 3, 8, dtype=torch.float64))
+
+
+def test_mha_accepts_a_cache_whose_window_keeps_every_key():
+    """A sliding cache as long as the context drops nothing: accepted, and it decodes as a plain cache does."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 2).eval()
+    x = torch.randn(1, 6, 16)
+    plain, sliding = KVCache(6), KVCache(6, window=6)
+    for t in range(6):
+        torch.testing.assert_close(
+            mha(x[:, t : t + 1], causal=True, kv_cache=sliding), mha(x[:, t : t + 1], causal=True, kv_cache=plain)
+        )

@@ -298,3 +298,22 @@ def test_token_embedding_takes_every_integer_id_dtype():
         torch.testing.assert_close(emb(ids.to(dtype)), want, rtol=0, atol=0)
     with pytest.raises(ValueError, match="integer tensor"):
         emb(ids.float())
+
+
+@pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
+def test_per_row_offsets_of_left_padding_by_hand(kind):
+    """A (B,) offset (left padding: row b's real tokens start at position 0, so its offset is minus its
+    padding) gives row b positions offset_b + 0..T-1, the padding clamped to position 0; the range check
+    uses the largest offset."""
+    layer = LearnedPositionalEmbedding(4, 6) if kind == "learned" else SinusoidalPositionalEncoding(4, 6)
+    table = layer.weight if kind == "learned" else layer.pe
+    x = torch.zeros(3, 4, 4)
+    offset = torch.tensor([0, -2, 2])  # row 1 has two padding columns; row 2 continues at position 2
+    want = torch.stack([table[[0, 1, 2, 3]], table[[0, 0, 0, 1]], table[[2, 3, 4, 5]]])  # (B, T, n_embd)
+    torch.testing.assert_close(layer(x, offset), want)
+    what = "learned position table" if kind == "learned" else "sinusoidal encoding"
+    with pytest.raises(ValueError, match=f"positions up to 6 exceed the {what}'s block_size=6"):
+        layer(x, torch.tensor([0, 3]))  # 3 + 4 = 7 positions
+    layer(torch.zeros(1, 6, 4), torch.tensor([0]))  # exactly block_size: fine
+    # the positions are built on x's device (meta here, as CUDA would be), whatever device the offsets are on
+    assert layer.to("meta")(torch.zeros(3, 4, 4, device="meta"), offset).device.type == "meta"

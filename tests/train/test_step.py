@@ -309,3 +309,44 @@ def test_ddp_all_reduces_on_the_last_micro_batch_only():
     step = TrainStep(model, make_optimizer(model, lr=1e-3), lr=1e-3, max_steps=4, grad_accum=3, ddp=ddp)
     step(0, [torch.ones(1, 2)] * 3, loss_fn)
     assert inside == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    "scale,max_norm",
+    [(1.0, 0.0), (1.0, 10.0), (1.0, 1.0), (1e-6, 1e-6)],
+    ids=["measure-only", "below-max", "clipped", "epsilon-matters"],
+)
+def test_clip_grad_norm_counts_a_sharded_gradient_whole(scale, max_norm):
+    """A DTensor gradient (tensor parallelism, minillm/train/parallel.py) beside a plain one: the same norm
+    and the same scaled gradients as torch's clip_grad_norm_ on plain copies (one process, a mesh of one)."""
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("needs torch.distributed with gloo")
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from minillm.train.step import clip_grad_norm, is_dtensor
+
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+        grads = [scale * torch.tensor([3.0, 0.0, 0.0]), scale * torch.tensor([[0.0, 4.0], [0.0, 0.0]])]
+        sharded = [nn.Parameter(distribute_tensor(torch.zeros(3), mesh, [Shard(0)])), nn.Parameter(torch.zeros(2, 2))]
+        sharded[0].grad = distribute_tensor(grads[0].clone(), mesh, [Shard(0)])
+        sharded[1].grad = grads[1].clone()
+        plain = [nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2, 2))]
+        for p, g in zip(plain, grads):
+            p.grad = g.clone()
+        assert is_dtensor(sharded[0].grad) and not is_dtensor(sharded[1].grad)
+        total = clip_grad_norm(sharded, max_norm)
+        want = torch.nn.utils.clip_grad_norm_(plain, max_norm) if max_norm else torch.nn.utils.get_total_norm(grads)
+        torch.testing.assert_close(total, want, rtol=1e-6, atol=0)
+        torch.testing.assert_close(sharded[0].grad.full_tensor(), plain[0].grad, rtol=1e-6, atol=0)
+        torch.testing.assert_close(sharded[1].grad, plain[1].grad, rtol=1e-6, atol=0)
+        if max_norm == 1.0:
+            assert plain[0].grad.tolist() == pytest.approx([3 / 5, 0, 0], rel=1e-5)  # the reference did clip
+    finally:
+        if started:
+            dist.destroy_process_group()
