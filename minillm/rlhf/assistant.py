@@ -59,9 +59,9 @@ __all__ = [
 ]
 
 EOT = "<|endoftext|>"  # separates biographies in pre-training
-# The smoke run: a 2-layer, 64-wide model reads each biography 4x as often as a 4-layer, 96-wide one
-# could in the same time, and stores enough to rank most held-out people's facts first (docs/assistant.md).
-QUICK = {"n_people": 100, "pretrain_steps": 1600, "sft_steps": 200, "rm_questions": 200, "rm_steps": 40,
+# The smoke run: a 2-layer, 64-wide model reads each biography 3.5x as often as the 4-layer, 96-wide one
+# of before in about the same time, and stores enough to rank most held-out facts first (docs/assistant.md).
+QUICK = {"n_people": 100, "pretrain_steps": 1400, "sft_steps": 200, "rm_questions": 200, "rm_steps": 40,
          "ppo_steps": 4, "dpo_steps": 30, "n_eval": 30, "n_layer": 2, "n_embd": 64, "vocab_size": 768}  # fmt: skip
 RANKING_TEMPERATURES = (0.7, 1.0, 1.3)  # replies sampled from SFT; the labeler's reference or a refusal is the 4th
 
