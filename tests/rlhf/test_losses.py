@@ -1,6 +1,7 @@
 """RLHF loss functions against hand-computed values and plain reference loops."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -306,3 +307,100 @@ def test_ppo_losses_still_take_any_equal_shapes_and_no_mask():
     want = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
     assert loss.item() == pytest.approx(want.item())
     assert ppo_value_loss(new, old, adv, None).item() == pytest.approx(0.5 * ((new - adv) ** 2).mean().item())
+
+
+# ---------------------------------------------------------------- GRPO, DPO, GAE, ranking: defaults and checks
+def _grpo_case():
+    """Two replies of three tokens, each ratio away from 1 by a known amount, one masked-out token."""
+    old = torch.zeros(2, 3)
+    new = torch.tensor([[math.log(1.5), math.log(0.7), 0.0], [math.log(1.1), math.log(1.3), 0.3]])
+    ref = torch.tensor([[0.1, -0.2, 0.0], [0.0, 0.05, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    return new, old, ref, torch.tensor([1.0, -1.0]), mask
+
+
+def _grpo_by_hand(new, old, ref, adv, mask, clip_eps, beta):
+    ratio = (new - old).exp()
+    surrogate = torch.minimum(ratio * adv[:, None], ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv[:, None])
+    k3 = (ref - new).exp() - (ref - new) - 1
+    token = -(surrogate - beta * k3)
+    return ((token * mask).sum(1) / mask.sum(1)).mean()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"clip_eps": 0.45}, {"beta": 0.5}, {"clip_eps": 0.1, "beta": 0.0}])
+def test_grpo_loss_uses_its_defaults_and_the_callers_clip_and_beta_by_hand(kwargs):
+    new, old, ref, adv, mask = _grpo_case()
+    loss, figures = grpo_loss(new, old, ref, adv, mask, **kwargs)
+    want = _grpo_by_hand(new, old, ref, adv, mask, kwargs.get("clip_eps", 0.2), kwargs.get("beta", 0.04))
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    eps = kwargs.get("clip_eps", 0.2)
+    clipped = (((new - old).exp() - 1).abs() > eps).float()
+    assert figures["clip_frac"] == pytest.approx(((clipped * mask).sum() / mask.sum()).item())
+
+
+def test_grpo_clip_frac_does_not_count_a_ratio_exactly_at_the_edge():
+    new = torch.log(torch.tensor([[1.5, 1.0]]))  # ρ - 1 = 0.5 = ε exactly: inside the clip range
+    _, figures = grpo_loss(new, torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.ones(1, 2, dtype=torch.bool),
+                           clip_eps=0.5)  # fmt: skip
+    assert figures["clip_frac"] == 0.0
+
+
+@pytest.mark.parametrize("clip_eps, beta", [(0.0, 0.04), (-0.1, 0.04), (0.2, -0.01)])
+def test_grpo_loss_refuses_a_clip_of_zero_or_below_and_a_negative_beta(clip_eps, beta):
+    new, old, ref, adv, mask = _grpo_case()
+    with pytest.raises(ValueError, match="need clip_eps > 0 and beta >= 0"):
+        grpo_loss(new, old, ref, adv, mask, clip_eps=clip_eps, beta=beta)
+
+
+@pytest.mark.parametrize("which", ["logprobs", "old_logprobs", "ref_logprobs", "mask"])
+def test_grpo_loss_names_each_input_of_another_shape(which):
+    args = dict(zip(("logprobs", "old_logprobs", "ref_logprobs", "advantages", "mask"), _grpo_case()))
+    args[which] = args[which][:, :2]  # (2, 2) beside (2, 3)
+    pair = ("logprobs (2, 2) and old_logprobs (2, 3)" if which == "logprobs" else f"logprobs (2, 3) and {which} (2, 2)")
+    with pytest.raises(ValueError, match=rf"^{re.escape(pair)} must have the same shape \(B, T\)$"):  # grpo_loss's
+        grpo_loss(**args)
+
+
+def test_grpo_advantages_take_two_replies_and_pass_eps_on():
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 2.0]])
+    std = torch.tensor(0.5).sqrt()  # sample std of (1, 0)
+    torch.testing.assert_close(grpo_advantages(rewards), torch.tensor([[0.5, -0.5], [0.0, 0.0]]) / (std + 1e-4))
+    torch.testing.assert_close(grpo_advantages(rewards, eps=0.5), torch.tensor([[0.5, -0.5], [0.0, 0.0]]) / (std + 0.5))
+    with pytest.raises(ValueError, match="G >= 2 replies per prompt"):
+        grpo_advantages(torch.ones(3, 1))
+    for eps in (0.0, -1e-4):
+        with pytest.raises(ValueError, match="eps must be > 0"):
+            grpo_advantages(rewards, eps=eps)
+
+
+@pytest.mark.parametrize("which", [2, 3])
+def test_dpo_loss_refuses_a_reference_of_another_shape(which):
+    args = [torch.zeros(4), torch.zeros(4), torch.zeros(4), torch.zeros(4)]
+    args[which] = torch.zeros(4, 1)  # would broadcast to a (4, 4) margin
+    shapes = ["(4,)", "(4,)", "(4,)", "(4,)"]
+    shapes[which] = "(4, 1)"
+    names = ("policy_chosen", "policy_rejected", "ref_chosen", "ref_rejected")
+    got = ", ".join(f"{n} {sh}" for n, sh in zip(names, shapes))
+    with pytest.raises(ValueError, match=rf"one shape \(a sum per sequence\), got {re.escape(got)}$"):
+        dpo_loss(*args)
+
+
+def test_gae_names_an_input_that_is_not_a_tensor_or_a_mask_of_another_shape():
+    for args, name in [(([[0.0] * 7] * 4, _A, _M), "rewards"), ((_A, [[0.0] * 7] * 4, _M), "values"),
+                       ((_A, _A, [[True] * 7] * 4), "mask")]:  # fmt: skip
+        with pytest.raises(TypeError, match=f"^{name} must be a torch.Tensor, got list$"):
+            gae(*args)
+    with pytest.raises(ValueError, match=r"rewards \(4, 7\) and mask \(4, 6\) must have the same shape"):
+        gae(_A, _A, _M[:, :6])
+    with pytest.raises(ValueError, match=r"rewards \(4, 7\) and mask \(1, 7\) must have the same shape"):
+        gae(_A, _A, _M[:1])
+
+
+def test_pairwise_ranking_loss_names_ranks_that_are_not_a_tensor():
+    with pytest.raises(TypeError, match=r"^ranks must be a torch.Tensor, got list$"):
+        pairwise_ranking_loss(torch.zeros(1, 2), [[0, 1]])
+
+
+def test_a_shape_message_without_an_expected_shape_ends_at_the_shapes():
+    with pytest.raises(ValueError, match=r"^logprobs \(4, 7\) and ref_logprobs \(4, 6\) must have the same shape$"):
+        kl_penalty(_A, _B)
