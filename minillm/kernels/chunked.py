@@ -78,6 +78,7 @@ def _tile_scores(q_tile, k_tile, mask, causal, i0, i1, j0, j1, offset, window=No
             s.masked_fill_(~m, float("-inf"))
         else:
             s.add_(m, alpha=LOG2E)  # the additive mask is in natural-log units
+            s.masked_fill_(torch.isneginf(m), float("-inf"))  # hidden stays hidden, even from a NaN query
     if causal and j1 - 1 > i0 + offset:  # the tile reaches past the diagonal for some query
         q_pos = torch.arange(i0, i1, device=s.device)[:, None] + offset  # (rows, 1)
         k_pos = torch.arange(j0, j1, device=s.device)[None, :]  # (1, cols)

@@ -82,8 +82,8 @@ def scaled_dot_product_attention(
     allowed = causal_mask(q.shape[-2], k.shape[-2], q.device, window) if causal else None  # (T_q, T_k)
     if mask is not None and mask.dtype == torch.bool:
         allowed = mask if allowed is None else allowed & mask
-    elif mask is not None:
-        scores = scores + mask
+    elif mask is not None:  # additive; -inf hides a key even from a NaN query (NaN + -inf would be NaN)
+        scores = (scores + mask).masked_fill(torch.isneginf(mask), float("-inf"))
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))
 

@@ -47,6 +47,8 @@ def sdpa_attention(
     """
     group = check_attention_inputs(q, k, v, mask, dropout_p, causal, scale)
     check_window(window, causal)
+    if k.shape[-2] == 0:  # no keys at all: every query sees nothing, so its output is 0 (torch's would be NaN
+        return q.new_zeros((*q.shape[:-1], v.shape[-1]))  # with a NaN query anywhere), as naive and chunked
     if causal and q.shape[-2] == 1 and window is None:
         causal = False  # one query, the newest position (a decoding step): it sees every key, no mask to build
     if causal and (mask is not None or q.shape[-2] != k.shape[-2] or window is not None):  # bottom-right
@@ -59,9 +61,7 @@ def sdpa_attention(
             mask.any(-1, keepdim=True) if mask.dtype == torch.bool else (mask > float("-inf")).any(-1, keepdim=True)
         )
         out = out.masked_fill(~visible, 0.0)  # (..., H, T_q, d_v): rows that see nothing are 0
-    if (
-        k.shape[-2] > 0 and not q.is_meta and torch.isnan(q.detach().sum())
-    ):  # torch's CPU flash kernel gives 0 for a NaN query row
+    if not q.is_meta and torch.isnan(q.detach().sum()):  # torch's CPU flash kernel gives 0 for a NaN query row
         nan_row = q.isnan().any(-1, keepdim=True)  # (..., H, T_q, 1)
         if mask is not None:
             nan_row = nan_row & visible  # a row that sees nothing stays 0, NaN query or not
