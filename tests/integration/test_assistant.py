@@ -98,8 +98,7 @@ def test_the_quick_pipeline_stores_knowledge_and_learns_to_answer(quick, record_
     record_property("held_out_bound_without_pretraining", best_constant_guess(world, config.n_eval))
     # Measured (quick: 2 layers x 64, 1,400 pre-training steps); the recorded figures (answer ranking, exact
     # match, SFT bits per byte) are the same to the last digit in every cell of tools/learning_grid.py run:
-    # default / avx2 / avx512 at 1 and 2 threads, seeds 0-2 (16 of the 18 cells; default and avx2 at 2
-    # threads not for seed 1). Base bits per byte 1.279 / 1.193 / 1.385
+    # default / avx2 / avx512 at 1 and 2 threads, seeds 0-2 (all 18 cells). Base bits per byte 1.279 / 1.193 / 1.385
     # for seeds 0 / 1 / 2 against an untrained model's 3.647 / 3.543 / 3.697, the largest
     # ratio 0.38 (floor 0.6). SFT exact match on tuned people 36.8 / 31.2 / 46.7 % (floor 5 %). Held-out
     # answer ranking (birth city, university, major, employer; both languages) 71.0 / 67.8 / 56.8 % against
